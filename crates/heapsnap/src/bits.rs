@@ -1,0 +1,35 @@
+//! A plain bit set over dense indexes (nodes or edges).
+
+#[derive(Clone, Debug, Default)]
+pub struct BitSet {
+    words: Vec<u64>,
+}
+
+impl BitSet {
+    pub fn new(len: usize) -> Self {
+        BitSet { words: vec![0; len.div_ceil(64)] }
+    }
+    #[inline]
+    pub fn get(&self, i: usize) -> bool {
+        (self.words[i >> 6] >> (i & 63)) & 1 != 0
+    }
+    #[inline]
+    pub fn set(&mut self, i: usize) {
+        self.words[i >> 6] |= 1 << (i & 63);
+    }
+    /// Set bit i; true if it was clear.
+    #[inline]
+    pub fn insert(&mut self, i: usize) -> bool {
+        let w = &mut self.words[i >> 6];
+        let m = 1u64 << (i & 63);
+        let was = *w & m == 0;
+        *w |= m;
+        was
+    }
+    pub fn count_ones(&self) -> usize {
+        self.words.iter().map(|w| w.count_ones() as usize).sum()
+    }
+    pub fn bytes(&self) -> usize {
+        self.words.len() * 8
+    }
+}

@@ -1,0 +1,282 @@
+//! Class names and class keys, as the DevTools Summary groups objects:
+//! `(system)`, `(compiled code)`, `Function`, constructor names, and plain
+//! `Object`s named by their property set (`{id, name, tags}`). Objects with a
+//! constructor location are keyed by it too, so two classes called `Item`
+//! from different files stay apart.
+
+use crate::meta::{EdgeKind, NodeKind};
+use crate::snapshot::{HeapSnapshot, NodeIndex};
+use std::collections::HashMap;
+
+/// Longest generated `{...}` interface name, in UTF-16 code units.
+const MAX_INTERFACE_LEN: usize = 120;
+
+/// One row of the Summary: a class name, possibly split by source location.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ClassKey {
+    pub name: String,
+    /// (script id, line, column), 0-based, for objects made by a JS constructor.
+    pub location: Option<(u32, u32, u32)>,
+}
+
+/// Every node's class.
+pub struct Classes {
+    pub keys: Vec<ClassKey>,
+    /// Node ordinal -> index into `keys`.
+    pub class_of: Vec<u32>,
+}
+
+fn utf16_len(s: &str) -> usize {
+    s.encode_utf16().count()
+}
+
+/// A property name as DevTools writes it inside `{...}`: quoted as JSON when
+/// it contains a character that would make the list ambiguous.
+pub fn format_property_name(name: &str) -> String {
+    if name.contains([',', '\'', '"', '{', '}']) {
+        serde_json::to_string(name).unwrap_or_else(|_| name.to_string())
+    } else {
+        name.to_string()
+    }
+}
+
+/// The class name of a node type that is not named by its constructor.
+pub fn type_class_name(kind: NodeKind) -> &'static str {
+    match kind {
+        NodeKind::Hidden => "(system)",
+        NodeKind::Code => "(compiled code)",
+        NodeKind::Closure => "Function",
+        NodeKind::Regexp => "RegExp",
+        NodeKind::Array => "(array)",
+        NodeKind::String => "(string)",
+        NodeKind::ConsString => "(concatenated string)",
+        NodeKind::SlicedString => "(sliced string)",
+        NodeKind::Number => "(number)",
+        NodeKind::Synthetic => "(synthetic)",
+        NodeKind::Symbol => "(symbol)",
+        NodeKind::BigInt => "(bigint)",
+        NodeKind::ObjectShape => "(object shape)",
+        NodeKind::WasmObject => "(wasm object)",
+        NodeKind::Object => "(object)",
+        NodeKind::Native => "(native)",
+        NodeKind::Other => "(other)",
+    }
+}
+
+/// An object's or native's name as a class: `<div id=..>` becomes `<div>`.
+pub fn object_class_name(raw: &str) -> String {
+    if raw.starts_with('<') {
+        if let Some(sp) = raw.find(' ') {
+            return format!("{}>", &raw[..sp]);
+        }
+    } else if raw.starts_with("Detached <") {
+        if let Some(sp) = raw[10..].find(' ') {
+            return format!("{}>", &raw[..10 + sp]);
+        }
+    }
+    raw.to_string()
+}
+
+/// The plain-`Object` interfaces DevTools infers: property-name lists shared
+/// by enough objects, most common first.
+struct Interfaces {
+    /// (display name, sorted property string indexes).
+    defs: Vec<(String, Vec<u32>)>,
+    /// property string index -> definitions containing it.
+    by_property: HashMap<u32, Vec<u32>>,
+}
+
+fn is_plain_object(s: &HeapSnapshot, n: NodeIndex, object_name: Option<u32>) -> bool {
+    s.kind(n) == NodeKind::Object && Some(s.name_index(n)) == object_name
+}
+
+fn infer_interfaces(s: &HeapSnapshot, object_name: Option<u32>, proto: Option<u32>) -> Interfaces {
+    let mut total = 0usize;
+    // Interface text -> (count, first-seen order, property indexes).
+    let mut seen: HashMap<String, (usize, usize, Vec<u32>)> = HashMap::new();
+    let mut text = String::new();
+    let mut props: Vec<u32> = Vec::new();
+    for n in s.nodes() {
+        if !is_plain_object(s, n, object_name) {
+            continue;
+        }
+        total += 1;
+        text.clear();
+        text.push('{');
+        props.clear();
+        let mut len = 1;
+        for e in s.edges(n) {
+            if s.edge_kind(e) != EdgeKind::Property {
+                continue;
+            }
+            let raw = s.edge_name_raw(e);
+            if Some(raw) == proto {
+                continue;
+            }
+            let name = format_property_name(s.strings.get(raw).unwrap_or(""));
+            let l = utf16_len(&name);
+            if !props.is_empty() && len + l > MAX_INTERFACE_LEN {
+                break;
+            }
+            if !props.is_empty() {
+                text.push_str(", ");
+                len += 2;
+            }
+            text.push_str(&name);
+            len += l;
+            props.push(raw);
+        }
+        if props.is_empty() {
+            continue;
+        }
+        text.push('}');
+        let order = seen.len();
+        seen.entry(text.clone()).or_insert_with(|| (0, order, props.clone())).0 += 1;
+    }
+    let min = 2.max(total / 1000);
+    let mut list: Vec<(String, usize, usize, Vec<u32>)> =
+        seen.into_iter().filter(|(_, v)| v.0 >= min).map(|(k, v)| (k, v.0, v.1, v.2)).collect();
+    list.sort_by(|a, b| b.1.cmp(&a.1).then(a.2.cmp(&b.2)));
+    let mut defs = Vec::new();
+    let mut by_property: HashMap<u32, Vec<u32>> = HashMap::new();
+    for (name, _, _, mut props) in list {
+        props.sort_unstable();
+        props.dedup();
+        let id = defs.len() as u32;
+        for &p in &props {
+            by_property.entry(p).or_default().push(id);
+        }
+        defs.push((name, props));
+    }
+    Interfaces { defs, by_property }
+}
+
+impl Interfaces {
+    /// The largest definition whose properties all appear in `props` (sorted).
+    fn best_match(&self, props: &[u32], hits: &mut HashMap<u32, usize>) -> Option<u32> {
+        hits.clear();
+        for p in props {
+            if let Some(ds) = self.by_property.get(p) {
+                for &d in ds {
+                    *hits.entry(d).or_insert(0) += 1;
+                }
+            }
+        }
+        let mut best: Option<u32> = None;
+        for (&d, &c) in hits.iter() {
+            let len = self.defs[d as usize].1.len();
+            if c == len {
+                best = match best {
+                    Some(b) => {
+                        let bl = self.defs[b as usize].1.len();
+                        if len > bl || (len == bl && d < b) {
+                            Some(d)
+                        } else {
+                            Some(b)
+                        }
+                    }
+                    None => Some(d),
+                };
+            }
+        }
+        best
+    }
+}
+
+/// Compute every node's class.
+pub fn compute(s: &HeapSnapshot) -> Classes {
+    let object_name = (0..s.strings.len() as u32).find(|&i| s.strings.get(i) == Some("Object"));
+    let proto = (0..s.strings.len() as u32).find(|&i| s.strings.get(i) == Some("__proto__"));
+    let interfaces = infer_interfaces(s, object_name, proto);
+
+    let mut table = KeyTable::default();
+    let mut by_type = [u32::MAX; NodeKind::ALL.len()];
+    // Object/native names without a location, by string index.
+    let mut by_name: HashMap<u32, u32> = HashMap::new();
+    // Plain objects by their sorted property list.
+    let mut by_shape: HashMap<Vec<u32>, u32> = HashMap::new();
+    let mut hits = HashMap::new();
+    let mut props: Vec<u32> = Vec::new();
+    let mut class_of = Vec::with_capacity(s.node_count());
+    let mut loc_i = 0usize;
+    for n in s.nodes() {
+        let kind = s.kind(n);
+        let class = match kind {
+            NodeKind::Object | NodeKind::Native => {
+                while loc_i < s.locations.len() && s.locations[loc_i].node < n {
+                    loc_i += 1;
+                }
+                let location = if kind == NodeKind::Object && loc_i < s.locations.len() && s.locations[loc_i].node == n {
+                    let l = s.locations[loc_i];
+                    Some((l.script_id, l.line, l.column))
+                } else {
+                    None
+                };
+                if is_plain_object(s, n, object_name) && !interfaces.defs.is_empty() {
+                    props.clear();
+                    props.extend(s.edges(n).filter(|&e| s.edge_kind(e) == EdgeKind::Property).map(|e| s.edge_name_raw(e)));
+                    props.sort_unstable();
+                    props.dedup();
+                    let name_id = match by_shape.get(&props) {
+                        Some(&c) => c,
+                        None => {
+                            let name = match interfaces.best_match(&props, &mut hits) {
+                                Some(d) => interfaces.defs[d as usize].0.clone(),
+                                None => "Object".to_string(),
+                            };
+                            let c = table.intern(ClassKey { name, location: None });
+                            by_shape.insert(props.clone(), c);
+                            c
+                        }
+                    };
+                    match location {
+                        None => name_id,
+                        Some(l) => {
+                            let name = table.keys[name_id as usize].name.clone();
+                            table.intern(ClassKey { name, location: Some(l) })
+                        }
+                    }
+                } else if let Some(l) = location {
+                    table.intern(ClassKey { name: object_class_name(s.name(n)), location: Some(l) })
+                } else {
+                    let raw = s.name_index(n);
+                    match by_name.get(&raw) {
+                        Some(&c) => c,
+                        None => {
+                            let c = table.intern(ClassKey { name: object_class_name(s.name(n)), location: None });
+                            by_name.insert(raw, c);
+                            c
+                        }
+                    }
+                }
+            }
+            _ => {
+                let slot = &mut by_type[kind as usize];
+                if *slot == u32::MAX {
+                    *slot = table.intern(ClassKey { name: type_class_name(kind).to_string(), location: None });
+                }
+                *slot
+            }
+        };
+        class_of.push(class);
+    }
+    Classes { keys: table.keys, class_of }
+}
+
+#[derive(Default)]
+struct KeyTable {
+    keys: Vec<ClassKey>,
+    ids: HashMap<ClassKey, u32>,
+}
+
+impl KeyTable {
+    fn intern(&mut self, key: ClassKey) -> u32 {
+        if let Some(&id) = self.ids.get(&key) {
+            return id;
+        }
+        let id = self.keys.len() as u32;
+        self.keys.push(key.clone());
+        self.ids.insert(key, id);
+        id
+    }
+}

@@ -1,0 +1,227 @@
+//! Number sinks that write `nodes` and `edges` records into columns.
+
+use crate::error::{Result, SnapshotError};
+use crate::meta::{EdgeField, Meta, NodeField};
+use crate::numbers::{for_each_number, NumberSink, PieceError, SharedSlice};
+use std::sync::Mutex;
+
+/// `self_size` is kept in 32 bits; the rare larger ones (a 5 GiB
+/// ArrayBuffer) live in a side table keyed by node ordinal.
+pub(crate) const BIG_SIZE: u32 = u32::MAX;
+
+pub(crate) struct NodeColumns {
+    layout: Vec<NodeField>,
+    kind_of_type: Vec<u8>,
+    pub kind: Vec<u8>,
+    pub name: Vec<u32>,
+    pub id: Vec<u32>,
+    pub self_size: Vec<u32>,
+    /// Edge count per node while parsing; turned into first-edge offsets after.
+    pub edge_count: Vec<u32>,
+    pub trace_node_id: Vec<u32>,
+    pub detachedness: Vec<u8>,
+    pub big_sizes: Mutex<Vec<(u32, u64)>>,
+    views: NodeViews,
+}
+
+#[derive(Default, Clone, Copy)]
+struct NodeViews {
+    kind: SharedSlice<u8>,
+    name: SharedSlice<u32>,
+    id: SharedSlice<u32>,
+    self_size: SharedSlice<u32>,
+    edge_count: SharedSlice<u32>,
+    trace_node_id: SharedSlice<u32>,
+    detachedness: SharedSlice<u8>,
+}
+
+impl NodeColumns {
+    pub(crate) fn new(meta: &Meta) -> Self {
+        let cap = meta.declared_node_count.unwrap_or(0).min(1 << 32) as usize;
+        let has_trace = meta.has_trace_node_id;
+        let has_det = meta.node_layout.contains(&NodeField::Detachedness);
+        NodeColumns {
+            layout: meta.node_layout.clone(),
+            kind_of_type: meta.node_kinds.iter().map(|k| *k as u8).collect(),
+            kind: Vec::with_capacity(cap),
+            name: Vec::with_capacity(cap),
+            id: Vec::with_capacity(cap),
+            self_size: Vec::with_capacity(cap),
+            edge_count: Vec::with_capacity(cap + 1),
+            trace_node_id: if has_trace { Vec::with_capacity(cap) } else { Vec::new() },
+            detachedness: if has_det { Vec::with_capacity(cap) } else { Vec::new() },
+            big_sizes: Mutex::new(Vec::new()),
+            views: NodeViews::default(),
+        }
+    }
+}
+
+impl NumberSink for NodeColumns {
+    fn reserve(&mut self, total: u64) -> Result<()> {
+        let f = self.layout.len() as u64;
+        let records = total.div_ceil(f);
+        if records >= u32::MAX as u64 {
+            return Err(SnapshotError::Inconsistent(format!("more than {} nodes", u32::MAX)));
+        }
+        let r = records as usize;
+        self.kind.resize(r, 0);
+        self.name.resize(r, 0);
+        self.id.resize(r, 0);
+        self.self_size.resize(r, 0);
+        self.edge_count.resize(r, 0);
+        if self.layout.contains(&NodeField::TraceNodeId) {
+            self.trace_node_id.resize(r, 0);
+        }
+        if self.layout.contains(&NodeField::Detachedness) {
+            self.detachedness.resize(r, 0);
+        }
+        self.views = NodeViews {
+            kind: SharedSlice::new(&mut self.kind),
+            name: SharedSlice::new(&mut self.name),
+            id: SharedSlice::new(&mut self.id),
+            self_size: SharedSlice::new(&mut self.self_size),
+            edge_count: SharedSlice::new(&mut self.edge_count),
+            trace_node_id: SharedSlice::new(&mut self.trace_node_id),
+            detachedness: SharedSlice::new(&mut self.detachedness),
+        };
+        Ok(())
+    }
+
+    fn write_run(&self, first: u64, text: &[u8]) -> Result<u64, PieceError> {
+        let f = self.layout.len();
+        let mut field = (first % f as u64) as usize;
+        let mut rec = (first / f as u64) as usize;
+        let v = self.views;
+        let layout = &self.layout[..];
+        let kinds = &self.kind_of_type[..];
+        let mut big = Vec::new();
+        // SAFETY (all writes): `reserve` sized every column for these
+        // records, and concurrent runs cover disjoint records/fields.
+        let n = for_each_number(text, |x| {
+            match layout[field] {
+                NodeField::Type => {
+                    let k = *kinds
+                        .get(x as usize)
+                        .ok_or_else(|| format!("node type {x} is not in meta.node_types ({} types)", kinds.len()))?;
+                    unsafe { v.kind.write(rec, k) }
+                }
+                NodeField::Name => unsafe { v.name.write(rec, u32_of(x, "node name")?) },
+                NodeField::Id => unsafe { v.id.write(rec, u32_of(x, "node id")?) },
+                NodeField::SelfSize => {
+                    let s = if x >= BIG_SIZE as u64 {
+                        big.push((rec as u32, x));
+                        BIG_SIZE
+                    } else {
+                        x as u32
+                    };
+                    unsafe { v.self_size.write(rec, s) }
+                }
+                NodeField::EdgeCount => unsafe { v.edge_count.write(rec, u32_of(x, "edge_count")?) },
+                NodeField::TraceNodeId => unsafe { v.trace_node_id.write(rec, u32_of(x, "trace_node_id")?) },
+                NodeField::Detachedness => unsafe { v.detachedness.write(rec, x.min(255) as u8) },
+                NodeField::Ignored => {}
+            }
+            field += 1;
+            if field == f {
+                field = 0;
+                rec += 1;
+            }
+            Ok(())
+        })?;
+        if !big.is_empty() {
+            self.big_sizes.lock().unwrap().extend(big);
+        }
+        Ok(n)
+    }
+}
+
+#[inline(always)]
+fn u32_of(x: u64, what: &str) -> Result<u32, String> {
+    u32::try_from(x).map_err(|_| format!("{what} {x} does not fit in 32 bits"))
+}
+
+pub(crate) struct EdgeColumns {
+    layout: Vec<EdgeField>,
+    kind_of_type: Vec<u8>,
+    node_fields: u64,
+    node_count: u64,
+    pub kind: Vec<u8>,
+    pub name: Vec<u32>,
+    pub to: Vec<u32>,
+    views: (SharedSlice<u8>, SharedSlice<u32>, SharedSlice<u32>),
+}
+
+impl EdgeColumns {
+    pub(crate) fn new(meta: &Meta, node_count: u64) -> Self {
+        let cap = meta.declared_edge_count.unwrap_or(0).min(1 << 32) as usize;
+        EdgeColumns {
+            layout: meta.edge_layout.clone(),
+            kind_of_type: meta.edge_kinds.iter().map(|k| *k as u8).collect(),
+            node_fields: meta.node_field_count() as u64,
+            node_count,
+            kind: Vec::with_capacity(cap),
+            name: Vec::with_capacity(cap),
+            to: Vec::with_capacity(cap),
+            views: Default::default(),
+        }
+    }
+}
+
+impl NumberSink for EdgeColumns {
+    fn reserve(&mut self, total: u64) -> Result<()> {
+        let records = total.div_ceil(self.layout.len() as u64);
+        if records >= u32::MAX as u64 {
+            return Err(SnapshotError::Inconsistent(format!("more than {} edges", u32::MAX)));
+        }
+        let r = records as usize;
+        self.kind.resize(r, 0);
+        self.name.resize(r, 0);
+        self.to.resize(r, 0);
+        self.views = (SharedSlice::new(&mut self.kind), SharedSlice::new(&mut self.name), SharedSlice::new(&mut self.to));
+        Ok(())
+    }
+
+    fn write_run(&self, first: u64, text: &[u8]) -> Result<u64, PieceError> {
+        let f = self.layout.len();
+        let mut field = (first % f as u64) as usize;
+        let mut rec = (first / f as u64) as usize;
+        let (vk, vn, vt) = self.views;
+        let layout = &self.layout[..];
+        let kinds = &self.kind_of_type[..];
+        let nf = self.node_fields;
+        let node_count = self.node_count;
+        for_each_number(text, |x| {
+            match layout[field] {
+                EdgeField::Type => {
+                    let k = *kinds
+                        .get(x as usize)
+                        .ok_or_else(|| format!("edge type {x} is not in meta.edge_types ({} types)", kinds.len()))?;
+                    unsafe { vk.write(rec, k) }
+                }
+                EdgeField::NameOrIndex => unsafe { vn.write(rec, u32_of(x, "edge name_or_index")?) },
+                EdgeField::ToNode => {
+                    // Division by the common field counts as constants.
+                    let (q, r) = match nf {
+                        6 => (x / 6, x % 6),
+                        7 => (x / 7, x % 7),
+                        _ => (x / nf, x % nf),
+                    };
+                    if r != 0 || q >= node_count {
+                        return Err(format!(
+                            "edge {rec} to_node {x} is not a node offset ({node_count} nodes of {nf} fields)"
+                        ));
+                    }
+                    unsafe { vt.write(rec, q as u32) }
+                }
+                EdgeField::Ignored => {}
+            }
+            field += 1;
+            if field == f {
+                field = 0;
+                rec += 1;
+            }
+            Ok(())
+        })
+    }
+}
+

@@ -1,0 +1,120 @@
+//! Which edges count for dominators ("essential" edges, as DevTools defines
+//! them), and the page-owned set they depend on.
+
+use crate::bits::BitSet;
+use crate::meta::{EdgeKind, NodeKind};
+use crate::snapshot::{HeapSnapshot, NodeIndex};
+use std::collections::HashMap;
+
+/// User roots: non-synthetic direct children of the root (in Node, the
+/// global object), or a synthetic `(Document DOM trees)` node.
+pub fn user_roots(s: &HeapSnapshot) -> Vec<NodeIndex> {
+    let mut out = Vec::new();
+    for e in s.edges(s.root()) {
+        let t = s.edge_target(e);
+        if s.kind(t) != NodeKind::Synthetic || s.name(t) == "(Document DOM trees)" {
+            out.push(t);
+        }
+    }
+    out
+}
+
+/// Everything reachable without weak edges from the targets of the root's
+/// shortcut edges (the global object in Node) and from `(Document DOM trees)`.
+pub fn page_owned(s: &HeapSnapshot) -> BitSet {
+    let mut owned = BitSet::new(s.node_count());
+    let mut stack = Vec::new();
+    for e in s.edges(s.root()) {
+        let t = s.edge_target(e);
+        let entry = match s.edge_kind(e) {
+            EdgeKind::Shortcut => true,
+            EdgeKind::Element => s.name(t) == "(Document DOM trees)",
+            _ => false,
+        };
+        if entry && owned.insert(t as usize) {
+            stack.push(t);
+        }
+    }
+    while let Some(n) = stack.pop() {
+        for e in s.edges(n) {
+            if s.edge_kind(e) == EdgeKind::Weak {
+                continue;
+            }
+            let t = s.edge_target(e);
+            if owned.insert(t as usize) {
+                stack.push(t);
+            }
+        }
+    }
+    owned
+}
+
+/// A WeakMap entry edge name, `N / part of key (K @k) -> value (V @v) pair in WeakMap (table @T)`:
+/// returns the table id and the byte offset where the part after `N / ` starts.
+pub fn parse_weakmap_edge_name(name: &str) -> Option<(u32, usize)> {
+    let digits = name.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 || !name[digits..].starts_with(" / part of key (") {
+        return None;
+    }
+    let tail = name.strip_suffix(')')?;
+    let at = tail.rfind(" pair in WeakMap (table @")?;
+    if !tail[..at].contains(") -> value (") {
+        return None;
+    }
+    let id = &tail[at + " pair in WeakMap (table @".len()..];
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((id.parse().ok()?, digits))
+}
+
+/// Table ids of WeakMap edge names, by string index. Usually empty or small.
+pub fn weakmap_names(s: &HeapSnapshot) -> HashMap<u32, u32> {
+    let mut out = HashMap::new();
+    let data = s.strings.data.as_bytes();
+    // Only strings containing the marker can match; find them with one scan of the arena.
+    let finder = memchr::memmem::Finder::new(" pair in WeakMap (table @");
+    for hit in finder.find_iter(data) {
+        let idx = s.strings.ends.partition_point(|&end| (end as usize) <= hit) as u32;
+        if out.contains_key(&idx) {
+            continue;
+        }
+        if let Some(name) = s.strings.get(idx) {
+            if let Some((table, _)) = parse_weakmap_edge_name(name) {
+                out.insert(idx, table);
+            }
+        }
+    }
+    out
+}
+
+/// The essential-edge bit per edge: not weak, not a self edge, shortcut only
+/// from the root, not the table-to-value half of a WeakMap entry, and not
+/// from outside the page-owned set into it (except from the root).
+pub fn essential_edges(s: &HeapSnapshot, page: Option<&BitSet>) -> BitSet {
+    let mut bits = BitSet::new(s.edge_count());
+    let weak_names = weakmap_names(s);
+    let root = s.root();
+    for n in s.nodes() {
+        let from_page = page.is_none_or(|p| p.get(n as usize));
+        for e in s.edges(n) {
+            let k = s.edge_kind(e);
+            let t = s.edge_target(e);
+            if k == EdgeKind::Weak || t == n || (k == EdgeKind::Shortcut && n != root) {
+                continue;
+            }
+            if n != root && !from_page && page.is_some_and(|p| p.get(t as usize)) {
+                continue;
+            }
+            if k == EdgeKind::Internal && !weak_names.is_empty() {
+                if let Some(&table) = weak_names.get(&s.edge_name_raw(e)) {
+                    if table == s.id(n) {
+                        continue;
+                    }
+                }
+            }
+            bits.set(e as usize);
+        }
+    }
+    bits
+}

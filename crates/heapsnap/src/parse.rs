@@ -1,0 +1,340 @@
+//! Reading a whole snapshot: the top-level object, key by key, streaming.
+
+use crate::columns::{EdgeColumns, NodeColumns};
+use crate::error::{Result, SnapshotError};
+use crate::meta::{EdgeKind, LocationField, Meta};
+use crate::numbers::{parse_array, FlatU32};
+use crate::scan::{Scanner, ThreadedReader};
+use crate::snapshot::{HeapSnapshot, Location, Strings};
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::Path;
+
+/// How to read a snapshot.
+pub struct ParseOptions<'a> {
+    /// Threads for the numeric arrays; 0 means all available cores.
+    pub threads: usize,
+    /// Called with the number of input bytes read so far.
+    pub progress: Option<&'a mut dyn FnMut(u64)>,
+}
+
+impl Default for ParseOptions<'_> {
+    fn default() -> Self {
+        ParseOptions { threads: 0, progress: None }
+    }
+}
+
+impl ParseOptions<'_> {
+    fn thread_count(&self) -> usize {
+        if self.threads > 0 {
+            self.threads
+        } else {
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        }
+    }
+}
+
+/// Where a snapshot comes from: a path, `-` for stdin; gzip is detected by its magic bytes.
+pub fn open_input(path: &Path) -> Result<(Box<dyn Read + Send>, Option<u64>)> {
+    let (mut raw, len): (Box<dyn Read + Send>, Option<u64>) = if path.as_os_str() == "-" {
+        (Box::new(ThreadedReader::spawn(std::io::stdin())), None)
+    } else {
+        let f = File::open(path)?;
+        let meta = f.metadata()?;
+        if meta.is_dir() {
+            return Err(SnapshotError::Io(std::io::Error::other("is a directory")));
+        }
+        (Box::new(f), Some(meta.len()))
+    };
+    let mut head = [0u8; 2];
+    let mut got = 0;
+    while got < 2 {
+        match raw.read(&mut head[got..])? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    let rest = std::io::Cursor::new(head[..got].to_vec()).chain(raw);
+    if got == 2 && head == [0x1f, 0x8b] {
+        let gz = flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 20, rest));
+        // Decompress on its own thread; the size on disk says nothing of the text's.
+        return Ok((Box::new(ThreadedReader::spawn(gz)), None));
+    }
+    Ok((Box::new(rest), len))
+}
+
+/// Read a snapshot file (`-` for stdin, `.gz` detected by content).
+pub fn read_snapshot(path: &Path, opts: ParseOptions<'_>) -> Result<HeapSnapshot> {
+    let (input, _) = open_input(path)?;
+    parse_snapshot(input, opts)
+}
+
+/// Parse a snapshot from any byte stream.
+pub fn parse_snapshot<'a>(input: Box<dyn Read + Send + 'a>, mut opts: ParseOptions<'a>) -> Result<HeapSnapshot> {
+    let threads = opts.thread_count();
+    let mut sc = Scanner::new(input, opts.progress.take());
+    match sc.peek_token()? {
+        None => return Err(SnapshotError::Foreign("the input is empty".into())),
+        Some(b'{') => sc.pos += 1,
+        Some(b) => {
+            return Err(SnapshotError::Foreign(format!(
+                "expected a JSON object, found {} at byte {}",
+                crate::scan::show_byte(b),
+                sc.offset()
+            )))
+        }
+    }
+
+    let mut meta: Option<Meta> = None;
+    let mut nodes: Option<NodeColumns> = None;
+    let mut node_total = 0u64;
+    let mut edges: Option<EdgeColumns> = None;
+    let mut edge_total = 0u64;
+    let mut strings: Option<Strings> = None;
+    let mut locations_raw: Option<Vec<u32>> = None;
+    let mut trace_function_infos = Vec::new();
+    let mut samples = Vec::new();
+    let mut key = Vec::new();
+    let mut first = true;
+
+    loop {
+        match sc.peek_token()? {
+            Some(b'}') => {
+                sc.pos += 1;
+                break;
+            }
+            Some(b',') if !first => sc.pos += 1,
+            Some(_) if first => {}
+            Some(b) => {
+                return Err(SnapshotError::syntax(
+                    sc.offset(),
+                    format!("expected ',' or '}}' after a top-level value, found {}", crate::scan::show_byte(b)),
+                ))
+            }
+            None => return Err(sc.truncated("the top-level object")),
+        }
+        first = false;
+        key.clear();
+        let key_at = sc.offset();
+        if sc.peek_token()? != Some(b'"') {
+            if sc.peek_token()?.is_none() {
+                return Err(sc.truncated("the top-level object"));
+            }
+            return Err(SnapshotError::syntax(key_at, "expected a key in the top-level object"));
+        }
+        sc.string_into(&mut key, "a top-level key")?;
+        sc.expect(b':', "the top-level object")?;
+        match key.as_slice() {
+            b"snapshot" => {
+                let mut raw = Vec::new();
+                let at = sc.offset();
+                sc.skip_value(Some(&mut raw), 64 << 20, "`snapshot`")?;
+                let v: serde_json::Value = serde_json::from_slice(&raw)
+                    .map_err(|e| SnapshotError::syntax(at, format!("bad `snapshot` header: {e}")))?;
+                meta = Some(Meta::from_json(&v)?);
+            }
+            b"nodes" => {
+                let m = meta.as_ref().ok_or_else(|| SnapshotError::Foreign("`nodes` comes before `snapshot`".into()))?;
+                let mut cols = NodeColumns::new(m);
+                node_total = parse_array(&mut sc, &mut cols, threads, "nodes")?;
+                nodes = Some(cols);
+            }
+            b"edges" => {
+                let m = meta.as_ref().ok_or_else(|| SnapshotError::Foreign("`edges` comes before `snapshot`".into()))?;
+                let n = nodes.as_ref().ok_or_else(|| SnapshotError::Foreign("`edges` comes before `nodes`".into()))?;
+                let mut cols = EdgeColumns::new(m, n.kind.len() as u64);
+                edge_total = parse_array(&mut sc, &mut cols, threads, "edges")?;
+                edges = Some(cols);
+            }
+            b"locations" => {
+                let mut flat = FlatU32::default();
+                parse_array(&mut sc, &mut flat, threads, "locations")?;
+                locations_raw = Some(flat.values);
+            }
+            b"trace_function_infos" => {
+                let mut flat = FlatU32::default();
+                parse_array(&mut sc, &mut flat, 1, "trace_function_infos")?;
+                trace_function_infos = flat.values;
+            }
+            b"samples" => {
+                let mut flat = FlatU32::default();
+                parse_array(&mut sc, &mut flat, 1, "samples")?;
+                samples = flat.values;
+            }
+            b"strings" => strings = Some(parse_strings(&mut sc)?),
+            _ => {
+                // `trace_tree` (nested) and anything newer: skipped, streaming.
+                let what = format!("`{}`", String::from_utf8_lossy(&key));
+                sc.skip_value(None, 0, &what)?;
+            }
+        }
+    }
+
+    let meta = meta.ok_or_else(|| SnapshotError::Foreign("no `snapshot` header".into()))?;
+    let mut nodes = nodes.ok_or_else(|| SnapshotError::Foreign("no `nodes` array".into()))?;
+    let edges = edges.ok_or_else(|| SnapshotError::Foreign("no `edges` array".into()))?;
+    let strings = strings.ok_or_else(|| SnapshotError::Foreign("no `strings` array".into()))?;
+
+    let nf = meta.node_field_count() as u64;
+    let ef = meta.edge_field_count() as u64;
+    if node_total % nf != 0 {
+        return Err(SnapshotError::Inconsistent(format!(
+            "`nodes` holds {node_total} numbers, not a multiple of the {nf} node fields"
+        )));
+    }
+    if edge_total % ef != 0 {
+        return Err(SnapshotError::Inconsistent(format!(
+            "`edges` holds {edge_total} numbers, not a multiple of the {ef} edge fields"
+        )));
+    }
+    let node_count = nodes.kind.len();
+    let edge_count = edges.to.len();
+    if let Some(d) = meta.declared_node_count {
+        if d != node_count as u64 {
+            return Err(SnapshotError::Inconsistent(format!(
+                "snapshot.node_count is {d} but `nodes` holds {node_count} nodes"
+            )));
+        }
+    }
+    if let Some(d) = meta.declared_edge_count {
+        if d != edge_count as u64 {
+            return Err(SnapshotError::Inconsistent(format!(
+                "snapshot.edge_count is {d} but `edges` holds {edge_count} edges"
+            )));
+        }
+    }
+    if node_count == 0 {
+        return Err(SnapshotError::Inconsistent("`nodes` is empty".into()));
+    }
+
+    // edge_count per node -> first-edge offsets (CSR), checking the sum.
+    let mut first_edge = std::mem::take(&mut nodes.edge_count);
+    first_edge.push(0);
+    let mut sum: u64 = 0;
+    for slot in first_edge.iter_mut() {
+        let c = *slot as u64;
+        *slot = sum.min(u32::MAX as u64) as u32;
+        sum += c;
+    }
+    if sum != edge_count as u64 {
+        return Err(SnapshotError::Inconsistent(format!(
+            "the nodes' edge_count fields sum to {sum} but `edges` holds {edge_count} edges"
+        )));
+    }
+
+    // String references must resolve.
+    let string_count = strings.len() as u32;
+    if let Some((n, &s)) = nodes.name.iter().enumerate().find(|&(_, &s)| s >= string_count) {
+        return Err(SnapshotError::Inconsistent(format!(
+            "node {n} has name string {s} but `strings` holds {string_count}"
+        )));
+    }
+    for (e, (&k, &s)) in edges.kind.iter().zip(edges.name.iter()).enumerate() {
+        if s >= string_count && !EdgeKind::ALL[k as usize].name_is_index() {
+            return Err(SnapshotError::Inconsistent(format!(
+                "edge {e} has name string {s} but `strings` holds {string_count}"
+            )));
+        }
+    }
+
+    let locations = match locations_raw {
+        Some(raw) => resolve_locations(&meta, &raw, node_count)?,
+        None => Vec::new(),
+    };
+    let root = match meta.root_index {
+        Some(r) if r % nf == 0 && r / nf < node_count as u64 => (r / nf) as u32,
+        Some(r) => return Err(SnapshotError::Inconsistent(format!("snapshot.root_index {r} is not a node"))),
+        None => 0,
+    };
+    let mut big_sizes = nodes.big_sizes.into_inner().unwrap();
+    big_sizes.sort_unstable();
+
+    Ok(HeapSnapshot {
+        meta,
+        node_kind: nodes.kind,
+        node_name: nodes.name,
+        node_id: nodes.id,
+        node_self_size: nodes.self_size,
+        big_sizes,
+        first_edge,
+        trace_node_id: if nodes.trace_node_id.iter().any(|&t| t != 0) { nodes.trace_node_id } else { Vec::new() },
+        detachedness: if nodes.detachedness.iter().any(|&t| t != 0) { nodes.detachedness } else { Vec::new() },
+        edge_kind: edges.kind,
+        edge_name: edges.name,
+        edge_to: edges.to,
+        strings,
+        locations,
+        trace_function_infos,
+        samples,
+        root,
+    })
+}
+
+fn parse_strings(sc: &mut Scanner<'_>) -> Result<Strings> {
+    sc.expect(b'[', "`strings`")?;
+    let mut data = Vec::new();
+    let mut ends = Vec::new();
+    if sc.peek_token()? == Some(b']') {
+        sc.pos += 1;
+    } else {
+        loop {
+            sc.string_into(&mut data, "`strings`")?;
+            ends.push(data.len() as u64);
+            match sc.peek_token()? {
+                Some(b',') => sc.pos += 1,
+                Some(b']') => {
+                    sc.pos += 1;
+                    break;
+                }
+                Some(b) => {
+                    return Err(SnapshotError::syntax(
+                        sc.offset(),
+                        format!("expected ',' or ']' in `strings`, found {}", crate::scan::show_byte(b)),
+                    ))
+                }
+                None => return Err(sc.truncated("`strings`")),
+            }
+        }
+    }
+    // Every string was appended as valid UTF-8 by `string_into`.
+    let data = String::from_utf8(data).map_err(|_| SnapshotError::Inconsistent("`strings` is not text".into()))?;
+    Ok(Strings { data, ends })
+}
+
+fn resolve_locations(meta: &Meta, raw: &[u32], node_count: usize) -> Result<Vec<Location>> {
+    let layout = &meta.location_layout;
+    let lf = layout.len();
+    if lf == 0 {
+        return Ok(Vec::new());
+    }
+    if raw.len() % lf != 0 {
+        return Err(SnapshotError::Inconsistent(format!(
+            "`locations` holds {} numbers, not a multiple of the {lf} location fields",
+            raw.len()
+        )));
+    }
+    let nf = meta.node_field_count() as u32;
+    let mut out = Vec::with_capacity(raw.len() / lf);
+    for rec in raw.chunks_exact(lf) {
+        let mut loc = Location { node: 0, script_id: 0, line: 0, column: 0 };
+        for (f, &v) in layout.iter().zip(rec) {
+            match f {
+                LocationField::ObjectIndex => {
+                    if v % nf != 0 || (v / nf) as usize >= node_count {
+                        return Err(SnapshotError::Inconsistent(format!(
+                            "location object_index {v} is not a node offset"
+                        )));
+                    }
+                    loc.node = v / nf;
+                }
+                LocationField::ScriptId => loc.script_id = v,
+                LocationField::Line => loc.line = v,
+                LocationField::Column => loc.column = v,
+                LocationField::Ignored => {}
+            }
+        }
+        out.push(loc);
+    }
+    out.sort_by_key(|l| l.node);
+    Ok(out)
+}

@@ -1,0 +1,389 @@
+//! A buffered byte scanner over any `Read`, for the few JSON shapes a heap
+//! snapshot is made of. It never holds more than one buffer of the input:
+//! files of many gigabytes stream through it.
+
+use crate::error::{Result, SnapshotError};
+use std::io::{self, Read};
+
+/// Bytes read from the source at a time. Large enough that the numeric
+/// arrays are parsed in big parallel segments, small next to any heap.
+pub(crate) const BUFFER_SIZE: usize = 16 << 20;
+
+pub(crate) struct Scanner<'a> {
+    src: Box<dyn Read + Send + 'a>,
+    pub(crate) buf: Vec<u8>,
+    pub(crate) pos: usize,
+    pub(crate) end: usize,
+    /// Absolute offset of `buf[0]` in the input.
+    base: u64,
+    eof: bool,
+    progress: Option<&'a mut dyn FnMut(u64)>,
+}
+
+#[inline]
+pub(crate) fn is_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\n' | b'\r' | b'\t')
+}
+
+impl<'a> Scanner<'a> {
+    pub(crate) fn new(src: Box<dyn Read + Send + 'a>, progress: Option<&'a mut dyn FnMut(u64)>) -> Self {
+        Scanner { src, buf: vec![0; BUFFER_SIZE], pos: 0, end: 0, base: 0, eof: false, progress }
+    }
+
+    /// Absolute input offset of the next unread byte.
+    #[inline]
+    pub(crate) fn offset(&self) -> u64 {
+        self.base + self.pos as u64
+    }
+
+    pub(crate) fn offset_of(&self, buf_index: usize) -> u64 {
+        self.base + buf_index as u64
+    }
+
+    pub(crate) fn at_eof(&self) -> bool {
+        self.eof && self.pos == self.end
+    }
+
+    /// Move unread bytes to the front and read more. Returns false at end of input.
+    pub(crate) fn fill(&mut self) -> Result<bool> {
+        if self.eof {
+            return Ok(false);
+        }
+        if self.pos > 0 {
+            self.buf.copy_within(self.pos..self.end, 0);
+            self.base += self.pos as u64;
+            self.end -= self.pos;
+            self.pos = 0;
+        }
+        if self.end == self.buf.len() {
+            // A single token longer than the buffer: grow rather than fail.
+            let n = self.buf.len();
+            self.buf.resize(n * 2, 0);
+        }
+        let before = self.end;
+        // Fill the buffer as far as the source allows, so segments stay large.
+        while self.end < self.buf.len() {
+            match self.src.read(&mut self.buf[self.end..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    break;
+                }
+                Ok(n) => self.end += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(SnapshotError::Io(e)),
+            }
+        }
+        if let Some(p) = self.progress.as_mut() {
+            p(self.base + self.end as u64);
+        }
+        Ok(self.end > before)
+    }
+
+    /// Ensure at least `n` unread bytes are buffered, unless the input ends first.
+    pub(crate) fn ensure(&mut self, n: usize) -> Result<bool> {
+        while self.end - self.pos < n {
+            if !self.fill()? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    pub(crate) fn truncated(&self, inside: &str) -> SnapshotError {
+        SnapshotError::Truncated { offset: self.offset_of(self.end), inside: inside.to_string() }
+    }
+
+    /// The next non-whitespace byte, not consumed; None at end of input.
+    pub(crate) fn peek_token(&mut self) -> Result<Option<u8>> {
+        loop {
+            while self.pos < self.end {
+                let b = self.buf[self.pos];
+                if !is_ws(b) {
+                    return Ok(Some(b));
+                }
+                self.pos += 1;
+            }
+            if !self.fill()? {
+                return Ok(None);
+            }
+        }
+    }
+
+    pub(crate) fn expect(&mut self, want: u8, inside: &str) -> Result<()> {
+        match self.peek_token()? {
+            Some(b) if b == want => {
+                self.pos += 1;
+                Ok(())
+            }
+            Some(b) => Err(SnapshotError::syntax(
+                self.offset(),
+                format!("expected '{}' in {inside}, found {}", want as char, show_byte(b)),
+            )),
+            None => Err(self.truncated(inside)),
+        }
+    }
+
+    /// Read a JSON string (the opening quote next), decoding leniently: lone
+    /// surrogates (V8 truncates code points above U+FFFF) become U+FFFD.
+    pub(crate) fn string_into(&mut self, out: &mut Vec<u8>, inside: &str) -> Result<()> {
+        self.expect(b'"', inside)?;
+        let start_len = out.len();
+        let mut raw_high_bytes = false;
+        loop {
+            if self.pos == self.end && !self.fill()? {
+                return Err(self.truncated(inside));
+            }
+            let hay = &self.buf[self.pos..self.end];
+            match memchr::memchr2(b'"', b'\\', hay) {
+                None => {
+                    raw_high_bytes |= hay.iter().any(|&b| b >= 0x80);
+                    out.extend_from_slice(hay);
+                    self.pos = self.end;
+                }
+                Some(i) => {
+                    raw_high_bytes |= hay[..i].iter().any(|&b| b >= 0x80);
+                    out.extend_from_slice(&hay[..i]);
+                    let at = self.pos + i;
+                    if self.buf[at] == b'"' {
+                        self.pos = at + 1;
+                        break;
+                    }
+                    self.pos = at;
+                    self.escape_into(out, inside)?;
+                }
+            }
+        }
+        if raw_high_bytes && std::str::from_utf8(&out[start_len..]).is_err() {
+            let fixed = String::from_utf8_lossy(&out[start_len..]).into_owned();
+            out.truncate(start_len);
+            out.extend_from_slice(fixed.as_bytes());
+        }
+        Ok(())
+    }
+
+    fn escape_into(&mut self, out: &mut Vec<u8>, inside: &str) -> Result<()> {
+        // Longest escape we look at: a surrogate pair, 12 bytes.
+        self.ensure(2)?;
+        if self.end - self.pos < 2 {
+            return Err(self.truncated(inside));
+        }
+        let c = self.buf[self.pos + 1];
+        let simple = match c {
+            b'"' => Some(b'"'),
+            b'\\' => Some(b'\\'),
+            b'/' => Some(b'/'),
+            b'b' => Some(8),
+            b'f' => Some(12),
+            b'n' => Some(b'\n'),
+            b'r' => Some(b'\r'),
+            b't' => Some(b'\t'),
+            b'u' => None,
+            other => {
+                return Err(SnapshotError::syntax(
+                    self.offset(),
+                    format!("invalid escape '\\{}' in {inside}", other as char),
+                ))
+            }
+        };
+        if let Some(b) = simple {
+            out.push(b);
+            self.pos += 2;
+            return Ok(());
+        }
+        self.ensure(6)?;
+        let unit = self.hex4(self.pos + 2, inside)?;
+        self.pos += 6;
+        let ch = if (0xD800..0xDC00).contains(&unit) {
+            // A high surrogate: combine with a following low one if present.
+            self.ensure(6)?;
+            let pair = self.end - self.pos >= 6 && self.buf[self.pos] == b'\\' && self.buf[self.pos + 1] == b'u';
+            let low = if pair { self.hex4(self.pos + 2, inside).ok() } else { None };
+            match low {
+                Some(lo) if (0xDC00..0xE000).contains(&lo) => {
+                    self.pos += 6;
+                    char::from_u32(0x10000 + ((unit - 0xD800) << 10) + (lo - 0xDC00)).unwrap_or('\u{FFFD}')
+                }
+                _ => '\u{FFFD}',
+            }
+        } else {
+            char::from_u32(unit).unwrap_or('\u{FFFD}')
+        };
+        let mut tmp = [0u8; 4];
+        out.extend_from_slice(ch.encode_utf8(&mut tmp).as_bytes());
+        Ok(())
+    }
+
+    fn hex4(&self, at: usize, inside: &str) -> Result<u32> {
+        if at + 4 > self.end {
+            return Err(self.truncated(inside));
+        }
+        let mut v = 0u32;
+        for k in 0..4 {
+            let d = match self.buf[at + k] {
+                c @ b'0'..=b'9' => c - b'0',
+                c @ b'a'..=b'f' => c - b'a' + 10,
+                c @ b'A'..=b'F' => c - b'A' + 10,
+                _ => return Err(SnapshotError::syntax(self.offset_of(at), format!("invalid \\u escape in {inside}"))),
+            };
+            v = v * 16 + d as u32;
+        }
+        Ok(v)
+    }
+
+    /// Skip one JSON value of any shape, optionally copying its bytes.
+    /// Iterative, so deeply nested input (the `trace_tree`) cannot overflow the stack.
+    pub(crate) fn skip_value(&mut self, mut record: Option<&mut Vec<u8>>, limit: usize, inside: &str) -> Result<()> {
+        let mut depth: usize = 0;
+        let mut in_string = false;
+        let mut escaped = false;
+        let mut started = false;
+        loop {
+            if self.pos == self.end && !self.fill()? {
+                return Err(self.truncated(inside));
+            }
+            let start = self.pos;
+            let mut done = false;
+            while self.pos < self.end {
+                let b = self.buf[self.pos];
+                self.pos += 1;
+                if in_string {
+                    if escaped {
+                        escaped = false;
+                    } else if b == b'\\' {
+                        escaped = true;
+                    } else if b == b'"' {
+                        in_string = false;
+                        if depth == 0 {
+                            done = true;
+                            break;
+                        }
+                    }
+                    continue;
+                }
+                match b {
+                    b'"' => {
+                        in_string = true;
+                        started = true;
+                    }
+                    b'[' | b'{' => {
+                        depth += 1;
+                        started = true;
+                    }
+                    b']' | b'}' => {
+                        if depth == 0 {
+                            return Err(SnapshotError::syntax(self.offset() - 1, format!("unexpected '{}' in {inside}", b as char)));
+                        }
+                        depth -= 1;
+                        if depth == 0 {
+                            done = true;
+                            break;
+                        }
+                    }
+                    b',' | b':' if depth == 0 => {
+                        // End of a scalar at the top level: leave the delimiter unread.
+                        self.pos -= 1;
+                        if !started {
+                            return Err(SnapshotError::syntax(self.offset(), format!("expected a value in {inside}")));
+                        }
+                        done = true;
+                        break;
+                    }
+                    _ if is_ws(b) => {
+                        if depth == 0 && started {
+                            done = true;
+                            break;
+                        }
+                    }
+                    _ => started = true,
+                }
+            }
+            if let Some(r) = record.as_deref_mut() {
+                r.extend_from_slice(&self.buf[start..self.pos]);
+                if r.len() > limit {
+                    return Err(SnapshotError::Foreign(format!("{inside} is larger than {limit} bytes")));
+                }
+            }
+            if done {
+                return Ok(());
+            }
+            if self.pos == self.end && self.eof && depth == 0 && started && !in_string {
+                return Ok(()); // a scalar that ends the input
+            }
+        }
+    }
+}
+
+pub(crate) fn show_byte(b: u8) -> String {
+    if b.is_ascii_graphic() {
+        format!("'{}'", b as char)
+    } else {
+        format!("byte 0x{b:02x}")
+    }
+}
+
+/// Reads a source on its own thread, so that decompression (gzip) or a pipe
+/// overlaps with parsing.
+pub(crate) struct ThreadedReader {
+    rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    cur: Vec<u8>,
+    at: usize,
+    done: bool,
+}
+
+impl ThreadedReader {
+    pub(crate) fn spawn<R: Read + Send + 'static>(mut inner: R) -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(4);
+        std::thread::spawn(move || loop {
+            let mut block = vec![0u8; 4 << 20];
+            let mut filled = 0;
+            while filled < block.len() {
+                match inner.read(&mut block[filled..]) {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                }
+            }
+            block.truncate(filled);
+            let last = filled == 0;
+            if tx.send(Ok(block)).is_err() || last {
+                return;
+            }
+        });
+        ThreadedReader { rx, cur: Vec::new(), at: 0, done: false }
+    }
+}
+
+impl Read for ThreadedReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.at == self.cur.len() {
+            if self.done {
+                return Ok(0);
+            }
+            match self.rx.recv() {
+                Ok(Ok(block)) => {
+                    if block.is_empty() {
+                        self.done = true;
+                    }
+                    self.cur = block;
+                    self.at = 0;
+                }
+                Ok(Err(e)) => {
+                    self.done = true;
+                    return Err(e);
+                }
+                Err(_) => {
+                    self.done = true;
+                    return Ok(0);
+                }
+            }
+        }
+        let n = out.len().min(self.cur.len() - self.at);
+        out[..n].copy_from_slice(&self.cur[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}

@@ -1,0 +1,124 @@
+//! The Summary view: per class, how many objects, their shallow size and
+//! the memory they retain, without counting nested objects of the same
+//! class twice.
+
+use crate::classes::{ClassKey, Classes};
+use crate::snapshot::{HeapSnapshot, NodeIndex};
+
+#[derive(Clone, Debug)]
+pub struct ClassSummary {
+    pub key: ClassKey,
+    pub count: u64,
+    pub shallow_size: u64,
+    pub retained_size: u64,
+    /// The smallest distance of any member (DevTools' class distance).
+    pub distance: u32,
+}
+
+/// Children of every node in the dominator tree (CSR).
+pub struct DominatorTree {
+    pub first_child: Vec<u32>,
+    pub children: Vec<NodeIndex>,
+}
+
+impl DominatorTree {
+    pub fn from_idom(idom: &[NodeIndex], root: NodeIndex) -> Self {
+        let n = idom.len();
+        let mut first_child = vec![0u32; n + 2];
+        for (v, &d) in idom.iter().enumerate() {
+            if v as u32 != root {
+                first_child[d as usize + 2] += 1;
+            }
+        }
+        for i in 2..n + 2 {
+            first_child[i] += first_child[i - 1];
+        }
+        let mut children = vec![0u32; n.saturating_sub(1)];
+        for (v, &d) in idom.iter().enumerate() {
+            if v as u32 != root {
+                let slot = &mut first_child[d as usize + 1];
+                children[*slot as usize] = v as u32;
+                *slot += 1;
+            }
+        }
+        first_child.pop();
+        DominatorTree { first_child, children }
+    }
+    pub fn children(&self, n: NodeIndex) -> &[NodeIndex] {
+        &self.children[self.first_child[n as usize] as usize..self.first_child[n as usize + 1] as usize]
+    }
+}
+
+/// Count, shallow and retained size per class. Nodes of self size 0 are left
+/// out, as in DevTools. A node's retained size is added to its class only if
+/// no dominator-tree ancestor of the same class was added already.
+pub fn class_summaries(
+    s: &HeapSnapshot,
+    classes: &Classes,
+    tree: &DominatorTree,
+    retained: &[u64],
+) -> Vec<ClassSummary> {
+    let mut rows: Vec<ClassSummary> = classes
+        .keys
+        .iter()
+        .map(|k| ClassSummary { key: k.clone(), count: 0, shallow_size: 0, retained_size: 0, distance: u32::MAX })
+        .collect();
+    for n in s.nodes() {
+        let size = s.self_size(n);
+        if size == 0 {
+            continue;
+        }
+        let r = &mut rows[classes.class_of[n as usize] as usize];
+        r.count += 1;
+        r.shallow_size += size;
+    }
+    // Depth-first over the dominator tree, with how many counted ancestors each class has.
+    let mut active = vec![0u32; rows.len()];
+    // Stack entries: a node to enter, or (with bit 32 set) a class to release.
+    const RELEASE: u64 = 1 << 32;
+    let mut stack: Vec<u64> = vec![s.root() as u64];
+    while let Some(top) = stack.pop() {
+        if top & RELEASE != 0 {
+            active[(top & !RELEASE) as usize] -= 1;
+            continue;
+        }
+        let n = top as u32;
+        let c = classes.class_of[n as usize] as usize;
+        let kids = tree.children(n);
+        if active[c] == 0 && s.self_size(n) != 0 {
+            rows[c].retained_size += retained[n as usize];
+            if !kids.is_empty() {
+                active[c] += 1;
+                stack.push(c as u64 | RELEASE);
+            }
+        }
+        stack.extend(kids.iter().map(|&k| k as u64));
+    }
+    rows.retain(|r| r.count > 0);
+    rows
+}
+
+/// Fill in each class's smallest member distance.
+pub fn apply_distances(rows: &mut [ClassSummary], s: &HeapSnapshot, classes: &Classes, distances: &[u32]) {
+    let mut by_key: std::collections::HashMap<&ClassKey, usize> = std::collections::HashMap::new();
+    for (i, r) in rows.iter().enumerate() {
+        by_key.insert(&r.key, i);
+    }
+    let mut min_of_class = vec![u32::MAX; classes.keys.len()];
+    for n in s.nodes() {
+        if s.self_size(n) == 0 {
+            continue;
+        }
+        let c = classes.class_of[n as usize] as usize;
+        min_of_class[c] = min_of_class[c].min(distances[n as usize]);
+    }
+    let dist: Vec<(usize, u32)> = classes
+        .keys
+        .iter()
+        .enumerate()
+        .filter_map(|(c, k)| by_key.get(k).map(|&i| (i, min_of_class[c])))
+        .collect();
+    for (i, d) in dist {
+        rows[i].distance = d;
+    }
+}

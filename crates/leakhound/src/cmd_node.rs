@@ -1,0 +1,129 @@
+//! `leakhound node FILE --id ID`: one object in detail.
+
+use crate::describe::{class_name, edge_label, node_label};
+use crate::output::bytes;
+use crate::{load, SnapshotArgs};
+use anyhow::{bail, Result};
+use heapsnap::retainers::{edge_source, Retainers};
+use heapsnap::source::ScriptNames;
+use heapsnap::{analyze, classes, distances, AnalysisOptions};
+use serde::Serialize;
+use std::process::ExitCode;
+
+#[derive(Serialize)]
+struct JsonEdge {
+    edge: String,
+    edge_type: &'static str,
+    node_id: u32,
+    node: String,
+    retained_size: u64,
+}
+
+#[derive(Serialize)]
+struct JsonNode {
+    schema_version: u32,
+    command: &'static str,
+    id: u32,
+    node_type: &'static str,
+    name: String,
+    class: String,
+    self_size: u64,
+    retained_size: u64,
+    distance: Option<u32>,
+    dominator_id: u32,
+    dominator: String,
+    location: Option<heapsnap::source::SourceLocation>,
+    edge_count: usize,
+    edges: Vec<JsonEdge>,
+    retainer_count: usize,
+    retainers: Vec<JsonEdge>,
+}
+
+pub fn run(args: &SnapshotArgs, id: u32, limit: usize) -> Result<ExitCode> {
+    let mut snap = load::load(args)?;
+    let Some(n) = snap.node_by_id(id) else {
+        bail!("{}: no object with id @{id}", args.file.display());
+    };
+    let analysis = analyze(&mut snap, AnalysisOptions { fold_shallow_sizes: !args.raw_sizes });
+    let classes = classes::compute(&snap);
+    let dist = distances::compute(&snap);
+    let retainers = Retainers::build(&snap);
+    let scripts = ScriptNames::build(&snap);
+    let label = |m| node_label(&snap, &classes, &scripts, m);
+    let edges: Vec<JsonEdge> = snap
+        .edges(n)
+        .take(limit)
+        .map(|e| {
+            let t = snap.edge_target(e);
+            JsonEdge {
+                edge: edge_label(&snap, e),
+                edge_type: snap.edge_kind(e).type_name(),
+                node_id: snap.id(t),
+                node: label(t),
+                retained_size: analysis.retained[t as usize],
+            }
+        })
+        .collect();
+    let rets: Vec<JsonEdge> = retainers
+        .of(n)
+        .iter()
+        .take(limit)
+        .map(|&e| {
+            let src = edge_source(&snap, e);
+            JsonEdge {
+                edge: edge_label(&snap, e),
+                edge_type: snap.edge_kind(e).type_name(),
+                node_id: snap.id(src),
+                node: label(src),
+                retained_size: analysis.retained[src as usize],
+            }
+        })
+        .collect();
+    let dom = analysis.idom[n as usize];
+    let j = JsonNode {
+        schema_version: 1,
+        command: "node",
+        id,
+        node_type: snap.kind(n).type_name(),
+        name: snap.name(n).to_string(),
+        class: class_name(&classes, n).to_string(),
+        self_size: snap.self_size(n),
+        retained_size: analysis.retained[n as usize],
+        distance: (dist[n as usize] != distances::UNREACHABLE).then_some(dist[n as usize]),
+        dominator_id: snap.id(dom),
+        dominator: label(dom),
+        location: scripts.location(&snap, n),
+        edge_count: snap.edge_count_of(n),
+        edges,
+        retainer_count: retainers.of(n).len(),
+        retainers: rets,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&j)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("@{} {} ({})", j.id, label(n), j.node_type);
+    println!("  name        {}", crate::output::clip(&j.name, 100));
+    println!("  self size   {} ({} bytes)", bytes(j.self_size), j.self_size);
+    println!("  retained    {} ({} bytes)", bytes(j.retained_size), j.retained_size);
+    println!("  distance    {}", distances::display(dist[n as usize]));
+    println!("  dominator   @{} {}", j.dominator_id, j.dominator);
+    if let Some(l) = &j.location {
+        println!("  defined at  {l}");
+    }
+    println!("  edges ({}):", j.edge_count);
+    for e in &j.edges {
+        println!("    {:<24} -> @{} {}  [retains {}]", crate::output::clip(&e.edge, 24), e.node_id, e.node, bytes(e.retained_size));
+    }
+    if j.edge_count > j.edges.len() {
+        println!("    … {} more", j.edge_count - j.edges.len());
+    }
+    println!("  retainers ({}):", j.retainer_count);
+    for e in &j.retainers {
+        println!("    @{} {} {} ", e.node_id, e.node, e.edge);
+    }
+    if j.retainer_count > j.retainers.len() {
+        println!("    … {} more", j.retainer_count - j.retainers.len());
+    }
+    Ok(ExitCode::SUCCESS)
+}

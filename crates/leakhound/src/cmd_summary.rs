@@ -1,0 +1,127 @@
+//! `leakhound summary FILE`: totals and the class table.
+
+use crate::output::{bytes, terminal_width, Table};
+use crate::{load, SnapshotArgs};
+use anyhow::Result;
+use heapsnap::summary::{apply_distances, class_summaries, ClassSummary, DominatorTree};
+use heapsnap::{analyze, classes, distances, AnalysisOptions};
+use serde::Serialize;
+use std::process::ExitCode;
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum SortBy {
+    Retained,
+    Shallow,
+    Count,
+}
+
+#[derive(Serialize)]
+struct JsonClass<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    location: Option<[u32; 3]>,
+    count: u64,
+    shallow_size: u64,
+    retained_size: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    distance: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct JsonSummary<'a> {
+    schema_version: u32,
+    command: &'static str,
+    file: String,
+    nodes: usize,
+    edges: usize,
+    strings: usize,
+    total_size: u64,
+    shallow_sizes: &'static str,
+    classes_total: usize,
+    classes: Vec<JsonClass<'a>>,
+}
+
+pub fn run(args: &SnapshotArgs, top: usize, sort: SortBy) -> Result<ExitCode> {
+    let mut snap = load::load(args)?;
+    let total_size = snap.total_size();
+    let analysis = analyze(&mut snap, AnalysisOptions { fold_shallow_sizes: !args.raw_sizes });
+    let classes = classes::compute(&snap);
+    // Build the dominator tree's child lists, then let the parent array go:
+    // the class table needs one or the other, and memory is what is scarce.
+    let tree = DominatorTree::from_idom(&analysis.idom, snap.root());
+    let retained = analysis.retained;
+    drop(analysis.idom);
+    let mut rows = class_summaries(&snap, &classes, &tree, &retained);
+    drop(tree);
+    drop(retained);
+    let dist = distances::compute(&snap);
+    apply_distances(&mut rows, &snap, &classes, &dist);
+    drop(dist);
+    sort_rows(&mut rows, sort);
+    let shown = &rows[..rows.len().min(top)];
+
+    if args.json {
+        let out = JsonSummary {
+            schema_version: 1,
+            command: "summary",
+            file: args.file.display().to_string(),
+            nodes: snap.node_count(),
+            edges: snap.edge_count(),
+            strings: snap.strings.len(),
+            total_size,
+            shallow_sizes: if args.raw_sizes { "raw" } else { "devtools" },
+            classes_total: rows.len(),
+            classes: shown
+                .iter()
+                .map(|r| JsonClass {
+                    name: &r.key.name,
+                    location: r.key.location.map(|(a, b, c)| [a, b, c]),
+                    count: r.count,
+                    shallow_size: r.shallow_size,
+                    retained_size: r.retained_size,
+                    distance: (r.distance != distances::UNREACHABLE).then_some(r.distance),
+                })
+                .collect(),
+        };
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    println!(
+        "{}: {} nodes, {} edges, {} total",
+        args.file.display(),
+        snap.node_count(),
+        snap.edge_count(),
+        bytes(total_size)
+    );
+    println!();
+    let table = Table {
+        headers: vec!["Class", "Distance", "Count", "Shallow", "Retained", "% heap"],
+        rows: shown
+            .iter()
+            .map(|r| {
+                vec![
+                    r.key.name.clone(),
+                    distances::display(r.distance),
+                    r.count.to_string(),
+                    bytes(r.shallow_size),
+                    bytes(r.retained_size),
+                    format!("{:.1}%", 100.0 * r.retained_size as f64 / total_size.max(1) as f64),
+                ]
+            })
+            .collect(),
+    };
+    print!("{}", table.render(terminal_width()));
+    if rows.len() > shown.len() {
+        println!("… {} more classes (--top N to list more)", rows.len() - shown.len());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn sort_rows(rows: &mut [ClassSummary], sort: SortBy) {
+    match sort {
+        SortBy::Retained => rows.sort_by(|a, b| b.retained_size.cmp(&a.retained_size).then(a.key.name.cmp(&b.key.name))),
+        SortBy::Shallow => rows.sort_by(|a, b| b.shallow_size.cmp(&a.shallow_size).then(a.key.name.cmp(&b.key.name))),
+        SortBy::Count => rows.sort_by(|a, b| b.count.cmp(&a.count).then(a.key.name.cmp(&b.key.name))),
+    }
+}

@@ -1,0 +1,112 @@
+//! How nodes, edges and retainer paths read in output.
+
+use heapsnap::classes::Classes;
+use heapsnap::retainers::RetainerPath;
+use heapsnap::source::{ScriptNames, SourceLocation};
+use heapsnap::{EdgeIndex, EdgeKind, HeapSnapshot, NodeIndex, NodeKind};
+use serde::Serialize;
+
+/// The class a node is counted under.
+pub fn class_name<'a>(classes: &'a Classes, n: NodeIndex) -> &'a str {
+    &classes.keys[classes.class_of[n as usize] as usize].name
+}
+
+/// An edge as a reader sees it: `.name`, `[3]`, `->var`, `{internal}`.
+pub fn edge_label(s: &HeapSnapshot, e: EdgeIndex) -> String {
+    let name = s.edge_name_string(e);
+    match s.edge_kind(e) {
+        EdgeKind::Element => format!("[{name}]"),
+        EdgeKind::Internal | EdgeKind::Hidden => format!("{{{name}}}"),
+        EdgeKind::Weak => format!("[[{name}]]"),
+        _ => name.into_owned(),
+    }
+}
+
+/// A node in a path: its class, plus the function name for closures and
+/// the string text for strings.
+pub fn node_label(s: &HeapSnapshot, classes: &Classes, scripts: &ScriptNames, n: NodeIndex) -> String {
+    match s.kind(n) {
+        NodeKind::Closure => {
+            let name = s.name(n);
+            let name = if name.is_empty() { "(anonymous)" } else { name };
+            match scripts.location(s, n) {
+                Some(loc) => format!("{name}() {loc}"),
+                None => format!("{name}()"),
+            }
+        }
+        NodeKind::String | NodeKind::ConsString | NodeKind::SlicedString => {
+            format!("\"{}\"", crate::output::clip(s.name(n), 40))
+        }
+        _ => {
+            let class = class_name(classes, n);
+            match scripts.location(s, n) {
+                Some(loc) if s.kind(n) == NodeKind::Object => format!("{class} {loc}"),
+                _ => class.to_string(),
+            }
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct JsonStep {
+    pub edge: String,
+    pub edge_type: &'static str,
+    pub node_id: u32,
+    pub node: String,
+    pub class: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<SourceLocation>,
+}
+
+#[derive(Serialize)]
+pub struct JsonPath {
+    pub start_id: u32,
+    pub start: String,
+    pub steps: Vec<JsonStep>,
+    pub text: String,
+}
+
+pub fn path_json(s: &HeapSnapshot, classes: &Classes, scripts: &ScriptNames, p: &RetainerPath) -> JsonPath {
+    let steps: Vec<JsonStep> = p
+        .steps
+        .iter()
+        .map(|st| JsonStep {
+            edge: s.edge_name_string(st.edge).into_owned(),
+            edge_type: s.edge_kind(st.edge).type_name(),
+            node_id: s.id(st.node),
+            node: node_label(s, classes, scripts, st.node),
+            class: class_name(classes, st.node).to_string(),
+            location: scripts.location(s, st.node),
+        })
+        .collect();
+    JsonPath {
+        start_id: s.id(p.start),
+        start: start_label(s, classes, p.start),
+        text: path_text(s, classes, scripts, p),
+        steps,
+    }
+}
+
+fn start_label(s: &HeapSnapshot, classes: &Classes, n: NodeIndex) -> String {
+    let name = s.name(n);
+    if s.kind(n) == NodeKind::Synthetic || name.is_empty() {
+        if name.is_empty() { class_name(classes, n).to_string() } else { name.to_string() }
+    } else if name.contains("global") || class_name(classes, n) == "global" {
+        "global".to_string()
+    } else {
+        class_name(classes, n).to_string()
+    }
+}
+
+/// `global -> bus (EventEmitter) -> _events -> tick (Array) -> [57] (onTick() app.js:9:3)`
+pub fn path_text(s: &HeapSnapshot, classes: &Classes, scripts: &ScriptNames, p: &RetainerPath) -> String {
+    let mut out = start_label(s, classes, p.start);
+    for st in &p.steps {
+        out.push_str(" -> ");
+        out.push_str(&edge_label(s, st.edge));
+        out.push_str(" (");
+        out.push_str(&node_label(s, classes, scripts, st.node));
+        out.push(')');
+    }
+    out
+}

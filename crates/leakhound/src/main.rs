@@ -1,0 +1,97 @@
+//! leakhound: find, explain and survive memory leaks in Node.js services.
+
+mod cmd_node;
+mod cmd_retainers;
+mod cmd_summary;
+mod describe;
+mod load;
+mod output;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "leakhound", version, about = "Find, explain and survive memory leaks in Node.js services")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options shared by the commands that read one snapshot.
+#[derive(clap::Args, Clone)]
+pub struct SnapshotArgs {
+    /// A .heapsnapshot file (.gz works too; `-` reads stdin).
+    pub file: PathBuf,
+    /// Threads for parsing (default: all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Use V8's raw self sizes instead of DevTools' shallow sizes (which fold
+    /// single-owner internal arrays into their owner).
+    #[arg(long)]
+    pub raw_sizes: bool,
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// What holds the memory: totals and the class table, biggest retainers first.
+    Summary {
+        #[command(flatten)]
+        snap: SnapshotArgs,
+        /// How many classes to list.
+        #[arg(long, default_value_t = 25)]
+        top: usize,
+        /// Order of the class table.
+        #[arg(long, value_enum, default_value_t = cmd_summary::SortBy::Retained)]
+        sort: cmd_summary::SortBy,
+    },
+    /// Why an object is kept: the shortest retainer paths from the roots.
+    Retainers {
+        #[command(flatten)]
+        snap: SnapshotArgs,
+        /// The object's id (the @id DevTools shows).
+        #[arg(long, conflicts_with = "class", required_unless_present = "class")]
+        id: Option<u32>,
+        /// A class name: explain its largest objects.
+        #[arg(long)]
+        class: Option<String>,
+        /// How many paths per object.
+        #[arg(long, default_value_t = 3)]
+        paths: usize,
+        /// With --class: how many of its largest objects.
+        #[arg(long, default_value_t = 3)]
+        objects: usize,
+    },
+    /// One object: type, name, sizes, distance, dominator, its edges and retainers.
+    Node {
+        #[command(flatten)]
+        snap: SnapshotArgs,
+        /// The object's id.
+        #[arg(long)]
+        id: u32,
+        /// How many edges and retainers to list.
+        #[arg(long, default_value_t = 40)]
+        limit: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Summary { snap, top, sort } => cmd_summary::run(&snap, top, sort),
+        Command::Retainers { snap, id, class, paths, objects } => {
+            cmd_retainers::run(&snap, id, class.as_deref(), paths, objects)
+        }
+        Command::Node { snap, id, limit } => cmd_node::run(&snap, id, limit),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            output::error_line(&e);
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! Terminal output helpers: sizes, tables that fit, one-line errors.
+
+use std::io::IsTerminal;
+
+/// Print an error as one line on stderr.
+pub fn error_line(e: &anyhow::Error) {
+    let mut msg = format!("{e}");
+    for cause in e.chain().skip(1) {
+        msg.push_str(&format!(": {cause}"));
+    }
+    eprintln!("leakhound: error: {}", msg.replace('\n', " "));
+}
+
+/// Bytes in a human unit, e.g. `12.3 MB`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u < UNITS.len() - 1 {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+pub fn stdout_is_terminal() -> bool {
+    std::io::stdout().is_terminal()
+}
+
+/// Width available for tables.
+pub fn terminal_width() -> usize {
+    std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).unwrap_or(if stdout_is_terminal() { 120 } else { 160 })
+}
+
+/// Cut a string to at most `max` characters, with an ellipsis.
+pub fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+        out.push('…');
+        out
+    }
+}
+
+/// A simple right-aligned-numbers table; the first column is clipped to fit.
+pub struct Table {
+    pub headers: Vec<&'static str>,
+    pub rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn render(&self, width: usize) -> String {
+        let cols = self.headers.len();
+        let mut w: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();
+        for r in &self.rows {
+            for (i, c) in r.iter().enumerate() {
+                w[i] = w[i].max(c.chars().count());
+            }
+        }
+        let others: usize = w[1..].iter().sum::<usize>() + 2 * (cols - 1);
+        w[0] = w[0].min(width.saturating_sub(others).max(16));
+        let mut out = String::new();
+        let line = |cells: &[String], out: &mut String| {
+            for (i, c) in cells.iter().enumerate() {
+                if i == 0 {
+                    let c = clip(c, w[0]);
+                    out.push_str(&format!("{:<width$}", c, width = w[0]));
+                } else {
+                    out.push_str(&format!("  {:>width$}", c, width = w[i]));
+                }
+            }
+            out.push('\n');
+        };
+        let h: Vec<String> = self.headers.iter().map(|s| s.to_string()).collect();
+        line(&h, &mut out);
+        for r in &self.rows {
+            line(r, &mut out);
+        }
+        out
+    }
+}
