@@ -32,15 +32,42 @@ pub struct Analysis {
 /// Run the core analyses. Folding changes the snapshot's self sizes in place
 /// (only when the snapshot has user roots, as DevTools does).
 pub fn analyze(s: &mut HeapSnapshot, opts: AnalysisOptions) -> Analysis {
+    analyze_with(s, opts, |_| ()).0
+}
+
+/// `analyze`, running `side` on a second thread meanwhile (after the sizes
+/// are folded, so it sees the final sizes). The dominator pass is serial;
+/// this is how a command keeps the other core busy.
+pub fn analyze_with<T: Send>(
+    s: &mut HeapSnapshot,
+    opts: AnalysisOptions,
+    side: impl FnOnce(&HeapSnapshot) -> T + Send,
+) -> (Analysis, T) {
+    let timing = std::env::var_os("HEAPSNAP_DEBUG").is_some();
+    let t0 = std::time::Instant::now();
+    let lap = |what: &str| {
+        if timing {
+            eprintln!("  analyze: {what} at {:.2?}", t0.elapsed());
+        }
+    };
     let has_user_roots = !flags::user_roots(s).is_empty();
     let folded = if opts.fold_shallow_sizes && has_user_roots { shallow::fold_shallow_sizes(s) } else { 0 };
-    let page: Option<BitSet> = if has_user_roots { Some(flags::page_owned(s)) } else { None };
-    let essential = flags::essential_edges(s, page.as_ref());
-    drop(page);
-    let dom = dominators::compute(s, &essential);
-    drop(essential);
-    let retained = dom.retained_sizes(|n| s.self_size(n));
-    let dominators::Dominators { idom, preorder } = dom;
-    drop(preorder);
-    Analysis { idom, retained, folded }
+    lap("fold");
+    let s: &HeapSnapshot = s;
+    std::thread::scope(|scope| {
+        let side = scope.spawn(move || side(s));
+        let page: Option<BitSet> = if has_user_roots { Some(flags::page_owned(s)) } else { None };
+        let essential = flags::essential_edges(s, page.as_ref());
+        drop(page);
+        lap("page-owned, essential edges");
+        let dom = dominators::compute(s, &essential);
+        drop(essential);
+        lap("dominators");
+        let retained = dom.retained_sizes(|n| s.self_size(n));
+        let dominators::Dominators { idom, preorder } = dom;
+        drop(preorder);
+        lap("retained sizes");
+        let side = side.join().expect("analysis side thread panicked");
+        (Analysis { idom, retained, folded }, side)
+    })
 }

@@ -6,7 +6,7 @@
 
 use crate::meta::{EdgeKind, NodeKind};
 use crate::snapshot::{HeapSnapshot, NodeIndex};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 /// Longest generated `{...}` interface name, in UTF-16 code units.
 const MAX_INTERFACE_LEN: usize = 120;
@@ -22,8 +22,45 @@ pub struct ClassKey {
 /// Every node's class.
 pub struct Classes {
     pub keys: Vec<ClassKey>,
-    /// Node ordinal -> index into `keys`.
-    pub class_of: Vec<u32>,
+    /// Node ordinal -> index into `keys`, 16 bits while there are few
+    /// enough classes (there nearly always are): it is alive while the
+    /// dominators are computed, when memory is at its peak.
+    ids: ClassIds,
+}
+
+enum ClassIds {
+    Narrow(Vec<u16>),
+    Wide(Vec<u32>),
+}
+
+impl ClassIds {
+    fn push(&mut self, c: u32) {
+        match self {
+            ClassIds::Narrow(v) if c < u16::MAX as u32 => v.push(c as u16),
+            ClassIds::Narrow(v) => {
+                let mut wide: Vec<u32> = Vec::with_capacity(v.capacity());
+                wide.extend(v.iter().map(|&x| x as u32));
+                wide.push(c);
+                *self = ClassIds::Wide(wide);
+            }
+            ClassIds::Wide(v) => v.push(c),
+        }
+    }
+}
+
+impl Classes {
+    /// The class (index into `keys`) of node `n`.
+    #[inline]
+    pub fn class_of(&self, n: NodeIndex) -> u32 {
+        match &self.ids {
+            ClassIds::Narrow(v) => v[n as usize] as u32,
+            ClassIds::Wide(v) => v[n as usize],
+        }
+    }
+    /// The class key of node `n`.
+    pub fn key_of(&self, n: NodeIndex) -> &ClassKey {
+        &self.keys[self.class_of(n) as usize]
+    }
 }
 
 fn utf16_len(s: &str) -> usize {
@@ -93,7 +130,7 @@ fn is_plain_object(s: &HeapSnapshot, n: NodeIndex, object_name: Option<u32>) -> 
 fn infer_interfaces(s: &HeapSnapshot, object_name: Option<u32>, proto: Option<u32>) -> Interfaces {
     let mut total = 0usize;
     // Interface text -> (count, first-seen order, property indexes).
-    let mut seen: HashMap<String, (usize, usize, Vec<u32>)> = HashMap::new();
+    let mut seen: HashMap<String, (usize, usize, Vec<u32>)> = HashMap::default();
     let mut text = String::new();
     let mut props: Vec<u32> = Vec::new();
     for n in s.nodes() {
@@ -138,7 +175,7 @@ fn infer_interfaces(s: &HeapSnapshot, object_name: Option<u32>, proto: Option<u3
         seen.into_iter().filter(|(_, v)| v.0 >= min).map(|(k, v)| (k, v.0, v.1, v.2)).collect();
     list.sort_by(|a, b| b.1.cmp(&a.1).then(a.2.cmp(&b.2)));
     let mut defs = Vec::new();
-    let mut by_property: HashMap<u32, Vec<u32>> = HashMap::new();
+    let mut by_property: HashMap<u32, Vec<u32>> = HashMap::default();
     for (name, _, _, mut props) in list {
         props.sort_unstable();
         props.dedup();
@@ -192,12 +229,12 @@ pub fn compute(s: &HeapSnapshot) -> Classes {
     let mut table = KeyTable::default();
     let mut by_type = [u32::MAX; NodeKind::ALL.len()];
     // Object/native names without a location, by string index.
-    let mut by_name: HashMap<u32, u32> = HashMap::new();
+    let mut by_name: HashMap<u32, u32> = HashMap::default();
     // Plain objects by their sorted property list.
-    let mut by_shape: HashMap<Vec<u32>, u32> = HashMap::new();
-    let mut hits = HashMap::new();
+    let mut by_shape: HashMap<Vec<u32>, u32> = HashMap::default();
+    let mut hits = HashMap::default();
     let mut props: Vec<u32> = Vec::new();
-    let mut class_of = Vec::with_capacity(s.node_count());
+    let mut class_of = ClassIds::Narrow(crate::mem::with_capacity(s.node_count()));
     let mut loc_i = 0usize;
     for n in s.nodes() {
         let kind = s.kind(n);
@@ -260,7 +297,7 @@ pub fn compute(s: &HeapSnapshot) -> Classes {
         };
         class_of.push(class);
     }
-    Classes { keys: table.keys, class_of }
+    Classes { keys: table.keys, ids: class_of }
 }
 
 #[derive(Default)]

@@ -43,11 +43,11 @@ impl NodeColumns {
         NodeColumns {
             layout: meta.node_layout.clone(),
             kind_of_type: meta.node_kinds.iter().map(|k| *k as u8).collect(),
-            kind: Vec::with_capacity(cap),
-            name: Vec::with_capacity(cap),
-            id: Vec::with_capacity(cap),
-            self_size: Vec::with_capacity(cap),
-            edge_count: Vec::with_capacity(cap + 1),
+            kind: crate::mem::with_capacity(cap),
+            name: crate::mem::with_capacity(cap),
+            id: crate::mem::with_capacity(cap),
+            self_size: crate::mem::with_capacity(cap),
+            edge_count: crate::mem::with_capacity(cap + 1),
             trace_node_id: if has_trace { Vec::with_capacity(cap) } else { Vec::new() },
             detachedness: if has_det { Vec::with_capacity(cap) } else { Vec::new() },
             big_sizes: Mutex::new(Vec::new()),
@@ -64,16 +64,16 @@ impl NumberSink for NodeColumns {
             return Err(SnapshotError::Inconsistent(format!("more than {} nodes", u32::MAX)));
         }
         let r = records as usize;
-        self.kind.resize(r, 0);
-        self.name.resize(r, 0);
-        self.id.resize(r, 0);
-        self.self_size.resize(r, 0);
-        self.edge_count.resize(r, 0);
+        grow(&mut self.kind, r);
+        grow(&mut self.name, r);
+        grow(&mut self.id, r);
+        grow(&mut self.self_size, r);
+        grow(&mut self.edge_count, r);
         if self.layout.contains(&NodeField::TraceNodeId) {
-            self.trace_node_id.resize(r, 0);
+            grow(&mut self.trace_node_id, r);
         }
         if self.layout.contains(&NodeField::Detachedness) {
-            self.detachedness.resize(r, 0);
+            grow(&mut self.detachedness, r);
         }
         self.views = NodeViews {
             kind: SharedSlice::new(&mut self.kind),
@@ -159,9 +159,9 @@ impl EdgeColumns {
             kind_of_type: meta.edge_kinds.iter().map(|k| *k as u8).collect(),
             node_fields: meta.node_field_count() as u64,
             node_count,
-            kind: Vec::with_capacity(cap),
-            name: Vec::with_capacity(cap),
-            to: Vec::with_capacity(cap),
+            kind: crate::mem::with_capacity(cap),
+            name: crate::mem::with_capacity(cap),
+            to: crate::mem::with_capacity(cap),
             views: Default::default(),
         }
     }
@@ -174,9 +174,9 @@ impl NumberSink for EdgeColumns {
             return Err(SnapshotError::Inconsistent(format!("more than {} edges", u32::MAX)));
         }
         let r = records as usize;
-        self.kind.resize(r, 0);
-        self.name.resize(r, 0);
-        self.to.resize(r, 0);
+        grow(&mut self.kind, r);
+        grow(&mut self.name, r);
+        grow(&mut self.to, r);
         self.views = (SharedSlice::new(&mut self.kind), SharedSlice::new(&mut self.name), SharedSlice::new(&mut self.to));
         Ok(())
     }
@@ -225,3 +225,32 @@ impl NumberSink for EdgeColumns {
     }
 }
 
+
+/// Columns are allocated at the declared size up front; they only grow if
+/// the file holds more than it declared (the mismatch is reported after).
+fn grow<T: Copy + Default>(v: &mut Vec<T>, len: usize) {
+    if len > v.len() {
+        v.resize(len, T::default());
+    }
+}
+
+impl NodeColumns {
+    /// Cut the columns to the records actually read.
+    pub(crate) fn truncate(&mut self, records: usize) {
+        self.kind.truncate(records);
+        self.name.truncate(records);
+        self.id.truncate(records);
+        self.self_size.truncate(records);
+        self.edge_count.truncate(records);
+        self.trace_node_id.truncate(records);
+        self.detachedness.truncate(records);
+    }
+}
+
+impl EdgeColumns {
+    pub(crate) fn truncate(&mut self, records: usize) {
+        self.kind.truncate(records);
+        self.name.truncate(records);
+        self.to.truncate(records);
+    }
+}

@@ -3,9 +3,10 @@
 //! or Node internals hold, starting at 100000000; unreachable nodes have none.
 
 use crate::flags::{parse_weakmap_edge_name, user_roots};
+use crate::bits::BitSet;
 use crate::meta::{EdgeKind, NodeKind};
 use crate::snapshot::{EdgeName, HeapSnapshot, NodeIndex};
-use std::collections::HashSet;
+use rustc_hash::FxHashSet as HashSet;
 
 /// Distance of a node no path reaches.
 pub const UNREACHABLE: u32 = u32::MAX;
@@ -18,20 +19,21 @@ fn string_indexes(s: &HeapSnapshot, want: &str) -> Vec<u32> {
 
 /// Breadth-first distances, skipping weak edges and DevTools' few V8 links
 /// that would make everything look one step from the native context.
-pub fn compute(s: &HeapSnapshot) -> Vec<u32> {
+/// Calls `visit(node, distance)` once per reached node, nearest first;
+/// memory is one bit per node plus two BFS levels.
+pub fn visit(s: &HeapSnapshot, mut visit: impl FnMut(NodeIndex, u32)) {
     let n = s.node_count();
-    let mut dist = vec![UNREACHABLE; n];
+    let mut seen = BitSet::new(n);
     let native_context = string_indexes(s, "system / NativeContext");
     let sloppy = string_indexes(s, "sloppy_function_map");
     let descriptors = string_indexes(s, "(map descriptors)");
     let weak_names = crate::flags::weakmap_names(s);
     // WeakMap values: reached only through the second of their two edges.
-    let mut half_seen: HashSet<&str> = HashSet::new();
+    let mut half_seen: HashSet<&str> = HashSet::default();
     let mut pass = |x: NodeIndex, e: u32| -> bool {
         let kind = s.kind(x);
         if kind == NodeKind::Hidden
             && native_context.contains(&s.name_index(x))
-            && s.edge_kind(e) != EdgeKind::Element
             && !s.edge_kind(e).name_is_index()
             && sloppy.contains(&s.edge_name_raw(e))
         {
@@ -59,42 +61,54 @@ pub fn compute(s: &HeapSnapshot) -> Vec<u32> {
         }
         true
     };
-    let mut queue: Vec<u32> = Vec::new();
-    let bfs = |queue: &mut Vec<u32>, dist: &mut Vec<u32>, pass: &mut dyn FnMut(NodeIndex, u32) -> bool| {
-        let mut head = 0;
-        while head < queue.len() {
-            let x = queue[head];
-            head += 1;
-            let d = dist[x as usize];
-            for e in s.edges(x) {
-                if s.edge_kind(e) == EdgeKind::Weak {
-                    continue;
+    let mut level: Vec<u32> = Vec::new();
+    let mut next: Vec<u32> = Vec::new();
+    let mut bfs = |level: &mut Vec<u32>,
+                   next: &mut Vec<u32>,
+                   mut d: u32,
+                   seen: &mut BitSet,
+                   visit: &mut dyn FnMut(NodeIndex, u32)| {
+        while !level.is_empty() {
+            for &x in level.iter() {
+                for e in s.edges(x) {
+                    if s.edge_kind(e) == EdgeKind::Weak {
+                        continue;
+                    }
+                    let t = s.edge_target(e);
+                    if seen.get(t as usize) || !pass(x, e) {
+                        continue;
+                    }
+                    seen.set(t as usize);
+                    visit(t, d + 1);
+                    next.push(t);
                 }
-                let t = s.edge_target(e);
-                if dist[t as usize] != UNREACHABLE {
-                    continue;
-                }
-                if !pass(x, e) {
-                    continue;
-                }
-                dist[t as usize] = d + 1;
-                queue.push(t);
             }
+            std::mem::swap(level, next);
+            next.clear();
+            d += 1;
         }
-        queue.clear();
     };
     let users = user_roots(s);
     for &u in &users {
-        if dist[u as usize] == UNREACHABLE {
-            dist[u as usize] = 1;
-            queue.push(u);
+        if seen.insert(u as usize) {
+            visit(u, 1);
+            level.push(u);
         }
     }
-    bfs(&mut queue, &mut dist, &mut pass);
+    bfs(&mut level, &mut next, 1, &mut seen, &mut visit);
     let root = s.root();
-    dist[root as usize] = if users.is_empty() { 0 } else { BASE_SYSTEM_DISTANCE };
-    queue.push(root);
-    bfs(&mut queue, &mut dist, &mut pass);
+    let root_distance = if users.is_empty() { 0 } else { BASE_SYSTEM_DISTANCE };
+    if seen.insert(root as usize) {
+        visit(root, root_distance);
+    }
+    level.push(root);
+    bfs(&mut level, &mut next, root_distance, &mut seen, &mut visit);
+}
+
+/// Every node's distance (`UNREACHABLE` for none).
+pub fn compute(s: &HeapSnapshot) -> Vec<u32> {
+    let mut dist = crate::mem::filled(s.node_count(), UNREACHABLE);
+    visit(s, |n, d| dist[n as usize] = d);
     dist
 }
 

@@ -27,7 +27,8 @@ impl Dominators {
     /// Retained size per node: its self size plus that of every node it dominates.
     pub fn retained_sizes(&self, self_size: impl Fn(NodeIndex) -> u64) -> Vec<u64> {
         let n = self.idom.len();
-        let mut retained: Vec<u64> = (0..n as u32).map(&self_size).collect();
+        let mut retained: Vec<u64> = crate::mem::with_capacity(n);
+        retained.extend((0..n as u32).map(&self_size));
         let root = self.preorder.first().copied().unwrap_or(0);
         // Leaves first: nothing hangs below them.
         let mut numbered = crate::bits::BitSet::new(n);
@@ -50,7 +51,7 @@ impl Dominators {
 
 /// Count essential retainers per node, saturating at 2.
 fn retainer_counts(s: &HeapSnapshot, essential: &BitSet) -> Vec<u8> {
-    let mut count = vec![0u8; s.node_count()];
+    let mut count = crate::mem::filled(s.node_count(), 0u8);
     for e in 0..s.edge_count() as u32 {
         if essential.get(e as usize) {
             let c = &mut count[s.edge_target(e) as usize];
@@ -77,9 +78,9 @@ pub fn compute(s: &HeapSnapshot, essential: &BitSet) -> Dominators {
     // A trivial leaf: one essential retainer, no essential edge out.
     let trivial = |v: NodeIndex| v != root && counts[v as usize] == 1 && !has_essential_out(s, essential, v);
 
-    let mut node_to_pre: Vec<u32> = vec![NONE; n];
-    let mut pre_to_node: Vec<u32> = Vec::with_capacity(n / 2);
-    let mut parent: Vec<u32> = Vec::with_capacity(n / 2);
+    let mut node_to_pre: Vec<u32> = crate::mem::filled(n, NONE);
+    let mut pre_to_node: Vec<u32> = Vec::with_capacity(n);
+    let mut parent: Vec<u32> = Vec::with_capacity(n);
     // Trivial leaves reached by a DFS: their retainer is their dominator.
     let mut leaf_reached = BitSet::new(n);
     let mut stack: Vec<(u32, u32)> = Vec::new();
@@ -136,6 +137,7 @@ pub fn compute(s: &HeapSnapshot, essential: &BitSet) -> Dominators {
             dfs(v, 0, &mut node_to_pre, &mut pre_to_node, &mut parent, &mut leaf_reached);
         }
     }
+    drop(counts);
     // Whatever is left (including trivial leaves whose retainer was never
     // reached) hangs directly under the root, not explored.
     let numbered_by_dfs = pre_to_node.len();
@@ -149,8 +151,13 @@ pub fn compute(s: &HeapSnapshot, essential: &BitSet) -> Dominators {
     drop(stack);
     let m = pre_to_node.len();
 
-    // Predecessors in DFS-number space, for edges between numbered nodes.
-    let mut pred_start: Vec<u32> = vec![0; m + 2];
+    // Predecessors in DFS-number space. A predecessor numbered before its
+    // target is always its own semi-dominator candidate, so only the least
+    // of those is kept (in `semi`); the rest go into a CSR. That drops every
+    // tree edge and forward edge from the list.
+    let mut semi: Vec<u32> = crate::mem::with_capacity(m);
+    semi.extend_from_slice(&parent);
+    let mut pred_start: Vec<u32> = crate::mem::filled(m + 2, 0);
     for u in 0..n as u32 {
         let pu = node_to_pre[u as usize];
         if pu == NONE || pu as usize >= numbered_by_dfs {
@@ -159,7 +166,15 @@ pub fn compute(s: &HeapSnapshot, essential: &BitSet) -> Dominators {
         for e in s.edges(u) {
             if essential.get(e as usize) {
                 let pt = node_to_pre[s.edge_target(e) as usize];
-                if pt != NONE && pt != 0 {
+                if pt == NONE || pt == 0 {
+                    continue;
+                }
+                if pu < pt {
+                    let sv = &mut semi[pt as usize];
+                    if pu < *sv {
+                        *sv = pu;
+                    }
+                } else {
                     pred_start[pt as usize + 2] += 1;
                 }
             }
@@ -168,7 +183,7 @@ pub fn compute(s: &HeapSnapshot, essential: &BitSet) -> Dominators {
     for i in 2..m + 2 {
         pred_start[i] += pred_start[i - 1];
     }
-    let mut preds: Vec<u32> = vec![0; pred_start[m + 1] as usize];
+    let mut preds: Vec<u32> = crate::mem::filled(pred_start[m + 1] as usize, 0);
     for u in 0..n as u32 {
         let pu = node_to_pre[u as usize];
         if pu == NONE || pu as usize >= numbered_by_dfs {
@@ -177,7 +192,7 @@ pub fn compute(s: &HeapSnapshot, essential: &BitSet) -> Dominators {
         for e in s.edges(u) {
             if essential.get(e as usize) {
                 let pt = node_to_pre[s.edge_target(e) as usize];
-                if pt != NONE && pt != 0 {
+                if pt != NONE && pt != 0 && pu > pt {
                     let slot = &mut pred_start[pt as usize + 1];
                     preds[*slot as usize] = pu;
                     *slot += 1;
@@ -185,83 +200,83 @@ pub fn compute(s: &HeapSnapshot, essential: &BitSet) -> Dominators {
             }
         }
     }
-    // pred_start[w]..pred_start[w + 1] now hold w's predecessors.
+    // pred_start[w]..pred_start[w + 1] now hold w's later-numbered predecessors.
     pred_start.pop();
 
-    // The trivial leaves' retainers, read before node_to_pre is dropped.
-    let mut leaf_idom: Vec<(u32, u32)> = Vec::new();
-    let leaf_count = leaf_reached.count_ones();
-    if leaf_count > 0 {
-        leaf_idom.reserve_exact(leaf_count);
-        for u in 0..n as u32 {
-            if node_to_pre[u as usize] == NONE {
-                continue;
-            }
-            for e in s.edges(u) {
-                if essential.get(e as usize) {
-                    let t = s.edge_target(e);
-                    if leaf_reached.get(t as usize) && node_to_pre[t as usize] == NONE {
-                        leaf_idom.push((t, u));
-                    }
-                }
-            }
-        }
+    // Reuse its pages for the path-compression labels: fresh memory is slow here.
+    let spare = node_to_pre;
+
+    if std::env::var_os("HEAPSNAP_DEBUG").is_some() {
+        eprintln!("dominators: {n} nodes, {m} numbered ({numbered_by_dfs} by DFS), {} leaves, {} pred edges", leaf_reached.count_ones(), preds.len());
     }
-    drop(node_to_pre);
+    let idom_pre = semi_nca(parent, semi, pred_start, &preds, numbered_by_dfs, spare);
+    let mut idom = preds;
+    idom.clear();
+    idom.resize(n, root);
+    idom.shrink_to_fit(); // in place with jemalloc; frees the tail of a larger buffer
 
-    let idom_pre = semi_nca(&parent, &pred_start, &preds, numbered_by_dfs);
-    drop(preds);
-    drop(pred_start);
-    drop(parent);
-
-    let mut idom = vec![root; n];
     for (w, &d) in idom_pre.iter().enumerate() {
         idom[pre_to_node[w] as usize] = pre_to_node[d as usize];
     }
-    for (t, u) in leaf_idom {
-        idom[t as usize] = u;
+    // A trivial leaf's only essential retainer is its dominator.
+    for &u in &pre_to_node {
+        for e in s.edges(u) {
+            if essential.get(e as usize) && leaf_reached.get(s.edge_target(e) as usize) {
+                idom[s.edge_target(e) as usize] = u;
+            }
+        }
     }
     idom[root as usize] = root;
     Dominators { idom, preorder: pre_to_node }
 }
 
 /// Semi-NCA over DFS numbers: `parent[w] < w`, vertex 0 is the root.
+/// `semi[w]` starts as the least predecessor numbered before w (at most
+/// `parent[w]`); `preds` lists the predecessors numbered after w.
 /// Vertices at or past `explored` were not reached by a DFS; they have only
 /// the root as a predecessor.
-fn semi_nca(parent: &[u32], pred_start: &[u32], preds: &[u32], explored: usize) -> Vec<u32> {
+///
+/// To save two arrays of m entries: `parent` becomes the path-compression
+/// `ancestor` array (they agree for a vertex until it is processed), each
+/// vertex's parent is kept in the slot of `pred_start` that its processing
+/// has just freed, and the result is written over `ancestor`.
+fn semi_nca(
+    parent: Vec<u32>,
+    mut semi: Vec<u32>,
+    mut pred_start: Vec<u32>,
+    preds: &[u32],
+    explored: usize,
+    spare: Vec<u32>,
+) -> Vec<u32> {
     let m = parent.len();
+    let mut ancestor = parent;
     // best[v]: for a processed vertex, the smallest semi-dominator on its
-    // compressed path; ancestor[v]: that path's link (starts as the parent).
-    let mut ancestor: Vec<u32> = parent.to_vec();
-    let mut best: Vec<u32> = vec![0; m];
-    let mut semi: Vec<u32> = vec![0; m];
+    // compressed path to the first unprocessed ancestor.
+    let mut best = spare;
+    best.clear();
+    best.resize(m, 0);
     let mut path: Vec<u32> = Vec::new();
     for w in (1..m).rev() {
-        // The tree edge's parent is always a candidate.
-        let mut sw = parent[w];
+        let wu = w as u32;
+        let mut sw = semi[w];
         if w < explored {
-            let wu = w as u32;
             for &v in &preds[pred_start[w] as usize..pred_start[w + 1] as usize] {
-                let cand = if v < wu {
-                    v
-                } else {
-                    // v was processed already: smallest semi on its path
-                    // to the first unprocessed ancestor, compressing it.
-                    let mut u = v;
-                    while ancestor[u as usize] > wu {
-                        path.push(u);
-                        u = ancestor[u as usize];
+                debug_assert!(v > wu);
+                // v was processed already: the smallest semi on its path to
+                // the first unprocessed ancestor, compressing that path.
+                let mut u = v;
+                while ancestor[u as usize] > wu {
+                    path.push(u);
+                    u = ancestor[u as usize];
+                }
+                while let Some(x) = path.pop() {
+                    let a = ancestor[x as usize] as usize;
+                    if best[a] < best[x as usize] {
+                        best[x as usize] = best[a];
                     }
-                    // u is the last processed vertex; its ancestor is unprocessed.
-                    while let Some(x) = path.pop() {
-                        let a = ancestor[x as usize] as usize;
-                        if best[a] < best[x as usize] {
-                            best[x as usize] = best[a];
-                        }
-                        ancestor[x as usize] = ancestor[a];
-                    }
-                    best[v as usize]
-                };
+                    ancestor[x as usize] = ancestor[a];
+                }
+                let cand = best[v as usize];
                 if cand < sw {
                     sw = cand;
                 }
@@ -269,15 +284,19 @@ fn semi_nca(parent: &[u32], pred_start: &[u32], preds: &[u32], explored: usize) 
         }
         semi[w] = sw;
         best[w] = sw;
+        // w is unprocessed until now, so its ancestor is still its parent.
+        pred_start[w + 1] = ancestor[w];
     }
-    drop(ancestor);
     drop(best);
     // idom(w) is the nearest common ancestor of parent(w) and semi(w) in
     // the dominator tree built so far (preorder guarantees idom(x) < x).
-    let mut idom: Vec<u32> = parent.to_vec();
+    let mut idom = ancestor;
+    if m > 0 {
+        idom[0] = 0;
+    }
     for w in 1..m {
         let sw = semi[w];
-        let mut d = idom[w];
+        let mut d = pred_start[w + 1];
         while d > sw {
             d = idom[d as usize];
         }

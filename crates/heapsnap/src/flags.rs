@@ -4,7 +4,7 @@
 use crate::bits::BitSet;
 use crate::meta::{EdgeKind, NodeKind};
 use crate::snapshot::{HeapSnapshot, NodeIndex};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 /// User roots: non-synthetic direct children of the root (in Node, the
 /// global object), or a synthetic `(Document DOM trees)` node.
@@ -70,7 +70,7 @@ pub fn parse_weakmap_edge_name(name: &str) -> Option<(u32, usize)> {
 
 /// Table ids of WeakMap edge names, by string index. Usually empty or small.
 pub fn weakmap_names(s: &HeapSnapshot) -> HashMap<u32, u32> {
-    let mut out = HashMap::new();
+    let mut out = HashMap::default();
     let data = s.strings.data.as_bytes();
     // Only strings containing the marker can match; find them with one scan of the arena.
     let finder = memchr::memmem::Finder::new(" pair in WeakMap (table @");

@@ -14,6 +14,7 @@ pub mod distances;
 pub mod dominators;
 pub mod error;
 pub mod flags;
+pub mod mem;
 pub mod meta;
 mod numbers;
 mod parse;

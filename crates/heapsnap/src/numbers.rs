@@ -27,6 +27,29 @@ pub(crate) trait NumberSink: Sync {
     fn write_run(&self, first: u64, text: &[u8]) -> Result<u64, PieceError>;
 }
 
+/// Up to eight leading ASCII digits of `chunk` (little-endian bytes of the
+/// text): how many there are and their value. Branch-free: number lengths
+/// vary record to record, and a mispredicted length loop costs more than
+/// the digits themselves.
+#[inline(always)]
+fn swar_digits(chunk: u64) -> (u32, u64) {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let a = chunk ^ (0x30 * ONES);
+    // A byte is a digit iff a <= 9: then neither a nor a + 0x76 has its top bit.
+    let non_digit = (a.wrapping_add(0x76 * ONES) | a) & (0x80 * ONES);
+    let len = non_digit.trailing_zeros() / 8; // 8 when all eight are digits
+    if len == 0 {
+        return (0, 0);
+    }
+    // Leading zeros in front, then the standard 8-digit combination.
+    let mut v = a << (8 * (8 - len));
+    v = (v.wrapping_mul(10)).wrapping_add(v >> 8);
+    v = (((v & 0x0000_00FF_0000_00FF).wrapping_mul(100 + (1_000_000 << 32)))
+        .wrapping_add(((v >> 16) & 0x0000_00FF_0000_00FF).wrapping_mul(1 + (10_000 << 32))))
+        >> 32;
+    (len, v)
+}
+
 /// Calls `f(value)` for each number in `text`; `text` holds complete numbers
 /// separated by commas, with optional whitespace around them.
 #[inline(always)]
@@ -40,13 +63,31 @@ pub(crate) fn for_each_number(text: &[u8], mut f: impl FnMut(u64) -> Result<(), 
         }
         let start = i;
         let mut v: u64 = 0;
-        while i < n {
-            let d = text[i].wrapping_sub(b'0');
-            if d > 9 {
-                break;
+        if i + 8 <= n {
+            let chunk = u64::from_le_bytes(text[i..i + 8].try_into().unwrap());
+            let (len, val) = swar_digits(chunk);
+            v = val;
+            i += len as usize;
+            if len == 8 {
+                // Nine digits or more: rare, finish the slow way.
+                while i < n {
+                    let d = text[i].wrapping_sub(b'0');
+                    if d > 9 {
+                        break;
+                    }
+                    v = v.wrapping_mul(10).wrapping_add(d as u64);
+                    i += 1;
+                }
             }
-            v = v.wrapping_mul(10).wrapping_add(d as u64);
-            i += 1;
+        } else {
+            while i < n {
+                let d = text[i].wrapping_sub(b'0');
+                if d > 9 {
+                    break;
+                }
+                v = v.wrapping_mul(10).wrapping_add(d as u64);
+                i += 1;
+            }
         }
         if i == start {
             let msg = match text.get(i) {
@@ -62,6 +103,10 @@ pub(crate) fn for_each_number(text: &[u8], mut f: impl FnMut(u64) -> Result<(), 
             return Err(PieceError { at: start, msg });
         }
         count += 1;
+        if i < n && text[i] == b',' {
+            i += 1;
+            continue;
+        }
         while i < n && is_ws(text[i]) {
             i += 1;
         }
@@ -72,6 +117,53 @@ pub(crate) fn for_each_number(text: &[u8], mut f: impl FnMut(u64) -> Result<(), 
             return Err(PieceError { at: i, msg: format!("expected ',' between numbers, found {}", show_byte(text[i])) });
         }
         i += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all(text: &str) -> Result<Vec<u64>, PieceError> {
+        let mut out = Vec::new();
+        for_each_number(text.as_bytes(), |v| {
+            out.push(v);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    #[test]
+    fn numbers_of_every_length_and_layout() {
+        let values: Vec<u64> = (0..20).map(|k| 10u64.pow(k) - 1).chain((0..20).map(|k| 10u64.pow(k))).chain([u64::MAX]).collect();
+        let compact = values.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(",");
+        assert_eq!(all(&compact).unwrap(), values);
+        let lines = values.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("\n,");
+        assert_eq!(all(&lines).unwrap(), values);
+        assert_eq!(all(" 7 , 8\r\n,9 ").unwrap(), vec![7, 8, 9]);
+        assert_eq!(all("00012345678,1").unwrap(), vec![12345678, 1]);
+    }
+
+    #[test]
+    fn bad_numbers_are_errors_with_offsets() {
+        assert_eq!(all("1,,2").unwrap_err().at, 2);
+        assert_eq!(all("1,x").unwrap_err().at, 2);
+        assert_eq!(all("12a,3").unwrap_err().at, 2);
+        assert!(all("18446744073709551616").is_err());
+        assert!(all("-1").is_err());
+        assert!(all("1.5").is_err());
+    }
+
+    #[test]
+    fn swar_matches_the_slow_way() {
+        for text in ["0", "9", "12", "123,", "1234567", "12345678", "99999999", "1\n", "7]", "42abcdef"] {
+            let mut bytes = [b'x'; 8];
+            bytes[..text.len().min(8)].copy_from_slice(&text.as_bytes()[..text.len().min(8)]);
+            let (len, v) = swar_digits(u64::from_le_bytes(bytes));
+            let digits: String = text.chars().take_while(|c| c.is_ascii_digit()).collect();
+            assert_eq!(len as usize, digits.len().min(8), "{text}");
+            assert_eq!(v, digits[..digits.len().min(8)].parse::<u64>().unwrap(), "{text}");
+        }
     }
 }
 
@@ -103,11 +195,8 @@ pub(crate) fn parse_array(sc: &mut Scanner<'_>, sink: &mut dyn NumberSink, threa
             sc.pos += seg_len + 1;
             return Ok(0); // `[]`
         }
-        let commas = memchr::memchr_iter(b',', seg).count() as u64;
-        let count = commas + 1;
-        sink.reserve(total + count)?;
         let base_offset = sc.offset_of(seg_start);
-        parse_segment(seg, total, commas, &*sink, threads).map_err(|(at, msg)| {
+        let count = parse_segment(seg, total, sink, threads).map_err(|(at, msg)| {
             SnapshotError::syntax(base_offset + at as u64, format!("{msg} in `{what}`"))
         })?;
         total += count;
@@ -121,44 +210,64 @@ pub(crate) fn parse_array(sc: &mut Scanner<'_>, sink: &mut dyn NumberSink, threa
 /// Below this, splitting a segment costs more than it saves.
 const MIN_PIECE: usize = 1 << 20;
 
-fn parse_segment(seg: &[u8], first: u64, commas: u64, sink: &dyn NumberSink, threads: usize) -> Result<(), (usize, String)> {
-    let pieces = threads.clamp(1, 64).min(1 + seg.len() / MIN_PIECE);
-    if pieces <= 1 {
-        return sink.write_run(first, seg).map(|_| ()).map_err(|e| (e.at, e.msg));
+/// Run `f` on every piece, the last one on the calling thread.
+fn on_threads<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    if n == 1 {
+        return vec![f(0)];
     }
-    // Cut at commas near equal byte positions; each piece's first index is
-    // known from the commas before it.
-    let mut cuts = Vec::with_capacity(pieces + 1);
-    cuts.push((0usize, first));
-    let mut prev = 0usize;
-    let mut index = first;
+    let f = &f;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n - 1).map(|k| s.spawn(move || f(k))).collect();
+        let last = f(n - 1);
+        let mut out: Vec<T> = handles.into_iter().map(|h| h.join().expect("parser thread panicked")).collect();
+        out.push(last);
+        out
+    })
+}
+
+/// Parse one segment of complete numbers whose first has global index
+/// `first`; returns how many numbers it held. Pieces are cut at commas near
+/// equal byte positions, their commas counted in parallel (so each knows its
+/// first index), then parsed in parallel.
+fn parse_segment(seg: &[u8], first: u64, sink: &mut dyn NumberSink, threads: usize) -> Result<u64, (usize, String)> {
+    let pieces = threads.clamp(1, 64).min(1 + seg.len() / MIN_PIECE);
+    let mut bounds = vec![0usize];
     for k in 1..pieces {
         let target = seg.len() * k / pieces;
-        if target <= prev {
+        let from = *bounds.last().unwrap();
+        if target <= from {
             continue;
         }
-        let Some(c) = memchr::memchr(b',', &seg[target..]).map(|c| c + target) else { break };
-        index += memchr::memchr_iter(b',', &seg[prev..c]).count() as u64 + 1;
-        prev = c + 1;
-        cuts.push((prev, index));
+        match memchr::memchr(b',', &seg[target..]) {
+            Some(c) => bounds.push(target + c + 1),
+            None => break,
+        }
     }
-    debug_assert!(index <= first + commas);
-    let cuts = &cuts;
-    let results: Vec<Result<u64, PieceError>> = std::thread::scope(|s| {
-        let run = move |k: usize| {
-            let (start, idx) = cuts[k];
-            let end = if k + 1 < cuts.len() { cuts[k + 1].0 - 1 } else { seg.len() };
-            sink.write_run(idx, &seg[start..end]).map_err(|e| PieceError { at: e.at + start, msg: e.msg })
-        };
-        let handles: Vec<_> = (1..cuts.len()).map(|k| s.spawn(move || run(k))).collect();
-        let mut out = vec![run(0)];
-        out.extend(handles.into_iter().map(|h| h.join().expect("parser thread panicked")));
-        out
+    bounds.push(seg.len() + 1);
+    let piece = |k: usize| (bounds[k], bounds[k + 1] - 1);
+    let n = bounds.len() - 1;
+    let counts = on_threads(n, |k| {
+        let (a, b) = piece(k);
+        memchr::memchr_iter(b',', &seg[a..b]).count() as u64 + 1
     });
-    for r in results {
-        r.map_err(|e| (e.at, e.msg))?;
+    let total: u64 = counts.iter().sum();
+    sink.reserve(first + total).map_err(|e| (0, e.to_string()))?;
+    let mut starts = Vec::with_capacity(n);
+    let mut index = first;
+    for c in &counts {
+        starts.push(index);
+        index += c;
     }
-    Ok(())
+    let sink: &dyn NumberSink = sink;
+    let results = on_threads(n, |k| {
+        let (a, b) = piece(k);
+        sink.write_run(starts[k], &seg[a..b]).map_err(|e| PieceError { at: e.at + a, msg: e.msg })
+    });
+    for (r, want) in results.into_iter().zip(&counts) {
+        let got = r.map_err(|e| (e.at, e.msg))?;
+        debug_assert_eq!(got, *want);
+    }
+    Ok(total)
 }
 
 /// A sink that keeps every number as a `u32`, for the small arrays.

@@ -44,7 +44,8 @@ pub fn open_input(path: &Path) -> Result<(Box<dyn Read + Send>, Option<u64>)> {
         if meta.is_dir() {
             return Err(SnapshotError::Io(std::io::Error::other("is a directory")));
         }
-        (Box::new(f), Some(meta.len()))
+        // Read on a thread of its own, so that copying the file overlaps parsing.
+        (Box::new(ThreadedReader::spawn(f)), Some(meta.len()))
     };
     let mut head = [0u8; 2];
     let mut got = 0;
@@ -137,6 +138,7 @@ pub fn parse_snapshot<'a>(input: Box<dyn Read + Send + 'a>, mut opts: ParseOptio
                 let m = meta.as_ref().ok_or_else(|| SnapshotError::Foreign("`nodes` comes before `snapshot`".into()))?;
                 let mut cols = NodeColumns::new(m);
                 node_total = parse_array(&mut sc, &mut cols, threads, "nodes")?;
+                cols.truncate(node_total.div_ceil(m.node_field_count() as u64) as usize);
                 nodes = Some(cols);
             }
             b"edges" => {
@@ -144,6 +146,7 @@ pub fn parse_snapshot<'a>(input: Box<dyn Read + Send + 'a>, mut opts: ParseOptio
                 let n = nodes.as_ref().ok_or_else(|| SnapshotError::Foreign("`edges` comes before `nodes`".into()))?;
                 let mut cols = EdgeColumns::new(m, n.kind.len() as u64);
                 edge_total = parse_array(&mut sc, &mut cols, threads, "edges")?;
+                cols.truncate(edge_total.div_ceil(m.edge_field_count() as u64) as usize);
                 edges = Some(cols);
             }
             b"locations" => {
@@ -203,6 +206,12 @@ pub fn parse_snapshot<'a>(input: Box<dyn Read + Send + 'a>, mut opts: ParseOptio
             )));
         }
     }
+    if node_count > crate::snapshot::MAX_NODES as usize {
+        return Err(SnapshotError::Inconsistent(format!(
+            "{node_count} nodes: more than the {} leakhound can hold",
+            crate::snapshot::MAX_NODES
+        )));
+    }
     if node_count == 0 {
         return Err(SnapshotError::Inconsistent("`nodes` is empty".into()));
     }
@@ -259,9 +268,8 @@ pub fn parse_snapshot<'a>(input: Box<dyn Read + Send + 'a>, mut opts: ParseOptio
         first_edge,
         trace_node_id: if nodes.trace_node_id.iter().any(|&t| t != 0) { nodes.trace_node_id } else { Vec::new() },
         detachedness: if nodes.detachedness.iter().any(|&t| t != 0) { nodes.detachedness } else { Vec::new() },
-        edge_kind: edges.kind,
         edge_name: edges.name,
-        edge_to: edges.to,
+        edge_to: pack_edge_kinds(edges.kind, edges.to),
         strings,
         locations,
         trace_function_infos,
@@ -279,7 +287,10 @@ fn parse_strings(sc: &mut Scanner<'_>) -> Result<Strings> {
     } else {
         loop {
             sc.string_into(&mut data, "`strings`")?;
-            ends.push(data.len() as u64);
+            let end = u32::try_from(data.len()).map_err(|_| {
+                SnapshotError::Inconsistent("`strings` holds more than 4 GiB of text".into())
+            })?;
+            ends.push(end);
             match sc.peek_token()? {
                 Some(b',') => sc.pos += 1,
                 Some(b']') => {
@@ -337,4 +348,12 @@ fn resolve_locations(meta: &Meta, raw: &[u32], node_count: usize) -> Result<Vec<
     }
     out.sort_by_key(|l| l.node);
     Ok(out)
+}
+
+/// Fold the edge kind column into the top bits of the target column.
+fn pack_edge_kinds(kind: Vec<u8>, mut to: Vec<u32>) -> Vec<u32> {
+    for (t, k) in to.iter_mut().zip(kind) {
+        *t |= (k as u32) << crate::snapshot::EDGE_KIND_SHIFT;
+    }
+    to
 }

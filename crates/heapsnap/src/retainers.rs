@@ -14,14 +14,14 @@ pub struct Retainers {
 impl Retainers {
     pub fn build(s: &HeapSnapshot) -> Self {
         let n = s.node_count();
-        let mut first = vec![0u32; n + 2];
+        let mut first = crate::mem::filled(n + 2, 0u32);
         for e in 0..s.edge_count() as u32 {
             first[s.edge_target(e) as usize + 2] += 1;
         }
         for i in 2..n + 2 {
             first[i] += first[i - 1];
         }
-        let mut edges = vec![0u32; s.edge_count()];
+        let mut edges = crate::mem::filled(s.edge_count(), 0u32);
         for e in 0..s.edge_count() as u32 {
             let slot = &mut first[s.edge_target(e) as usize + 1];
             edges[*slot as usize] = e;

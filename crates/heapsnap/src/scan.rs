@@ -321,39 +321,61 @@ pub(crate) fn show_byte(b: u8) -> String {
     }
 }
 
-/// Reads a source on its own thread, so that decompression (gzip) or a pipe
-/// overlaps with parsing.
+/// Reads a source on its own thread, so that copying the file (or
+/// decompressing it) overlaps with parsing. Blocks go back to the reading
+/// thread once consumed: fresh memory costs a page fault per 4 KiB, which
+/// on a virtual machine is more than the copy itself.
 pub(crate) struct ThreadedReader {
-    rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    full: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    empty: std::sync::mpsc::SyncSender<Vec<u8>>,
     cur: Vec<u8>,
     at: usize,
     done: bool,
 }
 
+const BLOCK: usize = 4 << 20;
+const BLOCKS: usize = 4;
+
 impl ThreadedReader {
     pub(crate) fn spawn<R: Read + Send + 'static>(mut inner: R) -> Self {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(4);
-        std::thread::spawn(move || loop {
-            let mut block = vec![0u8; 4 << 20];
-            let mut filled = 0;
-            while filled < block.len() {
-                match inner.read(&mut block[filled..]) {
-                    Ok(0) => break,
-                    Ok(n) => filled += n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        let _ = tx.send(Err(e));
-                        return;
+        let (full_tx, full) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(BLOCKS);
+        let (empty, empty_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(BLOCKS + 2);
+        std::thread::spawn(move || {
+            let mut spare = BLOCKS + 1;
+            loop {
+                let mut block = match empty_rx.try_recv() {
+                    Ok(b) => b,
+                    Err(_) if spare > 0 => {
+                        spare -= 1;
+                        Vec::with_capacity(BLOCK)
+                    }
+                    Err(_) => match empty_rx.recv() {
+                        Ok(b) => b,
+                        Err(_) => return, // the reader is gone
+                    },
+                };
+                block.clear();
+                block.resize(BLOCK, 0);
+                let mut filled = 0;
+                while filled < block.len() {
+                    match inner.read(&mut block[filled..]) {
+                        Ok(0) => break,
+                        Ok(n) => filled += n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => {
+                            let _ = full_tx.send(Err(e));
+                            return;
+                        }
                     }
                 }
-            }
-            block.truncate(filled);
-            let last = filled == 0;
-            if tx.send(Ok(block)).is_err() || last {
-                return;
+                block.truncate(filled);
+                let last = filled == 0;
+                if full_tx.send(Ok(block)).is_err() || last {
+                    return;
+                }
             }
         });
-        ThreadedReader { rx, cur: Vec::new(), at: 0, done: false }
+        ThreadedReader { full, empty, cur: Vec::new(), at: 0, done: false }
     }
 }
 
@@ -363,12 +385,15 @@ impl Read for ThreadedReader {
             if self.done {
                 return Ok(0);
             }
-            match self.rx.recv() {
+            match self.full.recv() {
                 Ok(Ok(block)) => {
                     if block.is_empty() {
                         self.done = true;
                     }
-                    self.cur = block;
+                    let used = std::mem::replace(&mut self.cur, block);
+                    if used.capacity() > 0 {
+                        let _ = self.empty.try_send(used);
+                    }
                     self.at = 0;
                 }
                 Ok(Err(e)) => {

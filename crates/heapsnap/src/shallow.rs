@@ -22,7 +22,8 @@ fn ownable(s: &HeapSnapshot, n: NodeIndex) -> bool {
 /// (snapshots taken with `exposeInternals`); so does the caller.
 pub fn fold_shallow_sizes(s: &mut HeapSnapshot) -> usize {
     let n = s.node_count();
-    let mut owner: Vec<u32> = (0..n as u32).map(|i| if ownable(s, i) { UNVISITED } else { i }).collect();
+    let mut owner: Vec<u32> = crate::mem::with_capacity(n);
+    owner.extend((0..n as u32).map(|i| if ownable(s, i) { UNVISITED } else { i }));
     let mut stack: Vec<u32> = Vec::new();
     // Any processing order gives the same fixed point; this one keeps the stack short.
     for src in (0..n as u32).rev() {

@@ -5,6 +5,10 @@ use crate::meta::{EdgeKind, Meta, NodeKind};
 use std::borrow::Cow;
 use std::ops::Range;
 
+/// How many nodes a snapshot may have (edge targets share a u32 with the edge kind).
+pub const MAX_NODES: u32 = (1 << 29) - 1;
+pub(crate) const EDGE_KIND_SHIFT: u32 = 29;
+
 /// A node's position in the snapshot (its record number), not its V8 id.
 pub type NodeIndex = u32;
 /// An edge's position in the snapshot's edge array.
@@ -14,7 +18,7 @@ pub type EdgeIndex = u32;
 #[derive(Default, Debug)]
 pub struct Strings {
     pub(crate) data: String,
-    pub(crate) ends: Vec<u64>,
+    pub(crate) ends: Vec<u32>,
 }
 
 impl Strings {
@@ -31,7 +35,7 @@ impl Strings {
         Some(&self.data[start..end])
     }
     pub fn bytes(&self) -> usize {
-        self.data.len() + self.ends.len() * 8
+        self.data.len() + self.ends.len() * 4
     }
 }
 
@@ -76,8 +80,9 @@ pub struct HeapSnapshot {
     pub(crate) first_edge: Vec<u32>,
     pub(crate) trace_node_id: Vec<u32>,
     pub(crate) detachedness: Vec<u8>,
-    pub(crate) edge_kind: Vec<u8>,
     pub(crate) edge_name: Vec<u32>,
+    /// Target ordinal in the low 29 bits, edge kind in the top 3 (saves a
+    /// column: memory is what limits the largest snapshot we can open).
     pub(crate) edge_to: Vec<u32>,
     pub strings: Strings,
     /// Sorted by node.
@@ -144,11 +149,11 @@ impl HeapSnapshot {
     }
     #[inline]
     pub fn edge_kind(&self, e: EdgeIndex) -> EdgeKind {
-        EdgeKind::from_u8(self.edge_kind[e as usize])
+        EdgeKind::from_u8((self.edge_to[e as usize] >> EDGE_KIND_SHIFT) as u8)
     }
     #[inline]
     pub fn edge_target(&self, e: EdgeIndex) -> NodeIndex {
-        self.edge_to[e as usize]
+        self.edge_to[e as usize] & MAX_NODES
     }
     #[inline]
     pub fn edge_name_raw(&self, e: EdgeIndex) -> u32 {
@@ -200,7 +205,6 @@ impl HeapSnapshot {
             + 4 * self.first_edge.capacity()
             + 4 * self.trace_node_id.capacity()
             + self.detachedness.capacity()
-            + self.edge_kind.capacity()
             + 4 * (self.edge_name.capacity() + self.edge_to.capacity())
             + self.strings.bytes()
             + 16 * self.locations.capacity()

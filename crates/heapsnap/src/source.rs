@@ -4,7 +4,7 @@
 
 use crate::meta::NodeKind;
 use crate::snapshot::{HeapSnapshot, NodeIndex};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct SourceLocation {
@@ -40,7 +40,7 @@ pub fn closure_script(s: &HeapSnapshot, closure: NodeIndex) -> Option<NodeIndex>
 
 impl ScriptNames {
     pub fn build(s: &HeapSnapshot) -> Self {
-        let mut names = HashMap::new();
+        let mut names = HashMap::default();
         for l in &s.locations {
             if names.contains_key(&l.script_id) || s.kind(l.node) != NodeKind::Closure {
                 continue;

@@ -24,7 +24,7 @@ pub struct DominatorTree {
 impl DominatorTree {
     pub fn from_idom(idom: &[NodeIndex], root: NodeIndex) -> Self {
         let n = idom.len();
-        let mut first_child = vec![0u32; n + 2];
+        let mut first_child = crate::mem::filled(n + 2, 0u32);
         for (v, &d) in idom.iter().enumerate() {
             if v as u32 != root {
                 first_child[d as usize + 2] += 1;
@@ -33,7 +33,7 @@ impl DominatorTree {
         for i in 2..n + 2 {
             first_child[i] += first_child[i - 1];
         }
-        let mut children = vec![0u32; n.saturating_sub(1)];
+        let mut children = crate::mem::filled(n.saturating_sub(1), 0u32);
         for (v, &d) in idom.iter().enumerate() {
             if v as u32 != root {
                 let slot = &mut first_child[d as usize + 1];
@@ -68,7 +68,7 @@ pub fn class_summaries(
         if size == 0 {
             continue;
         }
-        let r = &mut rows[classes.class_of[n as usize] as usize];
+        let r = &mut rows[classes.class_of(n) as usize];
         r.count += 1;
         r.shallow_size += size;
     }
@@ -83,7 +83,7 @@ pub fn class_summaries(
             continue;
         }
         let n = top as u32;
-        let c = classes.class_of[n as usize] as usize;
+        let c = classes.class_of(n) as usize;
         let kids = tree.children(n);
         if active[c] == 0 && s.self_size(n) != 0 {
             rows[c].retained_size += retained[n as usize];
@@ -98,27 +98,28 @@ pub fn class_summaries(
     rows
 }
 
-/// Fill in each class's smallest member distance.
-pub fn apply_distances(rows: &mut [ClassSummary], s: &HeapSnapshot, classes: &Classes, distances: &[u32]) {
-    let mut by_key: std::collections::HashMap<&ClassKey, usize> = std::collections::HashMap::new();
-    for (i, r) in rows.iter().enumerate() {
-        by_key.insert(&r.key, i);
-    }
-    let mut min_of_class = vec![u32::MAX; classes.keys.len()];
-    for n in s.nodes() {
-        if s.self_size(n) == 0 {
-            continue;
+/// Each class's smallest member distance (nodes of self size 0 left out, as
+/// in the Summary), without a per-node distance array.
+pub fn class_distances(s: &HeapSnapshot, classes: &Classes) -> Vec<u32> {
+    let mut min_of_class = vec![crate::distances::UNREACHABLE; classes.keys.len()];
+    crate::distances::visit(s, |n, d| {
+        if s.self_size(n) != 0 {
+            let c = classes.class_of(n) as usize;
+            if d < min_of_class[c] {
+                min_of_class[c] = d;
+            }
         }
-        let c = classes.class_of[n as usize] as usize;
-        min_of_class[c] = min_of_class[c].min(distances[n as usize]);
-    }
-    let dist: Vec<(usize, u32)> = classes
-        .keys
-        .iter()
-        .enumerate()
-        .filter_map(|(c, k)| by_key.get(k).map(|&i| (i, min_of_class[c])))
-        .collect();
-    for (i, d) in dist {
-        rows[i].distance = d;
+    });
+    min_of_class
+}
+
+/// Fill in each row's class distance from `class_distances`.
+pub fn apply_distances(rows: &mut [ClassSummary], classes: &Classes, min_of_class: &[u32]) {
+    let by_key: std::collections::HashMap<&ClassKey, usize> =
+        classes.keys.iter().enumerate().map(|(i, k)| (k, i)).collect();
+    for r in rows.iter_mut() {
+        if let Some(&c) = by_key.get(&r.key) {
+            r.distance = min_of_class[c];
+        }
     }
 }

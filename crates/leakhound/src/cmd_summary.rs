@@ -3,8 +3,9 @@
 use crate::output::{bytes, terminal_width, Table};
 use crate::{load, SnapshotArgs};
 use anyhow::Result;
-use heapsnap::summary::{apply_distances, class_summaries, ClassSummary, DominatorTree};
-use heapsnap::{analyze, classes, distances, AnalysisOptions};
+use heapsnap::summary::{apply_distances, class_distances, class_summaries, ClassSummary, DominatorTree};
+use heapsnap::analysis::analyze_with;
+use heapsnap::{classes, distances, AnalysisOptions};
 use serde::Serialize;
 use std::process::ExitCode;
 
@@ -42,10 +43,18 @@ struct JsonSummary<'a> {
 }
 
 pub fn run(args: &SnapshotArgs, top: usize, sort: SortBy) -> Result<ExitCode> {
+    let mut t = crate::output::Timer::new();
     let mut snap = load::load(args)?;
+    t.phase("parse");
     let total_size = snap.total_size();
-    let analysis = analyze(&mut snap, AnalysisOptions { fold_shallow_sizes: !args.raw_sizes });
-    let classes = classes::compute(&snap);
+    // Classes and their distances need no dominators: the other core does them.
+    let (analysis, (classes, class_dist)) =
+        analyze_with(&mut snap, AnalysisOptions { fold_shallow_sizes: !args.raw_sizes }, |s| {
+            let classes = classes::compute(s);
+            let dist = class_distances(s, &classes);
+            (classes, dist)
+        });
+    t.phase("dominators, retained sizes, classes, distances");
     // Build the dominator tree's child lists, then let the parent array go:
     // the class table needs one or the other, and memory is what is scarce.
     let tree = DominatorTree::from_idom(&analysis.idom, snap.root());
@@ -54,9 +63,8 @@ pub fn run(args: &SnapshotArgs, top: usize, sort: SortBy) -> Result<ExitCode> {
     let mut rows = class_summaries(&snap, &classes, &tree, &retained);
     drop(tree);
     drop(retained);
-    let dist = distances::compute(&snap);
-    apply_distances(&mut rows, &snap, &classes, &dist);
-    drop(dist);
+    apply_distances(&mut rows, &classes, &class_dist);
+    t.phase("class aggregates");
     sort_rows(&mut rows, sort);
     let shown = &rows[..rows.len().min(top)];
 

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 /// The class a node is counted under.
 pub fn class_name<'a>(classes: &'a Classes, n: NodeIndex) -> &'a str {
-    &classes.keys[classes.class_of[n as usize] as usize].name
+    &classes.key_of(n).name
 }
 
 /// An edge as a reader sees it: `.name`, `[3]`, `->var`, `{internal}`.

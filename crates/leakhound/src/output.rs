@@ -84,3 +84,21 @@ impl Table {
         out
     }
 }
+
+/// Phase timings on stderr when `LEAKHOUND_TIMING` is set.
+pub struct Timer {
+    on: bool,
+    last: std::time::Instant,
+}
+
+impl Timer {
+    pub fn new() -> Self {
+        Timer { on: std::env::var_os("LEAKHOUND_TIMING").is_some(), last: std::time::Instant::now() }
+    }
+    pub fn phase(&mut self, name: &str) {
+        if self.on {
+            eprintln!("timing: {name}: {:.2?}", self.last.elapsed());
+        }
+        self.last = std::time::Instant::now();
+    }
+}

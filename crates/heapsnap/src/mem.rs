@@ -1,0 +1,60 @@
+//! Big arrays, pre-faulted in one system call.
+//!
+//! A snapshot's columns and the analyses' arrays are hundreds of MB. Letting
+//! the kernel fault them in page by page costs about 10 µs a page on the
+//! virtual machines this runs on (a third of the run time on a 1 GB
+//! snapshot); `MADV_POPULATE_WRITE` maps the same pages 3-4x cheaper.
+
+/// Ask the kernel to back `v`'s whole capacity with memory now.
+pub fn populate<T>(v: &mut Vec<T>) {
+    let bytes = v.capacity() * std::mem::size_of::<T>();
+    if bytes < (1 << 21) {
+        return;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        const MADV_POPULATE_WRITE: libc::c_int = 23;
+        let page = 4096usize;
+        let start = v.as_mut_ptr() as usize;
+        let aligned = start.div_ceil(page) * page;
+        let end = (start + bytes) / page * page;
+        if end > aligned {
+            // SAFETY: the ranges lie inside this vector's own allocation;
+            // populating changes no contents. Failure (old kernels) is harmless.
+            let advise = |a: usize, b: usize| unsafe {
+                libc::madvise(a as *mut libc::c_void, b - a, MADV_POPULATE_WRITE);
+            };
+            // Zeroing pages is most of the cost: share big ranges between cores.
+            let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(8);
+            if threads > 1 && end - aligned >= (64 << 20) {
+                let chunk = ((end - aligned) / threads).div_ceil(page) * page;
+                std::thread::scope(|s| {
+                    for k in 1..threads {
+                        let a = (aligned + k * chunk).min(end);
+                        let b = (a + chunk).min(end);
+                        if a < b {
+                            s.spawn(move || advise(a, b));
+                        }
+                    }
+                    advise(aligned, (aligned + chunk).min(end));
+                });
+            } else {
+                advise(aligned, end);
+            }
+        }
+    }
+}
+
+/// An empty vector with room for `n`, pre-faulted.
+pub fn with_capacity<T>(n: usize) -> Vec<T> {
+    let mut v = Vec::with_capacity(n);
+    populate(&mut v);
+    v
+}
+
+/// `vec![value; n]`, pre-faulted.
+pub fn filled<T: Copy>(n: usize, value: T) -> Vec<T> {
+    let mut v = with_capacity(n);
+    v.resize(n, value);
+    v
+}
