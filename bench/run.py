@@ -126,6 +126,50 @@ def warm_cache(path: Path) -> None:
             pass
 
 
+def cpu_sample() -> tuple[int, int] | None:
+    """(total, idle) jiffies over all CPUs, from /proc/stat."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    # guest time is already included in user/nice
+    v = v[:8]
+    idle = v[3] + (v[4] if len(v) > 4 else 0)  # idle + iowait
+    return sum(v), idle
+
+
+def cpu_busy_fraction(interval: float = 1.0) -> float | None:
+    """Fraction of all CPUs busy over `interval` seconds."""
+    a = cpu_sample()
+    time.sleep(interval)
+    b = cpu_sample()
+    if a is None or b is None:
+        return None
+    return 0.0 if b[0] == a[0] else 1.0 - (b[1] - a[1]) / (b[0] - a[0])
+
+
+def wait_idle(max_wait: float, threshold: float = 0.15) -> None:
+    """Waits (at most max_wait s) until other processes use < threshold of the CPUs
+    for 3 consecutive seconds."""
+    if max_wait <= 0:
+        return
+    deadline = time.monotonic() + max_wait
+    quiet = 0
+    announced = False
+    while time.monotonic() < deadline:
+        busy = cpu_busy_fraction()
+        if busy is None:
+            return
+        quiet = quiet + 1 if busy < threshold else 0
+        if quiet >= 3:
+            return
+        if not announced and busy >= threshold:
+            log(f"waiting for an idle machine (CPU {busy:.0%} busy)...")
+            announced = True
+    log("machine still busy; running anyway")
+
+
 def rss_floor() -> int:
     """ru_maxrss is a high-water mark that also covers the moment between
     fork and exec, when the child still maps this Python process's memory
@@ -200,6 +244,7 @@ def measure(cmd: list[str], timeout: float, log_prefix: Path) -> dict:
     out_path = log_prefix.parent / (log_prefix.name + ".stdout")
     err_path = log_prefix.parent / (log_prefix.name + ".stderr")
     load_before = os.getloadavg()[0]
+    cpu0 = cpu_sample()
     timed_out = threading.Event()
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         t0 = time.perf_counter()
@@ -222,16 +267,24 @@ def measure(cmd: list[str], timeout: float, log_prefix: Path) -> dict:
                     break
                 except InterruptedError:
                     continue
+        except KeyboardInterrupt:
+            # The child is in its own session, so Ctrl-C did not reach it.
+            kill()
+            os.waitpid(proc.pid, 0)
+            raise
         finally:
             timer.cancel()
         wall = time.perf_counter() - t0
+        cpu1 = cpu_sample()
         proc.returncode = os.waitstatus_to_exitcode(status)  # already reaped
-    # Kill any stragglers left in the session (none expected).
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
     rc = proc.returncode
+    # CPU used by *other* processes during the run, as a fraction of all CPUs:
+    # (busy jiffies on the machine - the child's CPU time) / (wall * cores).
+    other = None
+    if cpu0 and cpu1 and wall > 0:
+        hz = os.sysconf("SC_CLK_TCK")
+        busy = ((cpu1[0] - cpu0[0]) - (cpu1[1] - cpu0[1])) / hz
+        other = max(0.0, busy - ru.ru_utime - ru.ru_stime) / (wall * (os.cpu_count() or 1))
     return {
         "wall_s": round(wall, 3),
         "peak_rss_kib": ru.ru_maxrss,          # KiB on Linux
@@ -240,6 +293,7 @@ def measure(cmd: list[str], timeout: float, log_prefix: Path) -> dict:
         "exit_code": rc,
         "timed_out": timed_out.is_set(),
         "loadavg_1m_before": round(load_before, 2),
+        "other_cpu_busy": None if other is None else round(other, 3),
         "stdout": str(out_path),
         "stderr": str(err_path),
     }
@@ -284,6 +338,10 @@ def leakhound_counts(stdout_path: Path) -> dict:
 
 def fmt(v, spec: str) -> str:
     return "?" if v is None else format(v, spec)
+
+
+def fmtx(v) -> str:
+    return "?" if v is None else f"{v:.2f}x"
 
 
 def ratio(a, b):
@@ -343,6 +401,9 @@ def main() -> int:
                     help="run only these tools (repeatable)")
     ap.add_argument("--timeout", type=float, default=3600,
                     help="per-run timeout in seconds (default 3600)")
+    ap.add_argument("--wait-idle", type=float, default=0, metavar="SECONDS",
+                    help="before each run, wait up to SECONDS for other processes to "
+                         "leave the CPUs idle (shared machines; default 0 = no wait)")
     ap.add_argument("--no-build", action="store_true", help="do not run cargo/npm")
     ap.add_argument("--memlab-heap-mb", type=int, default=MEMLAB_HEAP_MB,
                     help=f"memlab node --max-old-space-size (default {MEMLAB_HEAP_MB}, "
@@ -382,6 +443,7 @@ def main() -> int:
         n = args.repeat if tool in FAST_TOOLS else args.repeat_peers
         for i in range(max(1, n)):
             warm_cache(snap)
+            wait_idle(args.wait_idle)
             load = os.getloadavg()[0]
             if load > 0.5 * (os.cpu_count() or 1):
                 log(f"warning: 1-min load average is {load:.2f}; timings may be noisy")
@@ -392,7 +454,10 @@ def main() -> int:
             ok, why = run_ok(tool, r)
             r["ok"], r["error"] = ok, why
             entry["runs"].append(r)
-            log(f"  {r['wall_s']:.2f}s wall, {r['peak_rss_kib'] / 1024:.0f} MiB peak RSS"
+            busy = r["other_cpu_busy"]
+            log(f"  {r['wall_s']:.2f}s wall, {r['peak_rss_kib'] / 1024:.0f} MiB peak RSS, "
+                f"{r['user_s'] + r['sys_s']:.1f}s CPU"
+                f"{'' if busy is None else f', other processes used {busy:.0%} of the CPUs'}"
                 f"{'' if ok else ', FAILED: ' + why}")
             if not ok:
                 break  # a failing tool will not get better by repeating
@@ -403,6 +468,7 @@ def main() -> int:
         if good:
             entry["wall_s"] = statistics.median(r["wall_s"] for r in good)
             entry["peak_rss_kib"] = statistics.median(r["peak_rss_kib"] for r in good)
+            entry["cpu_s"] = statistics.median(r["user_s"] + r["sys_s"] for r in good)
 
     counts: dict = {}
     for t in ("leakhound", "leakhound-1t"):
@@ -431,16 +497,18 @@ def main() -> int:
     print(f"Runs: leakhound median of {args.repeat}, peers {args.repeat_peers}; "
           "page cache warm\n")
     print("| tool | wall s | peak RSS MiB | time / leakhound | time / leakhound 1t "
-          "| RSS / file size |")
-    print("|---|---:|---:|---:|---:|---:|")
+          "| RSS / file size | CPU s (user+sys) | other load |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for t, e in results.items():
         if e.get("wall_s") is None:
-            print(f"| {t} | failed: {e.get('error', '?')} | | | | |")
+            print(f"| {t} | failed: {e.get('error', '?')} | | | | | | |")
             continue
+        others = [r["other_cpu_busy"] for r in e["runs"] if r.get("other_cpu_busy") is not None]
+        other = f"{max(others):.0%}" if others else "?"
         note = "" if e["ok"] else f" (failed: {e['error']})"
         print(f"| {t}{note} | {e['wall_s']:.2f} | {e['peak_rss_kib'] / 1024:.0f} "
-              f"| {fmt(e['vs_leakhound'], '.2f')}x | {fmt(e['vs_leakhound_1t'], '.2f')}x "
-              f"| {e['rss_fraction_of_file']:.2f} |")
+              f"| {fmtx(e['vs_leakhound'])} | {fmtx(e['vs_leakhound_1t'])} "
+              f"| {e['rss_fraction_of_file']:.2f} | {e['cpu_s']:.1f} | {other} |")
 
     floors = [r["rss_floor_kib"] for e in results.values() for r in e["runs"]]
     rss_floor_kib = max(floors) if floors else None
@@ -476,6 +544,7 @@ def main() -> int:
         "snapshot": {"path": str(snap), "size_bytes": size, **counts},
         "rss_floor_kib": rss_floor_kib,
         "settings": {"repeat": args.repeat, "repeat_peers": args.repeat_peers,
+                     "wait_idle_s": args.wait_idle,
                      "timeout_s": args.timeout, "memlab_heap_mb": args.memlab_heap_mb,
                      "memlab_plugin": args.memlab_plugin,
                      "v8hp_decode": "reader" if args.v8hp_reader else "slice"},

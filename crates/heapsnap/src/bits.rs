@@ -29,6 +29,12 @@ impl BitSet {
     pub fn count_ones(&self) -> usize {
         self.words.iter().map(|w| w.count_ones() as usize).sum()
     }
+    /// Set every bit that is set in `other` (same length).
+    pub fn or_with(&mut self, other: &BitSet) {
+        for (a, b) in self.words.iter_mut().zip(&other.words) {
+            *a |= *b;
+        }
+    }
     pub fn bytes(&self) -> usize {
         self.words.len() * 8
     }

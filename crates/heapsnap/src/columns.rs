@@ -36,8 +36,12 @@ struct NodeViews {
 }
 
 impl NodeColumns {
-    pub(crate) fn new(meta: &Meta) -> Self {
-        let cap = meta.declared_node_count.unwrap_or(0).min(1 << 32) as usize;
+    /// Columns sized for the declared node count, but never for more
+    /// records than `max_numbers` could hold (a corrupt header must not
+    /// make us allocate terabytes).
+    pub(crate) fn new(meta: &Meta, max_numbers: u64) -> Self {
+        let f = meta.node_field_count().max(1) as u64;
+        let cap = meta.declared_node_count.unwrap_or(0).min(max_numbers / f) as usize;
         let has_trace = meta.has_trace_node_id;
         let has_det = meta.node_layout.contains(&NodeField::Detachedness);
         NodeColumns {
@@ -152,8 +156,9 @@ pub(crate) struct EdgeColumns {
 }
 
 impl EdgeColumns {
-    pub(crate) fn new(meta: &Meta, node_count: u64) -> Self {
-        let cap = meta.declared_edge_count.unwrap_or(0).min(1 << 32) as usize;
+    pub(crate) fn new(meta: &Meta, node_count: u64, max_numbers: u64) -> Self {
+        let f = meta.edge_field_count().max(1) as u64;
+        let cap = meta.declared_edge_count.unwrap_or(0).min(max_numbers / f) as usize;
         EdgeColumns {
             layout: meta.edge_layout.clone(),
             kind_of_type: meta.edge_kinds.iter().map(|k| *k as u8).collect(),

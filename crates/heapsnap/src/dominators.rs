@@ -49,14 +49,35 @@ impl Dominators {
     }
 }
 
-/// Count essential retainers per node, saturating at 2.
+/// Count essential retainers per node, saturating at 2 (two halves of the
+/// edges on two cores, then merged).
 fn retainer_counts(s: &HeapSnapshot, essential: &BitSet) -> Vec<u8> {
-    let mut count = crate::mem::filled(s.node_count(), 0u8);
-    for e in 0..s.edge_count() as u32 {
-        if essential.get(e as usize) {
-            let c = &mut count[s.edge_target(e) as usize];
-            *c = (*c + 1).min(2);
+    let count_range = |edges: std::ops::Range<u32>, count: &mut [u8]| {
+        for e in edges {
+            if essential.get(e as usize) {
+                let c = &mut count[s.edge_target(e) as usize];
+                *c = (*c + 1).min(2);
+            }
         }
+    };
+    let edges = s.edge_count() as u32;
+    let mut count = crate::mem::filled(s.node_count(), 0u8);
+    if edges < 1 << 20 {
+        count_range(0..edges, &mut count);
+        return count;
+    }
+    let mid = edges / 2;
+    let other = std::thread::scope(|scope| {
+        let h = scope.spawn(|| {
+            let mut c = crate::mem::filled(s.node_count(), 0u8);
+            count_range(mid..edges, &mut c);
+            c
+        });
+        count_range(0..mid, &mut count);
+        h.join().expect("retainer-count thread panicked")
+    });
+    for (a, b) in count.iter_mut().zip(other) {
+        *a = (*a + b).min(2);
     }
     count
 }

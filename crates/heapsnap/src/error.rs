@@ -9,7 +9,7 @@ use std::fmt;
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
     /// Reading the input failed (file missing, permission, broken gzip).
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
     /// The bytes are not the JSON a heap snapshot is made of.
     #[error("{msg} at byte {offset}")]

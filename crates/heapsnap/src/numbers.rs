@@ -175,7 +175,7 @@ pub(crate) fn parse_array(sc: &mut Scanner<'_>, sink: &mut dyn NumberSink, threa
         if sc.pos == sc.end && !sc.fill()? {
             return Err(sc.truncated(what));
         }
-        let region = &sc.buf[sc.pos..sc.end];
+        let region = &sc.buf()[sc.pos..sc.end];
         let (seg_len, last) = match memchr::memchr(b']', region) {
             Some(p) => (p, true),
             None => match memchr::memrchr(b',', region) {
@@ -190,7 +190,7 @@ pub(crate) fn parse_array(sc: &mut Scanner<'_>, sink: &mut dyn NumberSink, threa
             },
         };
         let seg_start = sc.pos;
-        let seg = &sc.buf[seg_start..seg_start + seg_len];
+        let seg = &sc.buf()[seg_start..seg_start + seg_len];
         if last && total == 0 && seg.iter().all(|&b| is_ws(b)) {
             sc.pos += seg_len + 1;
             return Ok(0); // `[]`

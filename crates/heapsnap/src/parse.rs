@@ -34,19 +34,46 @@ impl ParseOptions<'_> {
     }
 }
 
-/// Where a snapshot comes from: a path, `-` for stdin; gzip is detected by its magic bytes.
-pub fn open_input(path: &Path) -> Result<(Box<dyn Read + Send>, Option<u64>)> {
-    let (mut raw, len): (Box<dyn Read + Send>, Option<u64>) = if path.as_os_str() == "-" {
-        (Box::new(ThreadedReader::spawn(std::io::stdin())), None)
-    } else {
-        let f = File::open(path)?;
-        let meta = f.metadata()?;
-        if meta.is_dir() {
-            return Err(SnapshotError::Io(std::io::Error::other("is a directory")));
-        }
-        // Read on a thread of its own, so that copying the file overlaps parsing.
-        (Box::new(ThreadedReader::spawn(f)), Some(meta.len()))
+/// An opened snapshot source.
+pub enum Input {
+    /// Any byte stream: stdin, a pipe, a decompressor.
+    Stream(Box<dyn Read + Send>),
+    /// A regular uncompressed file: read through memory mappings.
+    File(File),
+}
+
+/// Where a snapshot comes from: a path, `-` for stdin; gzip is detected by
+/// its magic bytes. Also returns the size on disk when it says how much
+/// there is to read (for a progress bar).
+pub fn open_input(path: &Path) -> Result<(Input, Option<u64>)> {
+    if path.as_os_str() == "-" {
+        let stdin = ThreadedReader::spawn(std::io::stdin());
+        return Ok((sniff_gzip(Box::new(stdin))?, None));
+    }
+    let f = File::open(path)?;
+    let meta = f.metadata()?;
+    if meta.is_dir() {
+        return Err(SnapshotError::Io(std::io::Error::other("is a directory")));
+    }
+    if !meta.is_file() {
+        // A FIFO or device: stream it.
+        return Ok((sniff_gzip(Box::new(ThreadedReader::spawn(f)))?, None));
+    }
+    let mut head = [0u8; 2];
+    let got = {
+        use std::os::unix::fs::FileExt;
+        f.read_at(&mut head, 0)?
     };
+    if got == 2 && head == [0x1f, 0x8b] {
+        let gz = flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 20, f));
+        // Decompress on its own thread; the size on disk says nothing of the text's.
+        return Ok((Input::Stream(Box::new(ThreadedReader::spawn(gz))), None));
+    }
+    Ok((Input::File(f), Some(meta.len())))
+}
+
+/// Peek at a stream's first bytes and put a gzip decoder in front if needed.
+fn sniff_gzip(mut raw: Box<dyn Read + Send>) -> Result<Input> {
     let mut head = [0u8; 2];
     let mut got = 0;
     while got < 2 {
@@ -58,22 +85,35 @@ pub fn open_input(path: &Path) -> Result<(Box<dyn Read + Send>, Option<u64>)> {
     let rest = std::io::Cursor::new(head[..got].to_vec()).chain(raw);
     if got == 2 && head == [0x1f, 0x8b] {
         let gz = flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 20, rest));
-        // Decompress on its own thread; the size on disk says nothing of the text's.
-        return Ok((Box::new(ThreadedReader::spawn(gz)), None));
+        return Ok(Input::Stream(Box::new(ThreadedReader::spawn(gz))));
     }
-    Ok((Box::new(rest), len))
+    Ok(Input::Stream(Box::new(rest)))
 }
 
 /// Read a snapshot file (`-` for stdin, `.gz` detected by content).
 pub fn read_snapshot(path: &Path, opts: ParseOptions<'_>) -> Result<HeapSnapshot> {
     let (input, _) = open_input(path)?;
-    parse_snapshot(input, opts)
+    parse_input(input, opts)
+}
+
+/// Parse an opened input.
+pub fn parse_input(input: Input, mut opts: ParseOptions<'_>) -> Result<HeapSnapshot> {
+    match input {
+        Input::Stream(r) => parse_snapshot(r, opts),
+        Input::File(f) => {
+            let sc = Scanner::mapped(f, opts.progress.take())?;
+            parse_with(sc, opts.thread_count())
+        }
+    }
 }
 
 /// Parse a snapshot from any byte stream.
 pub fn parse_snapshot<'a>(input: Box<dyn Read + Send + 'a>, mut opts: ParseOptions<'a>) -> Result<HeapSnapshot> {
-    let threads = opts.thread_count();
-    let mut sc = Scanner::new(input, opts.progress.take());
+    let sc = Scanner::new(input, opts.progress.take());
+    parse_with(sc, opts.thread_count())
+}
+
+fn parse_with(mut sc: Scanner<'_>, threads: usize) -> Result<HeapSnapshot> {
     match sc.peek_token()? {
         None => return Err(SnapshotError::Foreign("the input is empty".into())),
         Some(b'{') => sc.pos += 1,
@@ -96,6 +136,7 @@ pub fn parse_snapshot<'a>(input: Box<dyn Read + Send + 'a>, mut opts: ParseOptio
     let mut trace_function_infos = Vec::new();
     let mut samples = Vec::new();
     let mut key = Vec::new();
+    let mut seen_keys: std::collections::HashSet<Vec<u8>> = std::collections::HashSet::new();
     let mut first = true;
 
     loop {
@@ -125,6 +166,12 @@ pub fn parse_snapshot<'a>(input: Box<dyn Read + Send + 'a>, mut opts: ParseOptio
         }
         sc.string_into(&mut key, "a top-level key")?;
         sc.expect(b':', "the top-level object")?;
+        if !seen_keys.insert(key.clone()) {
+            return Err(SnapshotError::syntax(
+                key_at,
+                format!("duplicate key `{}` in the top-level object", String::from_utf8_lossy(&key)),
+            ));
+        }
         match key.as_slice() {
             b"snapshot" => {
                 let mut raw = Vec::new();
@@ -136,7 +183,7 @@ pub fn parse_snapshot<'a>(input: Box<dyn Read + Send + 'a>, mut opts: ParseOptio
             }
             b"nodes" => {
                 let m = meta.as_ref().ok_or_else(|| SnapshotError::Foreign("`nodes` comes before `snapshot`".into()))?;
-                let mut cols = NodeColumns::new(m);
+                let mut cols = NodeColumns::new(m, sc.max_numbers());
                 node_total = parse_array(&mut sc, &mut cols, threads, "nodes")?;
                 cols.truncate(node_total.div_ceil(m.node_field_count() as u64) as usize);
                 nodes = Some(cols);
@@ -144,7 +191,7 @@ pub fn parse_snapshot<'a>(input: Box<dyn Read + Send + 'a>, mut opts: ParseOptio
             b"edges" => {
                 let m = meta.as_ref().ok_or_else(|| SnapshotError::Foreign("`edges` comes before `snapshot`".into()))?;
                 let n = nodes.as_ref().ok_or_else(|| SnapshotError::Foreign("`edges` comes before `nodes`".into()))?;
-                let mut cols = EdgeColumns::new(m, n.kind.len() as u64);
+                let mut cols = EdgeColumns::new(m, n.kind.len() as u64, sc.max_numbers());
                 edge_total = parse_array(&mut sc, &mut cols, threads, "edges")?;
                 cols.truncate(edge_total.div_ceil(m.edge_field_count() as u64) as usize);
                 edges = Some(cols);
@@ -173,6 +220,13 @@ pub fn parse_snapshot<'a>(input: Box<dyn Read + Send + 'a>, mut opts: ParseOptio
         }
     }
 
+    // Only whitespace may follow: `cat a b` of two snapshots must not pass as one.
+    if let Some(b) = sc.peek_token()? {
+        return Err(SnapshotError::syntax(
+            sc.offset(),
+            format!("unexpected {} after the end of the snapshot", crate::scan::show_byte(b)),
+        ));
+    }
     let meta = meta.ok_or_else(|| SnapshotError::Foreign("no `snapshot` header".into()))?;
     let mut nodes = nodes.ok_or_else(|| SnapshotError::Foreign("no `nodes` array".into()))?;
     let edges = edges.ok_or_else(|| SnapshotError::Foreign("no `edges` array".into()))?;

@@ -9,9 +9,19 @@ use std::io::{self, Read};
 /// arrays are parsed in big parallel segments, small next to any heap.
 pub(crate) const BUFFER_SIZE: usize = 16 << 20;
 
+/// Where the bytes come from: a stream copied into our buffer, or a regular
+/// file mapped a window at a time (no copy at all: reading a 1 GB file
+/// through `read` costs a second or more of memcpy on a small VM).
+enum Source<'a> {
+    Stream { src: Box<dyn Read + Send + 'a>, vec: Vec<u8> },
+    Mapped { file: std::fs::File, len: u64, map: Option<memmap2::Mmap>, window: usize },
+}
+
+/// Bytes mapped at a time; any single token is far smaller.
+const WINDOW: usize = 64 << 20;
+
 pub(crate) struct Scanner<'a> {
-    src: Box<dyn Read + Send + 'a>,
-    pub(crate) buf: Vec<u8>,
+    source: Source<'a>,
     pub(crate) pos: usize,
     pub(crate) end: usize,
     /// Absolute offset of `buf[0]` in the input.
@@ -27,7 +37,34 @@ pub(crate) fn is_ws(b: u8) -> bool {
 
 impl<'a> Scanner<'a> {
     pub(crate) fn new(src: Box<dyn Read + Send + 'a>, progress: Option<&'a mut dyn FnMut(u64)>) -> Self {
-        Scanner { src, buf: vec![0; BUFFER_SIZE], pos: 0, end: 0, base: 0, eof: false, progress }
+        let source = Source::Stream { src, vec: vec![0; BUFFER_SIZE] };
+        Scanner { source, pos: 0, end: 0, base: 0, eof: false, progress }
+    }
+
+    /// Scan a regular file through memory mappings.
+    pub(crate) fn mapped(file: std::fs::File, progress: Option<&'a mut dyn FnMut(u64)>) -> Result<Self> {
+        let len = file.metadata()?.len();
+        let source = Source::Mapped { file, len, map: None, window: WINDOW };
+        Ok(Scanner { source, pos: 0, end: 0, base: 0, eof: false, progress })
+    }
+
+    /// At most how many numbers the rest of the input can hold (each takes
+    /// two bytes or more); for a stream, a bound for preallocation only.
+    pub(crate) fn max_numbers(&self) -> u64 {
+        match &self.source {
+            Source::Mapped { len, .. } => len.saturating_sub(self.offset()) / 2 + 1,
+            Source::Stream { .. } => 1 << 24,
+        }
+    }
+
+    /// The current window of input; `pos..end` is unread.
+    #[inline(always)]
+    pub(crate) fn buf(&self) -> &[u8] {
+        match &self.source {
+            Source::Stream { vec, .. } => vec,
+            Source::Mapped { map: Some(m), .. } => m,
+            Source::Mapped { map: None, .. } => &[],
+        }
     }
 
     /// Absolute input offset of the next unread byte.
@@ -49,34 +86,69 @@ impl<'a> Scanner<'a> {
         if self.eof {
             return Ok(false);
         }
-        if self.pos > 0 {
-            self.buf.copy_within(self.pos..self.end, 0);
-            self.base += self.pos as u64;
-            self.end -= self.pos;
-            self.pos = 0;
-        }
-        if self.end == self.buf.len() {
-            // A single token longer than the buffer: grow rather than fail.
-            let n = self.buf.len();
-            self.buf.resize(n * 2, 0);
-        }
-        let before = self.end;
-        // Fill the buffer as far as the source allows, so segments stay large.
-        while self.end < self.buf.len() {
-            match self.src.read(&mut self.buf[self.end..]) {
-                Ok(0) => {
-                    self.eof = true;
-                    break;
+        let before = self.end - self.pos;
+        match &mut self.source {
+            Source::Stream { src, vec } => {
+                if self.pos > 0 {
+                    vec.copy_within(self.pos..self.end, 0);
+                    self.base += self.pos as u64;
+                    self.end -= self.pos;
+                    self.pos = 0;
                 }
-                Ok(n) => self.end += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(SnapshotError::Io(e)),
+                if self.end == vec.len() {
+                    // A single token longer than the buffer: grow rather than fail.
+                    let n = vec.len();
+                    vec.resize(n * 2, 0);
+                }
+                // Fill the buffer as far as the source allows, so segments stay large.
+                while self.end < vec.len() {
+                    match src.read(&mut vec[self.end..]) {
+                        Ok(0) => {
+                            self.eof = true;
+                            break;
+                        }
+                        Ok(n) => self.end += n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(SnapshotError::Io(e)),
+                    }
+                }
+            }
+            Source::Mapped { file, len, map, window } => {
+                let unread = self.base + self.pos as u64;
+                let start = unread & !4095;
+                if map.is_some() && self.base + self.end as u64 >= *len {
+                    self.eof = true;
+                    return Ok(false);
+                }
+                if map.is_some() && start == self.base {
+                    // Nothing consumed since the last window: a huge token.
+                    *window *= 2;
+                }
+                let want = (*len - start).min(*window as u64) as usize;
+                if want == 0 {
+                    self.eof = true;
+                    *map = None;
+                    self.pos = 0;
+                    self.end = 0;
+                    self.base = start;
+                    return Ok(false);
+                }
+                // SAFETY: a read-only private mapping of a file we opened;
+                // the snapshot is not expected to change while it is read.
+                let m = unsafe { memmap2::MmapOptions::new().offset(start).len(want).populate().map(&*file)? };
+                *map = Some(m);
+                self.pos = (unread - start) as usize;
+                self.end = want;
+                self.base = start;
+                if self.base + self.end as u64 >= *len {
+                    self.eof = true;
+                }
             }
         }
         if let Some(p) = self.progress.as_mut() {
             p(self.base + self.end as u64);
         }
-        Ok(self.end > before)
+        Ok(self.end - self.pos > before)
     }
 
     /// Ensure at least `n` unread bytes are buffered, unless the input ends first.
@@ -97,7 +169,7 @@ impl<'a> Scanner<'a> {
     pub(crate) fn peek_token(&mut self) -> Result<Option<u8>> {
         loop {
             while self.pos < self.end {
-                let b = self.buf[self.pos];
+                let b = self.buf()[self.pos];
                 if !is_ws(b) {
                     return Ok(Some(b));
                 }
@@ -133,7 +205,7 @@ impl<'a> Scanner<'a> {
             if self.pos == self.end && !self.fill()? {
                 return Err(self.truncated(inside));
             }
-            let hay = &self.buf[self.pos..self.end];
+            let hay = &self.buf()[self.pos..self.end];
             match memchr::memchr2(b'"', b'\\', hay) {
                 None => {
                     raw_high_bytes |= hay.iter().any(|&b| b >= 0x80);
@@ -144,7 +216,7 @@ impl<'a> Scanner<'a> {
                     raw_high_bytes |= hay[..i].iter().any(|&b| b >= 0x80);
                     out.extend_from_slice(&hay[..i]);
                     let at = self.pos + i;
-                    if self.buf[at] == b'"' {
+                    if self.buf()[at] == b'"' {
                         self.pos = at + 1;
                         break;
                     }
@@ -167,7 +239,7 @@ impl<'a> Scanner<'a> {
         if self.end - self.pos < 2 {
             return Err(self.truncated(inside));
         }
-        let c = self.buf[self.pos + 1];
+        let c = self.buf()[self.pos + 1];
         let simple = match c {
             b'"' => Some(b'"'),
             b'\\' => Some(b'\\'),
@@ -196,7 +268,7 @@ impl<'a> Scanner<'a> {
         let ch = if (0xD800..0xDC00).contains(&unit) {
             // A high surrogate: combine with a following low one if present.
             self.ensure(6)?;
-            let pair = self.end - self.pos >= 6 && self.buf[self.pos] == b'\\' && self.buf[self.pos + 1] == b'u';
+            let pair = self.end - self.pos >= 6 && self.buf()[self.pos] == b'\\' && self.buf()[self.pos + 1] == b'u';
             let low = if pair { self.hex4(self.pos + 2, inside).ok() } else { None };
             match low {
                 Some(lo) if (0xDC00..0xE000).contains(&lo) => {
@@ -219,7 +291,7 @@ impl<'a> Scanner<'a> {
         }
         let mut v = 0u32;
         for k in 0..4 {
-            let d = match self.buf[at + k] {
+            let d = match self.buf()[at + k] {
                 c @ b'0'..=b'9' => c - b'0',
                 c @ b'a'..=b'f' => c - b'a' + 10,
                 c @ b'A'..=b'F' => c - b'A' + 10,
@@ -244,7 +316,7 @@ impl<'a> Scanner<'a> {
             let start = self.pos;
             let mut done = false;
             while self.pos < self.end {
-                let b = self.buf[self.pos];
+                let b = self.buf()[self.pos];
                 self.pos += 1;
                 if in_string {
                     if escaped {
@@ -271,6 +343,13 @@ impl<'a> Scanner<'a> {
                     }
                     b']' | b'}' => {
                         if depth == 0 {
+                            if started {
+                                // A scalar ends where its enclosing object or
+                                // array does: leave the bracket unread.
+                                self.pos -= 1;
+                                done = true;
+                                break;
+                            }
                             return Err(SnapshotError::syntax(self.offset() - 1, format!("unexpected '{}' in {inside}", b as char)));
                         }
                         depth -= 1;
@@ -298,7 +377,7 @@ impl<'a> Scanner<'a> {
                 }
             }
             if let Some(r) = record.as_deref_mut() {
-                r.extend_from_slice(&self.buf[start..self.pos]);
+                r.extend_from_slice(&self.buf()[start..self.pos]);
                 if r.len() > limit {
                     return Err(SnapshotError::Foreign(format!("{inside} is larger than {limit} bytes")));
                 }

@@ -84,7 +84,9 @@ pub fn run(args: &SnapshotArgs, id: Option<u32>, class: Option<&str>, k: usize, 
             bytes(analysis.retained[*t as usize]),
             distances::display(dist[*t as usize]),
         );
-        if paths.is_empty() {
+        if *t == snap.root() {
+            println!("  this is the snapshot's root: nothing retains it");
+        } else if paths.is_empty() {
             println!("  no path from a root: the object is unreachable (garbage not yet collected)");
         }
         for (i, p) in paths.iter().enumerate() {

@@ -34,9 +34,8 @@ pub fn node_label(s: &HeapSnapshot, classes: &Classes, scripts: &ScriptNames, n:
                 None => format!("{name}()"),
             }
         }
-        NodeKind::String | NodeKind::ConsString | NodeKind::SlicedString => {
-            format!("\"{}\"", crate::output::clip(s.name(n), 40))
-        }
+        NodeKind::String | NodeKind::SlicedString => format!("\"{}\"", crate::output::clip(s.name(n), 40)),
+        NodeKind::ConsString => format!("\"{}\"", crate::output::clip(&cons_string_text(s, n, 1024), 40)),
         _ => {
             let class = class_name(classes, n);
             match scripts.location(s, n) {
@@ -107,6 +106,30 @@ pub fn path_text(s: &HeapSnapshot, classes: &Classes, scripts: &ScriptNames, p: 
         out.push_str(" (");
         out.push_str(&node_label(s, classes, scripts, st.node));
         out.push(')');
+    }
+    out
+}
+
+/// A concatenated string's text, joined from its `first` and `second`
+/// parts (as DevTools shows it), up to `max` characters.
+pub fn cons_string_text(s: &HeapSnapshot, n: NodeIndex, max: usize) -> String {
+    let mut out = String::new();
+    let mut stack = vec![n];
+    while let Some(x) = stack.pop() {
+        if out.len() >= max {
+            break;
+        }
+        if s.kind(x) == NodeKind::ConsString {
+            let first = s.child_by_name(x, "first");
+            let second = s.child_by_name(x, "second");
+            if first.is_none() && second.is_none() {
+                out.push_str(s.name(x));
+            }
+            stack.extend(second);
+            stack.extend(first);
+        } else {
+            out.push_str(s.name(x));
+        }
     }
     out
 }

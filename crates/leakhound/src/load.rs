@@ -29,7 +29,7 @@ pub fn load(args: &SnapshotArgs) -> Result<HeapSnapshot> {
         }
     };
     let opts = ParseOptions { threads: args.threads, progress: Some(&mut report) };
-    let snap = heapsnap::parse_snapshot(input, opts).with_context(|| format!("{shown}"));
+    let snap = heapsnap::parse_input(input, opts).with_context(|| format!("{shown}"));
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
