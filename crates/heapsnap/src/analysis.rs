@@ -60,14 +60,17 @@ pub fn analyze_with<T: Send>(
         let essential = flags::essential_edges(s, page.as_ref());
         drop(page);
         lap("page-owned, essential edges");
-        let dom = dominators::compute(s, &essential);
+        let mut side_result = None;
+        let dom = dominators::compute_with(s, &essential, || {
+            side_result = Some(side.join().expect("analysis side thread panicked"));
+        });
         drop(essential);
         lap("dominators");
         let retained = dom.retained_sizes(|n| s.self_size(n));
         let dominators::Dominators { idom, preorder } = dom;
         drop(preorder);
         lap("retained sizes");
-        let side = side.join().expect("analysis side thread panicked");
+        let side = side_result.expect("the dominator pass calls its hook");
         (Analysis { idom, retained, folded }, side)
     })
 }

@@ -93,9 +93,24 @@ fn has_essential_out(s: &HeapSnapshot, essential: &BitSet, n: NodeIndex) -> bool
 /// under the root; then every node still unnumbered (unreachable cycles)
 /// directly under the root.
 pub fn compute(s: &HeapSnapshot, essential: &BitSet) -> Dominators {
+    compute_with(s, essential, || ())
+}
+
+/// `compute`, calling `before_peak` just before the big Semi-NCA arrays are
+/// allocated: a caller running other work on another thread joins it there,
+/// so that work's memory is gone by the time this pass needs the most.
+pub fn compute_with(s: &HeapSnapshot, essential: &BitSet, before_peak: impl FnOnce()) -> Dominators {
     let n = s.node_count();
     let root = s.root();
+    let debug = std::env::var_os("HEAPSNAP_DEBUG").is_some();
+    let t0 = std::time::Instant::now();
+    let lap = |what: &str| {
+        if debug {
+            eprintln!("    dominators: {what} at {:.2?}", t0.elapsed());
+        }
+    };
     let counts = retainer_counts(s, essential);
+    lap("retainer counts");
     // A trivial leaf: one essential retainer, no essential edge out.
     let trivial = |v: NodeIndex| v != root && counts[v as usize] == 1 && !has_essential_out(s, essential, v);
 
@@ -152,6 +167,7 @@ pub fn compute(s: &HeapSnapshot, essential: &BitSet) -> Dominators {
     };
 
     dfs(root, 0, &mut node_to_pre, &mut pre_to_node, &mut parent, &mut leaf_reached);
+    lap("dfs");
     // Nodes with no essential retainer at all (weak-only), and what they reach.
     for v in 0..n as u32 {
         if node_to_pre[v as usize] == NONE && counts[v as usize] == 0 && v != root {
@@ -171,6 +187,7 @@ pub fn compute(s: &HeapSnapshot, essential: &BitSet) -> Dominators {
     }
     drop(stack);
     let m = pre_to_node.len();
+    before_peak();
 
     // Predecessors in DFS-number space. A predecessor numbered before its
     // target is always its own semi-dominator candidate, so only the least
@@ -223,6 +240,7 @@ pub fn compute(s: &HeapSnapshot, essential: &BitSet) -> Dominators {
     }
     // pred_start[w]..pred_start[w + 1] now hold w's later-numbered predecessors.
     pred_start.pop();
+    lap("predecessors");
 
     // Reuse its pages for the path-compression labels: fresh memory is slow here.
     let spare = node_to_pre;
@@ -231,10 +249,11 @@ pub fn compute(s: &HeapSnapshot, essential: &BitSet) -> Dominators {
         eprintln!("dominators: {n} nodes, {m} numbered ({numbered_by_dfs} by DFS), {} leaves, {} pred edges", leaf_reached.count_ones(), preds.len());
     }
     let idom_pre = semi_nca(parent, semi, pred_start, &preds, numbered_by_dfs, spare);
+    lap("semi-nca");
     let mut idom = preds;
     idom.clear();
     idom.resize(n, root);
-    idom.shrink_to_fit(); // in place with jemalloc; frees the tail of a larger buffer
+    idom.shrink_to_fit(); // give back the tail of a larger buffer
 
     for (w, &d) in idom_pre.iter().enumerate() {
         idom[pre_to_node[w] as usize] = pre_to_node[d as usize];
@@ -248,6 +267,7 @@ pub fn compute(s: &HeapSnapshot, essential: &BitSet) -> Dominators {
         }
     }
     idom[root as usize] = root;
+    lap("idom by node");
     Dominators { idom, preorder: pre_to_node }
 }
 

@@ -176,35 +176,43 @@ pub(crate) fn parse_array(sc: &mut Scanner<'_>, sink: &mut dyn NumberSink, threa
             return Err(sc.truncated(what));
         }
         let region = &sc.buf()[sc.pos..sc.end];
-        let (seg_len, last) = match memchr::memchr(b']', region) {
-            Some(p) => (p, true),
-            None => match memchr::memrchr(b',', region) {
-                Some(q) if !sc.at_eof() => (q, false),
-                _ => {
-                    // No complete number in the buffer yet: read more.
-                    if !sc.fill()? {
-                        return Err(sc.truncated(what));
-                    }
-                    continue;
-                }
-            },
+        // Up to the last comma, every number is complete; the closing `]`
+        // is looked for inside the pieces, in parallel.
+        let cut = match memchr::memrchr(b',', region) {
+            Some(q) => q,
+            None => region.len(),
         };
-        let seg_start = sc.pos;
-        let seg = &sc.buf()[seg_start..seg_start + seg_len];
-        if last && total == 0 && seg.iter().all(|&b| is_ws(b)) {
-            sc.pos += seg_len + 1;
-            return Ok(0); // `[]`
-        }
-        let base_offset = sc.offset_of(seg_start);
-        let count = parse_segment(seg, total, sink, threads).map_err(|(at, msg)| {
+        let base_offset = sc.offset();
+        let seg = &region[..cut];
+        let outcome = parse_segment(seg, cut < region.len(), total, sink, threads).map_err(|(at, msg)| {
             SnapshotError::syntax(base_offset + at as u64, format!("{msg} in `{what}`"))
         })?;
-        total += count;
-        sc.pos += seg_len + 1; // the segment and its ',' or ']'
-        if last {
-            return Ok(total);
+        match outcome {
+            Segment::Closed { count, bracket } => {
+                total += count;
+                sc.pos += bracket + 1;
+                return Ok(total);
+            }
+            Segment::Open { count } if cut < region.len() => {
+                total += count;
+                sc.pos += cut + 1; // the segment and its comma
+            }
+            Segment::Open { .. } => {
+                // Neither a comma nor `]`: a number cut by the window's end.
+                if !sc.fill()? {
+                    return Err(sc.truncated(what));
+                }
+            }
         }
     }
+}
+
+/// What a segment held.
+enum Segment {
+    /// Numbers, the array going on after them.
+    Open { count: u64 },
+    /// The array's end: numbers, then `]` at this offset.
+    Closed { count: u64, bracket: usize },
 }
 
 /// Below this, splitting a segment costs more than it saves.
@@ -225,11 +233,18 @@ fn on_threads<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
     })
 }
 
-/// Parse one segment of complete numbers whose first has global index
-/// `first`; returns how many numbers it held. Pieces are cut at commas near
-/// equal byte positions, their commas counted in parallel (so each knows its
-/// first index), then parsed in parallel.
-fn parse_segment(seg: &[u8], first: u64, sink: &mut dyn NumberSink, threads: usize) -> Result<u64, (usize, String)> {
+/// Parse the numbers of `seg` (text that ends before a comma, or the
+/// window's end) whose first has global index `first`, stopping at a `]`.
+/// Pieces are cut at commas near equal byte positions; in parallel each
+/// looks for `]` and counts its commas (so each knows its first index);
+/// then, in parallel, each parses straight into the sink.
+fn parse_segment(
+    seg: &[u8],
+    before_comma: bool,
+    first: u64,
+    sink: &mut dyn NumberSink,
+    threads: usize,
+) -> Result<Segment, (usize, String)> {
     let pieces = threads.clamp(1, 64).min(1 + seg.len() / MIN_PIECE);
     let mut bounds = vec![0usize];
     for k in 1..pieces {
@@ -244,30 +259,55 @@ fn parse_segment(seg: &[u8], first: u64, sink: &mut dyn NumberSink, threads: usi
         }
     }
     bounds.push(seg.len() + 1);
-    let piece = |k: usize| (bounds[k], bounds[k + 1] - 1);
-    let n = bounds.len() - 1;
-    let counts = on_threads(n, |k| {
+    let piece = |k: usize| (bounds[k], (bounds[k + 1] - 1).min(seg.len()));
+    let scans = on_threads(bounds.len() - 1, |k| {
         let (a, b) = piece(k);
-        memchr::memchr_iter(b',', &seg[a..b]).count() as u64 + 1
+        let bracket = memchr::memchr(b']', &seg[a..b]).map(|i| a + i);
+        let b = bracket.unwrap_or(b);
+        (memchr::memchr_iter(b',', &seg[a..b]).count() as u64 + 1, bracket)
     });
+    // Only the pieces up to the first `]` belong to the array.
+    let closing = scans.iter().position(|&(_, br)| br.is_some());
+    let used = closing.map_or(scans.len(), |k| k + 1);
+    let bracket = closing.and_then(|k| scans[k].1);
+    let end_of = |k: usize| if Some(k) == closing { bracket.unwrap() } else { piece(k).1 };
+    if used == 1 {
+        if let Some(br) = bracket {
+            if seg[..br].iter().all(|&b| crate::scan::is_ws(b)) {
+                if first == 0 {
+                    return Ok(Segment::Closed { count: 0, bracket: br }); // `[]`
+                }
+                return Err((br, "expected a number before ']'".into()));
+            }
+        }
+    }
+    // Text ended neither by a comma nor by `]` may hold a cut number.
+    if bracket.is_none() && !before_comma {
+        return Ok(Segment::Open { count: 0 });
+    }
+    let counts: Vec<u64> = scans[..used].iter().map(|&(c, _)| c).collect();
     let total: u64 = counts.iter().sum();
     sink.reserve(first + total).map_err(|e| (0, e.to_string()))?;
-    let mut starts = Vec::with_capacity(n);
+    let mut starts = Vec::with_capacity(used);
     let mut index = first;
     for c in &counts {
         starts.push(index);
         index += c;
     }
     let sink: &dyn NumberSink = sink;
-    let results = on_threads(n, |k| {
-        let (a, b) = piece(k);
+    let results = on_threads(used, |k| {
+        let (a, _) = piece(k);
+        let b = end_of(k);
         sink.write_run(starts[k], &seg[a..b]).map_err(|e| PieceError { at: e.at + a, msg: e.msg })
     });
     for (r, want) in results.into_iter().zip(&counts) {
         let got = r.map_err(|e| (e.at, e.msg))?;
         debug_assert_eq!(got, *want);
     }
-    Ok(total)
+    Ok(match bracket {
+        Some(br) => Segment::Closed { count: total, bracket: br },
+        None => Segment::Open { count: total },
+    })
 }
 
 /// A sink that keeps every number as a `u32`, for the small arrays.

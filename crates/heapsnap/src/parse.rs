@@ -137,6 +137,8 @@ fn parse_with(mut sc: Scanner<'_>, threads: usize) -> Result<HeapSnapshot> {
     let mut samples = Vec::new();
     let mut key = Vec::new();
     let mut seen_keys: std::collections::HashSet<Vec<u8>> = std::collections::HashSet::new();
+    let debug = std::env::var_os("HEAPSNAP_DEBUG").is_some();
+    let t0 = std::time::Instant::now();
     let mut first = true;
 
     loop {
@@ -166,6 +168,9 @@ fn parse_with(mut sc: Scanner<'_>, threads: usize) -> Result<HeapSnapshot> {
         }
         sc.string_into(&mut key, "a top-level key")?;
         sc.expect(b':', "the top-level object")?;
+        if debug {
+            eprintln!("  parse: `{}` at {:.2?}", String::from_utf8_lossy(&key), t0.elapsed());
+        }
         if !seen_keys.insert(key.clone()) {
             return Err(SnapshotError::syntax(
                 key_at,
@@ -226,6 +231,9 @@ fn parse_with(mut sc: Scanner<'_>, threads: usize) -> Result<HeapSnapshot> {
             sc.offset(),
             format!("unexpected {} after the end of the snapshot", crate::scan::show_byte(b)),
         ));
+    }
+    if debug {
+        eprintln!("  parse: end of input at {:.2?}", t0.elapsed());
     }
     let meta = meta.ok_or_else(|| SnapshotError::Foreign("no `snapshot` header".into()))?;
     let mut nodes = nodes.ok_or_else(|| SnapshotError::Foreign("no `nodes` array".into()))?;
@@ -332,19 +340,51 @@ fn parse_with(mut sc: Scanner<'_>, threads: usize) -> Result<HeapSnapshot> {
     })
 }
 
+/// The first `"` or `\\` in `hay`: a plain loop for the short strings
+/// that make up most tables, SIMD past that.
+#[inline(always)]
+fn quote_or_escape(hay: &[u8]) -> Option<usize> {
+    let short = hay.len().min(32);
+    for (i, &b) in hay[..short].iter().enumerate() {
+        if b == b'"' || b == b'\\' {
+            return Some(i);
+        }
+    }
+    memchr::memchr2(b'"', b'\\', &hay[short..]).map(|i| i + short)
+}
+
 fn parse_strings(sc: &mut Scanner<'_>) -> Result<Strings> {
     sc.expect(b'[', "`strings`")?;
-    let mut data = Vec::new();
-    let mut ends = Vec::new();
+    // The rest of a file bounds the table; capacity not written is not memory.
+    let rest = sc.remaining_hint().unwrap_or(0).min(u32::MAX as u64) as usize;
+    let mut data = Vec::with_capacity(rest);
+    let mut ends: Vec<u32> = Vec::with_capacity(rest / 3);
+    let too_big = || SnapshotError::Inconsistent("`strings` holds more than 4 GiB of text".into());
     if sc.peek_token()? == Some(b']') {
         sc.pos += 1;
     } else {
         loop {
+            // Fast path: a string without escapes followed directly by its
+            // delimiter, all inside the window (nearly every string).
+            let (p, end) = (sc.pos, sc.end);
+            let buf = sc.buf();
+            if p < end && buf[p] == b'"' {
+                if let Some(i) = quote_or_escape(&buf[p + 1..end]) {
+                    let q = p + 1 + i;
+                    if buf[q] == b'"' && q + 1 < end && (buf[q + 1] == b',' || buf[q + 1] == b']') {
+                        data.extend_from_slice(&buf[p + 1..q]);
+                        ends.push(u32::try_from(data.len()).map_err(|_| too_big())?);
+                        let last = buf[q + 1] == b']';
+                        sc.pos = q + 2;
+                        if last {
+                            break;
+                        }
+                        continue;
+                    }
+                }
+            }
             sc.string_into(&mut data, "`strings`")?;
-            let end = u32::try_from(data.len()).map_err(|_| {
-                SnapshotError::Inconsistent("`strings` holds more than 4 GiB of text".into())
-            })?;
-            ends.push(end);
+            ends.push(u32::try_from(data.len()).map_err(|_| too_big())?);
             match sc.peek_token()? {
                 Some(b',') => sc.pos += 1,
                 Some(b']') => {
@@ -361,8 +401,23 @@ fn parse_strings(sc: &mut Scanner<'_>) -> Result<Strings> {
             }
         }
     }
-    // Every string was appended as valid UTF-8 by `string_into`.
-    let data = String::from_utf8(data).map_err(|_| SnapshotError::Inconsistent("`strings` is not text".into()))?;
+    // The fast path copied raw bytes: check the whole table at once, and
+    // only if it is not UTF-8 (raw non-ASCII bytes, not V8's own output)
+    // repair it string by string.
+    let data = match String::from_utf8(data) {
+        Ok(text) => text,
+        Err(e) => {
+            let raw = e.into_bytes();
+            let mut fixed = String::with_capacity(raw.len());
+            let mut start = 0usize;
+            for end in ends.iter_mut() {
+                fixed.push_str(&String::from_utf8_lossy(&raw[start..*end as usize]));
+                start = *end as usize;
+                *end = u32::try_from(fixed.len()).map_err(|_| too_big())?;
+            }
+            fixed
+        }
+    };
     Ok(Strings { data, ends })
 }
 
@@ -400,7 +455,9 @@ fn resolve_locations(meta: &Meta, raw: &[u32], node_count: usize) -> Result<Vec<
         }
         out.push(loc);
     }
-    out.sort_by_key(|l| l.node);
+    if !out.is_sorted_by_key(|l| l.node) {
+        out.sort_by_key(|l| l.node);
+    }
     Ok(out)
 }
 

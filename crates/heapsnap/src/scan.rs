@@ -57,6 +57,14 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// How many bytes are left to read, when the input is a file.
+    pub(crate) fn remaining_hint(&self) -> Option<u64> {
+        match &self.source {
+            Source::Mapped { len, .. } => Some(len.saturating_sub(self.offset())),
+            Source::Stream { .. } => None,
+        }
+    }
+
     /// The current window of input; `pos..end` is unread.
     #[inline(always)]
     pub(crate) fn buf(&self) -> &[u8] {
@@ -75,10 +83,6 @@ impl<'a> Scanner<'a> {
 
     pub(crate) fn offset_of(&self, buf_index: usize) -> u64 {
         self.base + buf_index as u64
-    }
-
-    pub(crate) fn at_eof(&self) -> bool {
-        self.eof && self.pos == self.end
     }
 
     /// Move unread bytes to the front and read more. Returns false at end of input.

@@ -82,9 +82,6 @@ enum Command {
 /// the system when freed. glibc otherwise raises that threshold to 32 MiB
 /// after the first large free and keeps freed arrays resident, which costs
 /// tens of MB of peak RSS on a large snapshot.
-#[global_allocator]
-static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
 fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator parameters; called before any threads start.
