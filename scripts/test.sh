@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
-# The project's test command: installs what the tests need (Node majors
-# 18-26 from npm) when missing, then runs every test of the workspace.
+# The project's test command: installs what the tests need when missing
+# (Node majors 18-26 from npm, Debian's chromium for the browser-snapshot
+# test), then runs every test of the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-nodes.sh
+bash scripts/install-nodes.sh >/dev/null
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "test.sh: installing Debian's chromium" >&2
+  if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
+  $sudo apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
 cargo test --workspace --locked 2>&1
