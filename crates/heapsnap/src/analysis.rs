@@ -11,11 +11,14 @@ pub struct AnalysisOptions {
     /// Fold single-owner internal nodes into their owner (DevTools' shallow
     /// sizes). Off gives raw V8 `self_size`s, as v8-heap-parser and memlab report.
     pub fold_shallow_sizes: bool,
+    /// Also build the dominator tree's child lists (for class aggregates),
+    /// on the second core while retained sizes are summed.
+    pub dominator_tree: bool,
 }
 
 impl Default for AnalysisOptions {
     fn default() -> Self {
-        AnalysisOptions { fold_shallow_sizes: true }
+        AnalysisOptions { fold_shallow_sizes: true, dominator_tree: false }
     }
 }
 
@@ -27,6 +30,8 @@ pub struct Analysis {
     pub retained: Vec<u64>,
     /// How many nodes had their size folded into an owner.
     pub folded: usize,
+    /// The dominator tree's child lists, when asked for.
+    pub tree: Option<crate::summary::DominatorTree>,
 }
 
 /// Run the core analyses. Folding changes the snapshot's self sizes in place
@@ -51,26 +56,40 @@ pub fn analyze_with<T: Send>(
         }
     };
     let has_user_roots = !flags::user_roots(s).is_empty();
-    let folded = if opts.fold_shallow_sizes && has_user_roots { shallow::fold_shallow_sizes(s) } else { 0 };
-    lap("fold");
+    let fold = opts.fold_shallow_sizes && has_user_roots;
+    // Read-only passes first, two at a time: who owns what (for folding)
+    // beside the page-owned set and the essential edges.
+    let (owners, essential) = {
+        let s: &HeapSnapshot = s;
+        std::thread::scope(|scope| {
+            let owners = scope.spawn(move || fold.then(|| shallow::owners(s)));
+            let page: Option<BitSet> = if has_user_roots { Some(flags::page_owned(s)) } else { None };
+            let essential = flags::essential_edges(s, page.as_ref());
+            (owners.join().expect("fold thread panicked"), essential)
+        })
+    };
+    let folded = owners.map(|o| shallow::apply(s, &o)).unwrap_or(0);
+    lap("fold, page-owned, essential edges");
     let s: &HeapSnapshot = s;
     std::thread::scope(|scope| {
         let side = scope.spawn(move || side(s));
-        let page: Option<BitSet> = if has_user_roots { Some(flags::page_owned(s)) } else { None };
-        let essential = flags::essential_edges(s, page.as_ref());
-        drop(page);
-        lap("page-owned, essential edges");
         let mut side_result = None;
         let dom = dominators::compute_with(s, &essential, || {
             side_result = Some(side.join().expect("analysis side thread panicked"));
         });
         drop(essential);
         lap("dominators");
-        let retained = dom.retained_sizes(|n| s.self_size(n));
+        let (retained, tree) = std::thread::scope(|inner| {
+            let tree = opts
+                .dominator_tree
+                .then(|| inner.spawn(|| crate::summary::DominatorTree::from_idom(&dom.idom, s.root())));
+            let retained = dom.retained_sizes(|n| s.self_size(n));
+            (retained, tree.map(|t| t.join().expect("dominator tree thread panicked")))
+        });
         let dominators::Dominators { idom, preorder } = dom;
         drop(preorder);
         lap("retained sizes");
         let side = side_result.expect("the dominator pass calls its hook");
-        (Analysis { idom, retained, folded }, side)
+        (Analysis { idom, retained, folded, tree }, side)
     })
 }

@@ -21,6 +21,14 @@ fn ownable(s: &HeapSnapshot, n: NodeIndex) -> bool {
 /// many nodes were folded. DevTools skips this when there is no user root
 /// (snapshots taken with `exposeInternals`); so does the caller.
 pub fn fold_shallow_sizes(s: &mut HeapSnapshot) -> usize {
+    let owner = owners(s);
+    apply(s, &owner)
+}
+
+/// Each node's owner: itself for non-ownable nodes, the single non-ownable
+/// node that reaches it through ownable ones, or a marker (none, several).
+/// Read-only, so it can run beside other read-only passes.
+pub fn owners(s: &HeapSnapshot) -> Vec<u32> {
     let n = s.node_count();
     let mut owner: Vec<u32> = crate::mem::with_capacity(n);
     owner.extend((0..n as u32).map(|i| if ownable(s, i) { UNVISITED } else { i }));
@@ -51,6 +59,13 @@ pub fn fold_shallow_sizes(s: &mut HeapSnapshot) -> usize {
             }
         }
     }
+    owner
+}
+
+/// Move every single-owned node's size onto its owner (not onto the root or
+/// synthetic nodes). Returns how many nodes were folded.
+pub fn apply(s: &mut HeapSnapshot, owner: &[u32]) -> usize {
+    let n = s.node_count();
     let root = s.root();
     let mut folded = 0;
     for i in 0..n as u32 {

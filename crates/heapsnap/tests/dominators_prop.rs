@@ -240,13 +240,13 @@ fn check(h: &GHeap) -> Result<(), TestCaseError> {
     prop_assert_eq!(retained[0], s.total_size());
 
     // `analyze` without folding gives the same.
-    let a = analyze(&mut s, AnalysisOptions { fold_shallow_sizes: false });
+    let a = analyze(&mut s, AnalysisOptions { fold_shallow_sizes: false, ..Default::default() });
     prop_assert_eq!(&a.idom, &want);
     prop_assert_eq!(&a.retained, &want_retained);
 
     // With folding: sizes move between nodes but the root still retains them all.
     let total = s.total_size();
-    let b = analyze(&mut s, AnalysisOptions { fold_shallow_sizes: true });
+    let b = analyze(&mut s, AnalysisOptions { fold_shallow_sizes: true, ..Default::default() });
     prop_assert_eq!(s.total_size(), total);
     prop_assert_eq!(b.retained[0], total);
     prop_assert_eq!(&b.idom, &want, "folding must not change dominators");
@@ -313,7 +313,7 @@ proptest! {
         let page_rule = (!users.is_empty()).then_some(naive_page.as_slice());
         let ess = naive::essential(&s, page_rule, Rules::DevTools);
         let want = naive::devtools_lengauer_tarjan(&s, &ess);
-        let a = analyze(&mut s, AnalysisOptions { fold_shallow_sizes: false });
+        let a = analyze(&mut s, AnalysisOptions { fold_shallow_sizes: false, ..Default::default() });
         let bad: Vec<usize> = (0..want.len()).filter(|&v| a.idom[v] != want[v]).take(10).collect();
         prop_assert!(bad.is_empty(), "{} nodes' dominators differ, e.g. {:?}", bad.len(),
             bad.iter().map(|&v| (v, a.idom[v], want[v])).collect::<Vec<_>>());
@@ -384,6 +384,6 @@ fn fixed_cases() {
     }
     // The WeakMap case, spelled out.
     let s = parse(&to_json(&cases[2]));
-    let a = heapsnap::analyze(&mut { s }, AnalysisOptions { fold_shallow_sizes: false });
+    let a = heapsnap::analyze(&mut { s }, AnalysisOptions { fold_shallow_sizes: false, ..Default::default() });
     assert_eq!(a.idom[4], 3, "WeakMap value under its key");
 }

@@ -186,7 +186,7 @@ fn check_major(major: u32) {
     let raw_sizes: Vec<u64> = s.nodes().map(|n| s.self_size(n)).collect();
 
     // DevTools semantics: fold, dominators, retained sizes.
-    let a = analyze(&mut s, AnalysisOptions { fold_shallow_sizes: true });
+    let a = analyze(&mut s, AnalysisOptions { fold_shallow_sizes: true, ..Default::default() });
     assert!(a.folded > 0, "{ctx}: nothing folded");
     assert_eq!(s.total_size(), total, "{ctx}: folding changed the total");
     let folded_sum: u64 = s.nodes().map(|n| s.self_size(n)).sum();
@@ -294,7 +294,7 @@ fn check_major(major: u32) {
 
     // Without folding: raw sizes everywhere, same total.
     let mut raw = read(&path);
-    let b = analyze(&mut raw, AnalysisOptions { fold_shallow_sizes: false });
+    let b = analyze(&mut raw, AnalysisOptions { fold_shallow_sizes: false, ..Default::default() });
     assert_eq!(b.folded, 0);
     let raw_now: Vec<u64> = raw.nodes().map(|n| raw.self_size(n)).collect();
     assert_eq!(raw_now, raw_sizes, "{ctx}: analyze without folding changed self sizes");

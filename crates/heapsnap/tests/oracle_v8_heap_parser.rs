@@ -338,7 +338,7 @@ fn run(name: &str) {
     let ctx = format!("oracle {name} ({})", c.path.display());
     let mut p = load(c);
     check_basics(&p, &ctx);
-    let a = analyze(&mut p.ours, AnalysisOptions { fold_shallow_sizes: false });
+    let a = analyze(&mut p.ours, AnalysisOptions { fold_shallow_sizes: false, ..Default::default() });
     assert_eq!(a.folded, 0, "{ctx}");
     check_classes(&p, &a, &ctx);
     check_retained(&p, &a, &ctx);

@@ -31,7 +31,7 @@ struct JsonRetainers {
 
 pub fn run(args: &SnapshotArgs, id: Option<u32>, class: Option<&str>, k: usize, objects: usize) -> Result<ExitCode> {
     let mut snap = load::load(args)?;
-    let analysis = analyze(&mut snap, AnalysisOptions { fold_shallow_sizes: !args.raw_sizes });
+    let analysis = analyze(&mut snap, AnalysisOptions { fold_shallow_sizes: !args.raw_sizes, ..Default::default() });
     let classes = classes::compute(&snap);
     let targets: Vec<NodeIndex> = match (id, class) {
         (Some(id), _) => match snap.node_by_id(id) {

@@ -3,7 +3,7 @@
 use crate::output::{bytes, terminal_width, Table};
 use crate::{load, SnapshotArgs};
 use anyhow::Result;
-use heapsnap::summary::{apply_distances, class_distances, class_summaries, ClassSummary, DominatorTree};
+use heapsnap::summary::{apply_distances, class_distances, class_summaries, ClassSummary};
 use heapsnap::analysis::analyze_with;
 use heapsnap::{classes, distances, AnalysisOptions};
 use serde::Serialize;
@@ -49,15 +49,15 @@ pub fn run(args: &SnapshotArgs, top: usize, sort: SortBy) -> Result<ExitCode> {
     let total_size = snap.total_size();
     // Classes and their distances need no dominators: the other core does them.
     let (analysis, (classes, class_dist)) =
-        analyze_with(&mut snap, AnalysisOptions { fold_shallow_sizes: !args.raw_sizes }, |s| {
+        analyze_with(&mut snap, AnalysisOptions { fold_shallow_sizes: !args.raw_sizes, dominator_tree: true }, |s| {
             let classes = classes::compute(s);
             let dist = class_distances(s, &classes);
             (classes, dist)
         });
     t.phase("dominators, retained sizes, classes, distances");
-    // Build the dominator tree's child lists, then let the parent array go:
-    // the class table needs one or the other, and memory is what is scarce.
-    let tree = DominatorTree::from_idom(&analysis.idom, snap.root());
+    // The class table walks the dominator tree's child lists; the parent
+    // array can go now (memory is what is scarce).
+    let tree = analysis.tree.expect("asked for the dominator tree");
     let retained = analysis.retained;
     drop(analysis.idom);
     let mut rows = class_summaries(&snap, &classes, &tree, &retained);
