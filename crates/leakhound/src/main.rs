@@ -1,5 +1,6 @@
 //! leakhound: find, explain and survive memory leaks in Node.js services.
 
+mod cmd_gclog;
 mod cmd_node;
 mod cmd_retainers;
 mod cmd_summary;
@@ -76,6 +77,17 @@ enum Command {
         #[arg(long, default_value_t = 40)]
         limit: usize,
     },
+    /// Read `node --trace-gc` output: does the heap floor after full GCs grow?
+    Gclog {
+        /// The log (`--trace-gc`, old-format or `--trace-gc-nvp` lines); `-` reads stdin.
+        file: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Slowest floor growth called a leak, e.g. `1MB/h`, `500kB/h`, `10MB/d`.
+        #[arg(long, default_value = "1MB/h", value_parser = cmd_gclog::parse_growth)]
+        min_growth: f64,
+    },
 }
 
 /// Serve every allocation of 1 MiB or more with its own mapping, returned to
@@ -106,6 +118,7 @@ fn main() -> ExitCode {
             cmd_retainers::run(&snap, id, class.as_deref(), paths, objects)
         }
         Command::Node { snap, id, limit } => cmd_node::run(&snap, id, limit),
+        Command::Gclog { file, json, min_growth } => cmd_gclog::run(&file, json, min_growth),
     };
     match result {
         Ok(code) => code,
