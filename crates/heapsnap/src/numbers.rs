@@ -63,23 +63,16 @@ pub(crate) fn for_each_number(text: &[u8], mut f: impl FnMut(u64) -> Result<(), 
         }
         let start = i;
         let mut v: u64 = 0;
+        // Eight digits at once while eight bytes remain; the slow way for
+        // the rest of a longer number (rare) or near the end of the text.
+        let mut more = true;
         if i + 8 <= n {
-            let chunk = u64::from_le_bytes(text[i..i + 8].try_into().unwrap());
-            let (len, val) = swar_digits(chunk);
+            let (len, val) = swar_digits(u64::from_le_bytes(text[i..i + 8].try_into().unwrap()));
             v = val;
             i += len as usize;
-            if len == 8 {
-                // Nine digits or more: rare, finish the slow way.
-                while i < n {
-                    let d = text[i].wrapping_sub(b'0');
-                    if d > 9 {
-                        break;
-                    }
-                    v = v.wrapping_mul(10).wrapping_add(d as u64);
-                    i += 1;
-                }
-            }
-        } else {
+            more = len == 8;
+        }
+        if more {
             while i < n {
                 let d = text[i].wrapping_sub(b'0');
                 if d > 9 {
