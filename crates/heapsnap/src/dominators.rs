@@ -60,24 +60,16 @@ fn retainer_counts(s: &HeapSnapshot, essential: &BitSet) -> Vec<u8> {
             }
         }
     };
-    let edges = s.edge_count() as u32;
-    let mut count = crate::mem::filled(s.node_count(), 0u8);
-    if edges < 1 << 20 {
-        count_range(0..edges, &mut count);
-        return count;
-    }
-    let mid = edges / 2;
-    let other = std::thread::scope(|scope| {
-        let h = scope.spawn(|| {
-            let mut c = crate::mem::filled(s.node_count(), 0u8);
-            count_range(mid..edges, &mut c);
-            c
-        });
-        count_range(0..mid, &mut count);
-        h.join().expect("retainer-count thread panicked")
-    });
-    for (a, b) in count.iter_mut().zip(other) {
-        *a = (*a + b).min(2);
+    let (mut count, other) = crate::mem::on_two_halves(
+        s.edge_count() as u32,
+        1 << 20,
+        || crate::mem::filled(s.node_count(), 0u8),
+        |edges, c: &mut Vec<u8>| count_range(edges, c),
+    );
+    if let Some(other) = other {
+        for (a, b) in count.iter_mut().zip(other) {
+            *a = (*a + b).min(2);
+        }
     }
     count
 }

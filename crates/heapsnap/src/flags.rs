@@ -118,22 +118,10 @@ pub fn essential_edges(s: &HeapSnapshot, page: Option<&BitSet>) -> BitSet {
         }
     };
     // Two halves of the nodes on two cores, each into its own bit set, OR-ed.
-    let n = s.node_count() as u32;
-    let mut bits = BitSet::new(s.edge_count());
-    if n < 1 << 16 {
-        mark(0..n, &mut bits);
-        return bits;
+    let (mut bits, other) =
+        crate::mem::on_two_halves(s.node_count() as u32, 1 << 16, || BitSet::new(s.edge_count()), mark);
+    if let Some(other) = other {
+        bits.or_with(&other);
     }
-    let mid = n / 2;
-    let other = std::thread::scope(|scope| {
-        let h = scope.spawn(|| {
-            let mut b = BitSet::new(s.edge_count());
-            mark(mid..n, &mut b);
-            b
-        });
-        mark(0..mid, &mut bits);
-        h.join().expect("essential-edge thread panicked")
-    });
-    bits.or_with(&other);
     bits
 }

@@ -58,3 +58,30 @@ pub fn filled<T: Copy>(n: usize, value: T) -> Vec<T> {
     v.resize(n, value);
     v
 }
+
+/// Run `work` over `0..n` as two halves on two cores, each half into its own
+/// accumulator made by `fresh`; returns both for the caller to merge (the
+/// second is `None` when `n` is below `min` and one pass did it all).
+pub fn on_two_halves<T: Send>(
+    n: u32,
+    min: u32,
+    fresh: impl Fn() -> T + Sync,
+    work: impl Fn(std::ops::Range<u32>, &mut T) + Sync,
+) -> (T, Option<T>) {
+    let mut first = fresh();
+    if n < min {
+        work(0..n, &mut first);
+        return (first, None);
+    }
+    let mid = n / 2;
+    let second = std::thread::scope(|scope| {
+        let h = scope.spawn(|| {
+            let mut acc = fresh();
+            work(mid..n, &mut acc);
+            acc
+        });
+        work(0..mid, &mut first);
+        h.join().expect("worker thread panicked")
+    });
+    (first, Some(second))
+}

@@ -175,16 +175,14 @@ impl HeapSnapshot {
     }
     /// Sum of every node's self size.
     pub fn total_size(&self) -> u64 {
+        // Every node marked BIG_SIZE has its real size in the side table.
         let small: u64 = self
             .node_self_size
             .iter()
-            .map(|&s| if s == crate::columns::BIG_SIZE { 0 } else { s as u64 })
+            .filter(|&&s| s != crate::columns::BIG_SIZE)
+            .map(|&s| s as u64)
             .sum();
-        let big: u64 = self.big_sizes.iter().map(|&(_, s)| s).sum();
-        let big_count = self.big_sizes.len() as u64;
-        // BIG_SIZE itself can be a real size: count such entries not in the side table.
-        let marked = self.node_self_size.iter().filter(|&&s| s == crate::columns::BIG_SIZE).count() as u64;
-        small + big + (marked - big_count) * crate::columns::BIG_SIZE as u64
+        small + self.big_sizes.iter().map(|&(_, s)| s).sum::<u64>()
     }
     /// The node with this V8 id, if any.
     pub fn node_by_id(&self, id: u32) -> Option<NodeIndex> {
