@@ -1,6 +1,12 @@
-//! Pure analyses for leakhound, with no I/O of their own: robust trend
-//! statistics ([`trend`]) and the parser and verdict for V8 `--trace-gc`
-//! logs ([`gclog`]).
+//! Leak diagnosis for leakhound, with no I/O of its own: what grows between
+//! heap snapshots and why it is kept ([`diff`], [`leaks`], [`patterns`]),
+//! how nodes and retainer paths read ([`describe`]), robust trend
+//! statistics ([`trend`]) and V8 `--trace-gc` logs ([`gclog`]).
 
+pub mod describe;
+pub mod diff;
 pub mod gclog;
+pub mod leaks;
+pub mod patterns;
+pub mod series;
 pub mod trend;

@@ -5,7 +5,7 @@
 use crate::flags::{parse_weakmap_edge_name, user_roots};
 use crate::bits::BitSet;
 use crate::meta::{EdgeKind, NodeKind};
-use crate::snapshot::{EdgeName, HeapSnapshot, NodeIndex};
+use crate::snapshot::{EdgeIndex, EdgeName, HeapSnapshot, NodeIndex};
 use rustc_hash::FxHashSet as HashSet;
 
 /// Distance of a node no path reaches.
@@ -22,6 +22,16 @@ fn string_indexes(s: &HeapSnapshot, want: &str) -> Vec<u32> {
 /// Calls `visit(node, distance)` once per reached node, nearest first;
 /// memory is one bit per node plus two BFS levels.
 pub fn visit(s: &HeapSnapshot, mut visit: impl FnMut(NodeIndex, u32)) {
+    visit_tree(s, |n, d, _, _| visit(n, d));
+}
+
+/// No parent: a root-level node (a user root or the snapshot root).
+pub const NO_EDGE: EdgeIndex = EdgeIndex::MAX;
+
+/// `visit`, also giving the edge each node was first reached by and that
+/// edge's source (`NO_EDGE` and `NodeIndex::MAX` for the roots): a
+/// shortest-path tree, parents always visited first.
+pub fn visit_tree(s: &HeapSnapshot, mut visit: impl FnMut(NodeIndex, u32, EdgeIndex, NodeIndex)) {
     let n = s.node_count();
     let mut seen = BitSet::new(n);
     let native_context = string_indexes(s, "system / NativeContext");
@@ -67,7 +77,7 @@ pub fn visit(s: &HeapSnapshot, mut visit: impl FnMut(NodeIndex, u32)) {
                    next: &mut Vec<u32>,
                    mut d: u32,
                    seen: &mut BitSet,
-                   visit: &mut dyn FnMut(NodeIndex, u32)| {
+                   visit: &mut dyn FnMut(NodeIndex, u32, EdgeIndex, NodeIndex)| {
         while !level.is_empty() {
             for &x in level.iter() {
                 for e in s.edges(x) {
@@ -79,7 +89,7 @@ pub fn visit(s: &HeapSnapshot, mut visit: impl FnMut(NodeIndex, u32)) {
                         continue;
                     }
                     seen.set(t as usize);
-                    visit(t, d + 1);
+                    visit(t, d + 1, e, x);
                     next.push(t);
                 }
             }
@@ -91,7 +101,7 @@ pub fn visit(s: &HeapSnapshot, mut visit: impl FnMut(NodeIndex, u32)) {
     let users = user_roots(s);
     for &u in &users {
         if seen.insert(u as usize) {
-            visit(u, 1);
+            visit(u, 1, NO_EDGE, NodeIndex::MAX);
             level.push(u);
         }
     }
@@ -99,7 +109,7 @@ pub fn visit(s: &HeapSnapshot, mut visit: impl FnMut(NodeIndex, u32)) {
     let root = s.root();
     let root_distance = if users.is_empty() { 0 } else { BASE_SYSTEM_DISTANCE };
     if seen.insert(root as usize) {
-        visit(root, root_distance);
+        visit(root, root_distance, NO_EDGE, NodeIndex::MAX);
     }
     level.push(root);
     bfs(&mut level, &mut next, root_distance, &mut seen, &mut visit);

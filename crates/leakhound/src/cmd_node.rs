@@ -1,6 +1,6 @@
 //! `leakhound node FILE --id ID`: one object in detail.
 
-use crate::describe::{class_name, edge_label, node_label};
+use diagnose::describe::{class_name, edge_label, node_label};
 use crate::output::bytes;
 use crate::{load, SnapshotArgs};
 use anyhow::{bail, Result};

@@ -1,6 +1,6 @@
 //! `leakhound retainers FILE (--id ID | --class NAME)`: why objects are kept.
 
-use crate::describe::{class_name, node_label, path_json, path_text, JsonPath};
+use diagnose::describe::{class_name, node_label, path_json, path_text, JsonPath};
 use crate::output::bytes;
 use crate::{load, SnapshotArgs};
 use anyhow::{bail, Result};

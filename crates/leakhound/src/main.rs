@@ -1,10 +1,16 @@
 //! leakhound: find, explain and survive memory leaks in Node.js services.
 
+mod cmd_diagnose;
+mod cmd_diff;
 mod cmd_gclog;
+mod cmd_load;
 mod cmd_node;
 mod cmd_retainers;
+mod cmd_snapshot;
 mod cmd_summary;
-mod describe;
+mod cmd_supervise;
+mod cmd_watch;
+mod live;
 mod load;
 mod output;
 
@@ -77,6 +83,18 @@ enum Command {
         #[arg(long, default_value_t = 40)]
         limit: usize,
     },
+    /// Compare two snapshots of one process: objects new and deleted per class (DevTools Comparison).
+    Diff(cmd_diff::Args),
+    /// Drive HTTP load at a server on this machine: requests/s, latency percentiles, errors.
+    Load(cmd_load::Args),
+    /// What leaks across 3+ snapshots: accumulators, suspects with retainer paths, pattern and fix.
+    Diagnose(cmd_diagnose::Args),
+    /// Run a Node service as N workers on one socket: memory limits, lossless restarts, metrics.
+    Supervise(cmd_supervise::Args),
+    /// Take a heap snapshot of a running Node process (--pid, --inspect or -- CMD), streamed to a file.
+    Snapshot(cmd_snapshot::Args),
+    /// Watch a running Node process's memory: heap floor trend, growth per hour, time to the heap limit.
+    Watch(cmd_watch::Args),
     /// Read `node --trace-gc` output: does the heap floor after full GCs grow?
     Gclog {
         /// The log (`--trace-gc`, old-format or `--trace-gc-nvp` lines); `-` reads stdin.
@@ -118,7 +136,13 @@ fn main() -> ExitCode {
             cmd_retainers::run(&snap, id, class.as_deref(), paths, objects)
         }
         Command::Node { snap, id, limit } => cmd_node::run(&snap, id, limit),
+        Command::Diff(a) => cmd_diff::run(&a),
+        Command::Load(a) => cmd_load::run(&a),
+        Command::Diagnose(a) => cmd_diagnose::run(&a),
         Command::Gclog { file, json, min_growth } => cmd_gclog::run(&file, json, min_growth),
+        Command::Supervise(a) => cmd_supervise::run(&a),
+        Command::Snapshot(a) => cmd_snapshot::run(&a),
+        Command::Watch(a) => cmd_watch::run(&a),
     };
     match result {
         Ok(code) => code,

@@ -37,15 +37,7 @@ pub fn terminal_width() -> usize {
 }
 
 /// Cut a string to at most `max` characters, with an ellipsis.
-pub fn clip(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
-        out.push('…');
-        out
-    }
-}
+pub use diagnose::describe::clip;
 
 /// A simple right-aligned-numbers table; the first column is clipped to fit.
 pub struct Table {

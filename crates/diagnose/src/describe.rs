@@ -34,8 +34,8 @@ pub fn node_label(s: &HeapSnapshot, classes: &Classes, scripts: &ScriptNames, n:
                 None => format!("{name}()"),
             }
         }
-        NodeKind::String | NodeKind::SlicedString => format!("\"{}\"", crate::output::clip(s.name(n), 40)),
-        NodeKind::ConsString => format!("\"{}\"", crate::output::clip(&cons_string_text(s, n, 1024), 40)),
+        NodeKind::String | NodeKind::SlicedString => format!("\"{}\"", clip(s.name(n), 40)),
+        NodeKind::ConsString => format!("\"{}\"", clip(&cons_string_text(s, n, 1024), 40)),
         _ => {
             let class = class_name(classes, n);
             match scripts.location(s, n) {
@@ -86,7 +86,8 @@ pub fn path_json(s: &HeapSnapshot, classes: &Classes, scripts: &ScriptNames, p: 
     }
 }
 
-fn start_label(s: &HeapSnapshot, classes: &Classes, n: NodeIndex) -> String {
+/// How a path's first node reads: `global`, a GC root group, or a class.
+pub fn start_label(s: &HeapSnapshot, classes: &Classes, n: NodeIndex) -> String {
     let name = s.name(n);
     if s.kind(n) == NodeKind::Synthetic || name.is_empty() {
         if name.is_empty() { class_name(classes, n).to_string() } else { name.to_string() }
@@ -132,4 +133,15 @@ pub fn cons_string_text(s: &HeapSnapshot, n: NodeIndex, max: usize) -> String {
         }
     }
     out
+}
+
+/// `s` cut to `max` characters, with an ellipsis when cut.
+pub fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+        out.push('…');
+        out
+    }
 }

@@ -1,0 +1,858 @@
+//! What leaks, from N ≥ 3 snapshots of one process taken under the same
+//! repeated workload (memlab's three-snapshot technique, generalised).
+//!
+//! V8 gives an object its id the first time a snapshot sees it and keeps it
+//! for the object's life, from a counter that only grows. So in the last
+//! snapshot an object is *new* when its id is above the first snapshot's
+//! largest id, it was first seen in the earliest snapshot whose largest id
+//! is at least its own, and it is a *survivor* when that snapshot is not the
+//! last. No id sets are needed; only the largest id of each earlier snapshot.
+//!
+//! In the last snapshot a breadth-first shortest-path tree from the roots
+//! (DevTools' distance rules) gives every node one parent. A new object
+//! whose nearest container ancestor is old is a *leak root*; that old
+//! container is its *accumulator* (where the fix goes); new objects below a
+//! leak root belong to it. Internal arrays (elements, property and hash
+//! tables) are see-through, so the accumulator of an array's element is the
+//! array, not its backing store. Leak roots are grouped by the shape of
+//! their accumulator's path from the roots (edge names and classes, indexes
+//! and dictionary keys blurred, repeated links of a chain folded), so ten
+//! thousand leaked closures in one listener array are one suspect. A group
+//! is a suspect when the bytes of its objects that appeared in every step
+//! reach the noise threshold in every step.
+
+use crate::describe::{class_name, clip, edge_label, node_label, start_label};
+use crate::patterns::{self, Evidence, Pattern};
+use heapsnap::classes::Classes;
+use heapsnap::distances::{self, NO_EDGE, UNREACHABLE};
+use heapsnap::retainers::{edge_source, shortest_paths, PathStep, RetainerPath, Retainers};
+use heapsnap::source::{ScriptNames, SourceLocation};
+use heapsnap::{EdgeIndex, EdgeKind, EdgeName, HeapSnapshot, NodeIndex, NodeKind};
+use rustc_hash::{FxHashMap as HashMap, FxHasher};
+use serde::Serialize;
+use std::hash::Hasher;
+
+/// Tuning of a diagnosis.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Bytes a group must gain in every step to count as growing.
+    pub min_growth: u64,
+    /// Most suspects reported.
+    pub max_suspects: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { min_growth: DEFAULT_MIN_GROWTH, max_suspects: 10 }
+    }
+}
+
+/// Default noise threshold per step: a few hundred requests of a typical
+/// leak exceed it; V8's own churn between snapshots (feedback, code,
+/// interned strings) is excluded by kind and rarely reaches it.
+pub const DEFAULT_MIN_GROWTH: u64 = 64 * 1024;
+
+/// What is kept of an earlier snapshot: its largest id, and the entry count
+/// and retained size of every object by id (to follow accumulators).
+pub struct Census {
+    pub file: String,
+    pub node_count: usize,
+    pub total_size: u64,
+    pub max_id: u32,
+    /// Node ids in snapshot order (looked up only for the few accumulators).
+    ids: Vec<u32>,
+    retained: Vec<u64>,
+    entries: Vec<u32>,
+}
+
+impl Census {
+    /// Keep what later steps need of `s` (analysed, sizes folded).
+    pub fn take(file: &str, s: &HeapSnapshot, retained: Vec<u64>) -> Census {
+        Census {
+            file: file.to_string(),
+            node_count: s.node_count(),
+            total_size: s.total_size(),
+            max_id: max_object_id(s),
+            ids: s.nodes().map(|n| s.id(n)).collect(),
+            retained,
+            entries: entries(s),
+        }
+    }
+
+    /// (entries, retained size) of the object with this id, if it was alive.
+    pub fn lookup(&self, id: u32) -> Option<(u32, u64)> {
+        let n = self.ids.iter().position(|&i| i == id)?;
+        Some((self.entries[n], self.retained[n]))
+    }
+}
+
+/// The largest id V8 gave a heap object (odd ids; embedder nodes and
+/// synthetic roots have ids of their own scheme, so they are left out).
+pub fn max_object_id(s: &HeapSnapshot) -> u32 {
+    s.nodes().filter(|&n| counts_as_object(s.kind(n))).map(|n| s.id(n)).filter(|id| id % 2 == 1).max().unwrap_or(0)
+}
+
+fn counts_as_object(k: NodeKind) -> bool {
+    !matches!(k, NodeKind::Synthetic | NodeKind::Native)
+}
+
+/// Internal arrays that belong to one owner (backing stores, hash tables):
+/// looked through when naming accumulators.
+fn see_through(k: NodeKind) -> bool {
+    k == NodeKind::Array
+}
+
+/// What can be a leak root: things JavaScript code creates and keeps.
+fn can_be_leak_root(k: NodeKind) -> bool {
+    matches!(
+        k,
+        NodeKind::Object
+            | NodeKind::Closure
+            | NodeKind::String
+            | NodeKind::ConsString
+            | NodeKind::SlicedString
+            | NodeKind::Regexp
+            | NodeKind::BigInt
+            | NodeKind::Symbol
+            | NodeKind::Hidden
+    )
+}
+
+/// Entries an object holds: its elements and named properties, plus those
+/// of its own backing stores and hash table (Map/Set entries).
+pub fn entries(s: &HeapSnapshot) -> Vec<u32> {
+    s.nodes().map(|n| entries_of(s, n)).collect()
+}
+
+/// A shortest-path tree from the roots (DevTools' distance rules): every
+/// reached node's parent edge and node, distance, and the visit order
+/// (parents first).
+pub struct PathTree {
+    pub parent_edge: Vec<EdgeIndex>,
+    pub parent_node: Vec<NodeIndex>,
+    pub dist: Vec<u32>,
+    pub order: Vec<NodeIndex>,
+}
+
+impl PathTree {
+    pub fn compute(s: &HeapSnapshot) -> PathTree {
+        let n = s.node_count();
+        let mut t = PathTree {
+            parent_edge: vec![NO_EDGE; n],
+            parent_node: vec![NONE; n],
+            dist: vec![UNREACHABLE; n],
+            order: Vec::with_capacity(n),
+        };
+        distances::visit_tree(s, |x, d, e, p| {
+            t.parent_edge[x as usize] = e;
+            t.parent_node[x as usize] = p;
+            t.dist[x as usize] = d;
+            t.order.push(x);
+        });
+        t
+    }
+}
+
+/// The last snapshot, analysed.
+pub struct Last<'a> {
+    pub tree: &'a PathTree,
+    pub file: &'a str,
+    pub snapshot: &'a HeapSnapshot,
+    pub retained: &'a [u64],
+    pub classes: &'a Classes,
+    pub scripts: &'a ScriptNames,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SnapshotInfo {
+    pub file: String,
+    pub nodes: usize,
+    pub total_size: u64,
+    pub max_id: u32,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Step {
+    pub edge: String,
+    pub edge_type: &'static str,
+    pub node_id: u32,
+    pub node: String,
+    pub class: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<SourceLocation>,
+}
+
+/// The container that accumulates, followed through every snapshot.
+#[derive(Clone, Debug, Serialize)]
+pub struct Accumulator {
+    pub id: u32,
+    /// How the code names it: `requestLogs`, `_events.tick`, `renderPage.cache`.
+    pub name: String,
+    pub class: String,
+    /// Entries (elements, properties, Map/Set entries) in each snapshot; null where it was not alive.
+    pub entries: Vec<Option<u32>>,
+    /// Retained size in each snapshot.
+    pub retained: Vec<Option<u64>>,
+    /// Whether its entries or retained size grew in every step.
+    pub grows_every_step: bool,
+    /// Other accumulators of the same shape folded into this suspect.
+    pub similar: usize,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ClassCount {
+    pub class: String,
+    pub count: u64,
+    pub bytes: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Suspect {
+    pub pattern: Pattern,
+    pub title: String,
+    pub accumulator: Accumulator,
+    /// From a GC root to one leaked object, through the accumulator.
+    pub retainer_path: Vec<Step>,
+    pub path_text: String,
+    /// The first place in the app's own code on the way: the leaked
+    /// object's constructor or closure, or a closure on the path.
+    pub location: Option<SourceLocation>,
+    /// Leaked objects per class (the group's leak roots), largest first.
+    pub classes: Vec<ClassCount>,
+    /// Leak roots that appeared in each step and are still alive.
+    pub objects_per_step: Vec<u64>,
+    /// Bytes (shallow, of every new object they hold) per step.
+    pub bytes_per_step: Vec<u64>,
+    /// Objects allocated after the first snapshot and alive in every later one.
+    pub survivors: u64,
+    pub survivor_bytes: u64,
+    pub advice: String,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Leak,
+    NoLeak,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Diagnosis {
+    pub verdict: Verdict,
+    pub min_growth_bytes_per_step: u64,
+    pub snapshots: Vec<SnapshotInfo>,
+    /// Objects allocated after the first snapshot and alive in every later one (every one counted).
+    pub survivors: u64,
+    pub survivor_bytes: u64,
+    pub suspects: Vec<Suspect>,
+    /// Groups that grew but not in every step or below the threshold (largest first), for --verbose.
+    pub below_threshold: Vec<Suspect>,
+    pub warnings: Vec<String>,
+}
+
+const NONE: u32 = u32::MAX;
+const EXCLUDED: u32 = u32::MAX - 1;
+
+#[derive(Default)]
+struct Group {
+    roots: u64,
+    bytes: u64,
+    step_bytes: Vec<u64>,
+    step_roots: Vec<u64>,
+    survivors: u64,
+    survivor_bytes: u64,
+    accumulators: HashMap<NodeIndex, u64>,
+    classes: HashMap<u32, (u64, u64)>,
+    closure_bytes: u64,
+    resource_store: bool,
+}
+
+/// The diagnosis of `earlier` snapshots (oldest first) and the last one.
+pub fn diagnose(earlier: &[Census], last: &Last, opts: &Options) -> Result<Diagnosis, String> {
+    let s = last.snapshot;
+    if earlier.len() < 2 {
+        return Err("diagnose needs at least three snapshots of one process".into());
+    }
+    let mut warnings = Vec::new();
+    let mut maxes: Vec<u32> = earlier.iter().map(|c| c.max_id).collect();
+    let last_max = max_object_id(s);
+    maxes.push(last_max);
+    for w in 1..maxes.len() {
+        if maxes[w] < maxes[w - 1] {
+            let name = |k: usize| if k < earlier.len() { earlier[k].file.clone() } else { last.file.to_string() };
+            return Err(format!(
+                "{} has older object ids than {} (largest id {} < {}): give the snapshots oldest first, all from one process",
+                name(w),
+                name(w - 1),
+                maxes[w],
+                maxes[w - 1]
+            ));
+        }
+    }
+    let first = &earlier[0];
+    // Same process? Most long-lived objects of the first snapshot must still be there.
+    let old_in_last = s.nodes().filter(|&n| counts_as_object(s.kind(n)) && s.id(n) <= first.max_id).count();
+    if old_in_last * 10 < first.node_count {
+        warnings.push(format!(
+            "only {old_in_last} of {} objects of {} are still in {}: are these snapshots of one process?",
+            first.node_count, first.file, last.file
+        ));
+    }
+    let steps = maxes.len() - 1;
+    let max1 = maxes[0];
+    let first_seen_step = |id: u32| -> usize {
+        // Step k (0-based) = appeared between snapshot k and k+1.
+        (1..maxes.len()).find(|&k| id <= maxes[k]).unwrap_or(steps) - 1
+    };
+
+    let n = s.node_count();
+    let is_new = |x: NodeIndex| counts_as_object(s.kind(x)) && s.id(x) > max1;
+    // Shortest-path tree, parents before children.
+    let PathTree { parent_edge, parent_node, dist, order } = last.tree;
+    let parent = |x: NodeIndex| -> Option<NodeIndex> {
+        let p = parent_node[x as usize];
+        (p != NONE).then_some(p)
+    };
+    // Nearest container ancestor (self included), and each node's leak root.
+    let mut owner: Vec<NodeIndex> = vec![NONE; n];
+    let mut root_of: Vec<u32> = vec![NONE; n];
+    // Leak root -> its accumulator (NONE elsewhere).
+    let mut acc_of_root: Vec<NodeIndex> = vec![NONE; n];
+    for &x in order {
+        let p = parent(x);
+        owner[x as usize] = match p {
+            Some(p) if see_through(s.kind(x)) => owner[p as usize],
+            _ => x,
+        };
+        let Some(p) = p else { continue };
+        if !is_new(x) {
+            continue;
+        }
+        if see_through(s.kind(x)) {
+            root_of[x as usize] = root_of[p as usize];
+            continue;
+        }
+        let mut a = owner[p as usize];
+        if a == NONE {
+            continue;
+        }
+        // A link of a chain of its own kind (a linked list of timers, a
+        // tree of nodes): the container is where the chain hangs.
+        let class = last.classes.class_of(x);
+        if !is_new(a) {
+            let mut guard = 0;
+            while last.classes.class_of(a) == class && guard < 1_000_000 {
+                match parent(a) {
+                    Some(q) if owner[q as usize] != NONE => a = owner[q as usize],
+                    _ => break,
+                }
+                guard += 1;
+            }
+        }
+        root_of[x as usize] = if is_new(a) {
+            root_of[a as usize]
+        } else if can_be_leak_root(s.kind(x)) && can_accumulate(s, a) && !(s.kind(x) == NodeKind::Hidden && !is_context(s, x)) {
+            acc_of_root[x as usize] = a;
+            x
+        } else {
+            EXCLUDED
+        };
+    }
+
+    // Group the leak roots by the shape of their accumulator's path.
+    let mut shape_memo: HashMap<NodeIndex, u64> = HashMap::default();
+    let mut group_of_shape: HashMap<u64, usize> = HashMap::default();
+    let mut groups: Vec<Group> = Vec::new();
+    // Leak root -> its group, and the bytes it holds (new objects below it).
+    let mut group_of_root: Vec<u32> = vec![NONE; n];
+    let mut root_bytes: Vec<u64> = vec![0; n];
+    let mut roots: Vec<NodeIndex> = Vec::new();
+    for &x in order {
+        if root_of[x as usize] != x {
+            continue;
+        }
+        roots.push(x);
+        let a = acc_of_root[x as usize];
+        let shape = *shape_memo.entry(a).or_insert_with(|| path_shape(s, last.classes, parent_edge, a));
+        let g = *group_of_shape.entry(shape).or_insert_with(|| {
+            groups.push(Group { step_bytes: vec![0; steps], step_roots: vec![0; steps], ..Default::default() });
+            groups.len() - 1
+        });
+        group_of_root[x as usize] = g as u32;
+        groups[g].roots += 1;
+    }
+    let mut survivors = 0u64;
+    let mut survivor_bytes = 0u64;
+    let resource_store = string_ids(s, |t| t.contains("kResourceStore"));
+    for &x in order {
+        if is_new(x) && s.id(x) <= maxes[steps - 1] {
+            survivors += 1;
+            survivor_bytes += s.self_size(x);
+        }
+        let r = root_of[x as usize];
+        if r == NONE || r == EXCLUDED {
+            continue;
+        }
+        let g = group_of_root[r as usize] as usize;
+        let size = s.self_size(x);
+        let step = first_seen_step(s.id(x));
+        let gr = &mut groups[g];
+        gr.bytes += size;
+        gr.step_bytes[step] += size;
+        if step + 1 < steps || steps == 1 {
+            gr.survivors += 1;
+            gr.survivor_bytes += size;
+        }
+        root_bytes[r as usize] += size;
+        *gr.accumulators.entry(acc_of_root[r as usize]).or_default() += size;
+        // Objects are counted by the leak root's class: the leaked items
+        // themselves, including every link of a leaked chain.
+        let c = gr.classes.entry(last.classes.class_of(r)).or_default();
+        if last.classes.class_of(x) == last.classes.class_of(r) && s.kind(x) == s.kind(r) {
+            c.0 += 1;
+            gr.step_roots[step] += 1;
+        }
+        c.1 += size;
+        if s.kind(r) == NodeKind::Closure {
+            gr.closure_bytes += size;
+        }
+        let e = parent_edge[x as usize];
+        if !gr.resource_store && e != NO_EDGE && !s.edge_kind(e).name_is_index() && resource_store.contains(&s.edge_name_raw(e)) {
+            gr.resource_store = true;
+        }
+    }
+
+    // Rank: growing in every step first, by bytes per step.
+    let mut ranked: Vec<usize> = (0..groups.len()).filter(|&g| groups[g].bytes > 0).collect();
+    let min_step = |g: &Group| g.step_bytes.iter().copied().min().unwrap_or(0);
+    ranked.sort_by(|&a, &b| {
+        let (ga, gb) = (&groups[a], &groups[b]);
+        let qa = min_step(ga) >= opts.min_growth;
+        let qb = min_step(gb) >= opts.min_growth;
+        qb.cmp(&qa).then(gb.bytes.cmp(&ga.bytes))
+    });
+    let retainers = Retainers::build(s);
+    let mut suspects = Vec::new();
+    let mut below = Vec::new();
+    for &g in &ranked {
+        let gr = &groups[g];
+        let qualifies = min_step(gr) >= opts.min_growth;
+        if qualifies && suspects.len() >= opts.max_suspects {
+            continue;
+        }
+        if !qualifies && (below.len() >= 5 || gr.bytes < opts.min_growth) {
+            continue;
+        }
+        let suspect = describe_group(s, last, earlier, &retainers, dist, parent_edge, &acc_of_root, &root_bytes, &group_of_root, &roots, g, gr);
+        if qualifies {
+            suspects.push(suspect);
+        } else {
+            below.push(suspect);
+        }
+    }
+    let mut snapshots: Vec<SnapshotInfo> = earlier
+        .iter()
+        .map(|c| SnapshotInfo { file: c.file.clone(), nodes: c.node_count, total_size: c.total_size, max_id: c.max_id })
+        .collect();
+    snapshots.push(SnapshotInfo { file: last.file.to_string(), nodes: n, total_size: s.total_size(), max_id: last_max });
+    Ok(Diagnosis {
+        verdict: if suspects.is_empty() { Verdict::NoLeak } else { Verdict::Leak },
+        min_growth_bytes_per_step: opts.min_growth,
+        snapshots,
+        survivors,
+        survivor_bytes,
+        suspects,
+        below_threshold: below,
+        warnings,
+    })
+}
+
+fn is_context(s: &HeapSnapshot, x: NodeIndex) -> bool {
+    s.kind(x) == NodeKind::Hidden && s.name(x).starts_with("system / Context")
+}
+
+/// Containers a program fills: objects, functions, closure scopes. Not V8's
+/// own (code, feedback, maps, string table) nor the synthetic roots.
+fn can_accumulate(s: &HeapSnapshot, a: NodeIndex) -> bool {
+    match s.kind(a) {
+        NodeKind::Object | NodeKind::Closure => true,
+        NodeKind::Hidden => is_context(s, a),
+        // Native handles hold what the event loop keeps alive (sockets,
+        // servers); the string table and code caches are V8's own.
+        NodeKind::Native => true,
+        NodeKind::Synthetic => !matches!(
+            s.name(a),
+            "(Internalized strings)" | "(External strings)" | "(Compilation cache)" | "(Builtins)" | "(Read-only roots)"
+                | "(Startup object cache)" | "(Shared heap object cache)" | "(Code flushing candidates)"
+        ),
+        _ => false,
+    }
+}
+
+fn string_ids(s: &HeapSnapshot, want: impl Fn(&str) -> bool) -> Vec<u32> {
+    (0..s.strings.len() as u32).filter(|&i| s.strings.get(i).is_some_and(&want)).collect()
+}
+
+/// A hash of the path from the roots to `a`: edge kinds, names (indexes and
+/// dictionary keys blurred) and node classes, with repeated links folded.
+fn path_shape(s: &HeapSnapshot, classes: &Classes, parent_edge: &[EdgeIndex], a: NodeIndex) -> u64 {
+    let mut h = FxHasher::default();
+    let mut x = a;
+    let mut prev: Option<(u8, u64, u32)> = None;
+    let mut guard = 0;
+    loop {
+        let e = parent_edge[x as usize];
+        let class = classes.class_of(x);
+        let step = if e == NO_EDGE {
+            (255u8, 0u64, class)
+        } else {
+            let src = edge_source(s, e);
+            (s.edge_kind(e) as u8, blurred_name(s, e, src), class)
+        };
+        if prev != Some(step) {
+            h.write_u8(step.0);
+            h.write_u64(step.1);
+            h.write_u32(step.2);
+        }
+        prev = Some(step);
+        if e == NO_EDGE || guard > 10_000 {
+            break;
+        }
+        guard += 1;
+        x = edge_source(s, e);
+    }
+    h.finish()
+}
+
+/// An edge name as a shape sees it: element indexes, numeric keys and the
+/// keys of dictionary-like objects all read the same.
+fn blurred_name(s: &HeapSnapshot, e: EdgeIndex, src: NodeIndex) -> u64 {
+    const ANY: u64 = u64::MAX;
+    match s.edge_name(e) {
+        EdgeName::Index(_) => ANY,
+        EdgeName::Name(t) if t.bytes().all(|b| b.is_ascii_digit()) => ANY,
+        EdgeName::Name(_) => {
+            let dictionary = s.kind(src) == NodeKind::Object
+                && s.edges(src).filter(|&f| s.edge_kind(f) == EdgeKind::Property).nth(32).is_some();
+            if dictionary && s.edge_kind(e) == EdgeKind::Property {
+                ANY
+            } else {
+                s.edge_name_raw(e) as u64
+            }
+        }
+    }
+}
+
+/// Application code: a script that is not Node's own.
+fn user_location(s: &HeapSnapshot, scripts: &ScriptNames, x: NodeIndex) -> Option<SourceLocation> {
+    let loc = scripts.location(s, x)?;
+    let file = loc.file.as_deref()?;
+    if file.starts_with("node:") || file.is_empty() {
+        return None;
+    }
+    Some(loc)
+}
+
+/// How code names the accumulator: `requestLogs`, `_events.tick`,
+/// `renderPage.cache`, `timerListMap[600000]`.
+fn accumulator_name(s: &HeapSnapshot, parent_edge: &[EdgeIndex], a: NodeIndex) -> String {
+    if matches!(s.kind(a), NodeKind::Native | NodeKind::Synthetic) {
+        // Held by the runtime (open handles, global handles), not by a name in the code.
+        return s.name(a).to_string();
+    }
+    let mut parts: Vec<String> = Vec::new();
+    let mut x = a;
+    for _ in 0..4 {
+        let e = parent_edge[x as usize];
+        if e == NO_EDGE {
+            break;
+        }
+        let src = edge_source(s, e);
+        let kind = s.edge_kind(e);
+        let name = s.edge_name_string(e).into_owned();
+        let numeric = kind.name_is_index() || name.bytes().all(|b| b.is_ascii_digit());
+        let see_through_src = see_through(s.kind(src));
+        match kind {
+            _ if see_through_src => {
+                // An element of an array or a Map: the index, then the owner.
+                parts.push(format!("[{name}]"));
+            }
+            EdgeKind::Internal if !numeric => {
+                // A link V8 keeps (`context`, `table`): not how code names it.
+                if parts.is_empty() {
+                    parts.push(format!("{{{name}}}"));
+                }
+                break;
+            }
+            _ if numeric => parts.push(format!("[{name}]")),
+            _ => parts.push(name.clone()),
+        }
+        // Stop at a name that stands for itself; go on through `_events`,
+        // indexes and functions' properties (`renderPage.cache`).
+        let go_on = see_through_src
+            || numeric
+            || matches!(s.edge_name(e), EdgeName::Name(t) if t == "_events" || t.starts_with('_') && parts.len() == 1)
+            || s.kind(src) == NodeKind::Closure
+            || (parts.len() == 1 && is_events_object(s, parent_edge, src));
+        if !go_on {
+            break;
+        }
+        if s.kind(src) == NodeKind::Closure {
+            let fname = s.name(src);
+            parts.push(if fname.is_empty() { "(anonymous)".to_string() } else { fname.to_string() });
+            break;
+        }
+        x = src;
+    }
+    parts.reverse();
+    let mut out = String::new();
+    for p in parts {
+        if !out.is_empty() && !p.starts_with('[') {
+            out.push('.');
+        }
+        out.push_str(&p);
+    }
+    if out.is_empty() {
+        "(root)".to_string()
+    } else {
+        out
+    }
+}
+
+fn is_events_object(s: &HeapSnapshot, parent_edge: &[EdgeIndex], x: NodeIndex) -> bool {
+    let e = parent_edge[x as usize];
+    e != NO_EDGE && matches!(s.edge_name(e), EdgeName::Name("_events"))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn describe_group(
+    s: &HeapSnapshot,
+    last: &Last,
+    earlier: &[Census],
+    retainers: &Retainers,
+    dist: &[u32],
+    parent_edge: &[EdgeIndex],
+    acc_of_root: &[NodeIndex],
+    root_bytes: &[u64],
+    group_of_root: &[u32],
+    roots: &[NodeIndex],
+    g: usize,
+    gr: &Group,
+) -> Suspect {
+    let classes = last.classes;
+    let scripts = last.scripts;
+    let (&acc, _) = gr.accumulators.iter().max_by_key(|&(&a, &b)| (b, std::cmp::Reverse(a))).unwrap();
+    // The largest leak root in that accumulator, preferring one made by the
+    // app's own code (a constructor or closure with a location).
+    let rep = roots
+        .iter()
+        .copied()
+        .filter(|&r| group_of_root[r as usize] == g as u32 && acc_of_root[r as usize] == acc)
+        .max_by_key(|&r| (user_location(s, scripts, r).is_some(), root_bytes[r as usize], std::cmp::Reverse(r)))
+        .unwrap();
+    // Path: the readable shortest path to the accumulator, then the tree down to the leaked object.
+    let mut path = shortest_paths(s, retainers, dist, acc, 1).into_iter().next().unwrap_or(RetainerPath { start: acc, steps: vec![] });
+    let mut down = Vec::new();
+    let mut x = rep;
+    while x != acc {
+        let e = parent_edge[x as usize];
+        if e == NO_EDGE {
+            break;
+        }
+        down.push(PathStep { edge: e, node: x });
+        x = edge_source(s, e);
+    }
+    down.reverse();
+    path.steps.extend(down);
+    let steps: Vec<Step> = path
+        .steps
+        .iter()
+        .map(|st| Step {
+            edge: s.edge_name_string(st.edge).into_owned(),
+            edge_type: s.edge_kind(st.edge).type_name(),
+            node_id: s.id(st.node),
+            node: node_label(s, classes, scripts, st.node),
+            class: class_name(classes, st.node).to_string(),
+            location: scripts.location(s, st.node),
+        })
+        .collect();
+    let path_text = {
+        // Links of a chain read once, with a count.
+        let mut t = start_label(s, classes, path.start);
+        let segs: Vec<String> = path
+            .steps
+            .iter()
+            .map(|st| format!("{} ({})", edge_label(s, st.edge), clip(&node_label(s, classes, scripts, st.node), 60)))
+            .collect();
+        let mut i = 0;
+        while i < segs.len() {
+            let run = segs[i..].iter().take_while(|x| **x == segs[i]).count();
+            t.push_str(" -> ");
+            t.push_str(&segs[i]);
+            if run > 1 {
+                t.push_str(&format!(" ×{run}"));
+            }
+            i += run;
+        }
+        t
+    };
+    // Source: the leaked object, then closures it holds, then the path upwards.
+    let mut location = user_location(s, scripts, rep);
+    if location.is_none() {
+        let mut frontier = vec![rep];
+        'outer: for _ in 0..2 {
+            let mut next = Vec::new();
+            for &y in &frontier {
+                for e in s.edges(y) {
+                    if matches!(s.edge_kind(e), EdgeKind::Weak | EdgeKind::Shortcut) {
+                        continue;
+                    }
+                    let t = s.edge_target(e);
+                    if s.kind(t) == NodeKind::Closure {
+                        if let Some(l) = user_location(s, scripts, t) {
+                            location = Some(l);
+                            break 'outer;
+                        }
+                    }
+                    if s.kind(t) == NodeKind::Object && next.len() < 64 {
+                        next.push(t);
+                    }
+                }
+            }
+            frontier = next;
+        }
+    }
+    if location.is_none() {
+        location = path.steps.iter().rev().find_map(|st| user_location(s, scripts, st.node));
+    }
+    // The accumulator through the snapshots.
+    let id = s.id(acc);
+    let mut entries_v: Vec<Option<u32>> = earlier.iter().map(|c| c.lookup(id).map(|x| x.0)).collect();
+    let mut retained_v: Vec<Option<u64>> = earlier.iter().map(|c| c.lookup(id).map(|x| x.1)).collect();
+    let last_entries = entries_of(s, acc);
+    entries_v.push(Some(last_entries));
+    retained_v.push(Some(last.retained[acc as usize]));
+    let grows = |v: &[Option<u64>]| v.windows(2).all(|w| matches!((w[0], w[1]), (Some(a), Some(b)) if b > a));
+    let grows_every_step =
+        grows(&entries_v.iter().map(|x| x.map(u64::from)).collect::<Vec<_>>()) || grows(&retained_v);
+    let mut class_counts: Vec<ClassCount> = gr
+        .classes
+        .iter()
+        .map(|(&c, &(count, bytes))| ClassCount { class: classes.keys[c as usize].name.clone(), count, bytes })
+        .filter(|c| c.count > 0)
+        .collect();
+    class_counts.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.class.cmp(&b.class)));
+    let accumulator = Accumulator {
+        id,
+        name: accumulator_name(s, parent_edge, acc),
+        class: class_name(classes, acc).to_string(),
+        entries: entries_v,
+        retained: retained_v,
+        grows_every_step,
+        similar: gr.accumulators.len() - 1,
+    };
+    let ev = Evidence {
+        accumulator: &accumulator,
+        accumulator_kind: s.kind(acc),
+        path: &steps,
+        classes: &class_counts,
+        roots: gr.step_roots.iter().sum(),
+        bytes: gr.bytes,
+        closure_bytes: gr.closure_bytes,
+        resource_store: gr.resource_store,
+        object_keys: object_keys(s, classes, acc, |r| group_of_root[r as usize] == g as u32),
+        location: location.as_ref(),
+        steps: gr.step_roots.len(),
+    };
+    let pattern = patterns::classify(&ev);
+    let advice = patterns::advice(pattern, &ev);
+    Suspect {
+        pattern,
+        title: patterns::title(pattern).to_string(),
+        accumulator,
+        retainer_path: steps,
+        path_text,
+        location,
+        classes: class_counts,
+        objects_per_step: gr.step_roots.clone(),
+        bytes_per_step: gr.step_bytes.clone(),
+        survivors: gr.survivors,
+        survivor_bytes: gr.survivor_bytes,
+        advice,
+    }
+}
+
+fn entries_of(s: &HeapSnapshot, a: NodeIndex) -> u32 {
+    let own = |x: NodeIndex| -> u32 {
+        s.edges(x)
+            .filter(|&e| match s.edge_kind(e) {
+                EdgeKind::Element => true,
+                EdgeKind::Property => !matches!(s.edge_name(e), EdgeName::Name("__proto__")),
+                EdgeKind::Internal => matches!(s.edge_name(e), EdgeName::Name(t) if t.bytes().all(|b| b.is_ascii_digit())),
+                _ => false,
+            })
+            .count() as u32
+    };
+    // V8 reports an array's elements (and a dictionary's properties) both on
+    // the object and on its backing store: count them once.
+    let mut stores = 0;
+    if s.kind(a) != NodeKind::Array {
+        for e in s.edges(a) {
+            if s.edge_kind(e) == EdgeKind::Internal {
+                if let EdgeName::Name("elements" | "properties" | "table") = s.edge_name(e) {
+                    let t = s.edge_target(e);
+                    if s.kind(t) == NodeKind::Array {
+                        stores += own(t);
+                    }
+                }
+            }
+        }
+    }
+    own(a).max(stores)
+}
+
+/// For a Map or Set accumulator: (leaked objects held as keys, leaked
+/// entries). A Map's hash table keeps each entry as key, value, chain, and
+/// only heap objects get an edge, so two consecutive edges are a key and its
+/// value; every edge of a Set's table is a key.
+fn object_keys(s: &HeapSnapshot, classes: &Classes, acc: NodeIndex, leaked: impl Fn(NodeIndex) -> bool) -> (u64, u64, Option<String>) {
+    let class = s.name(acc);
+    let is_set = class == "Set";
+    if class != "Map" && !is_set {
+        return (0, 0, None);
+    }
+    let Some(table) = s.edges(acc).find(|&e| matches!(s.edge_name(e), EdgeName::Name("table"))).map(|e| s.edge_target(e)) else {
+        return (0, 0, None);
+    };
+    let mut slots: Vec<(u64, NodeIndex)> = s
+        .edges(table)
+        .filter_map(|e| {
+            let i: u64 = match s.edge_name(e) {
+                EdgeName::Index(i) => i as u64,
+                EdgeName::Name(t) => t.parse().ok()?,
+            };
+            Some((i, s.edge_target(e)))
+        })
+        .collect();
+    slots.sort_unstable();
+    let is_object = |t: NodeIndex| matches!(s.kind(t), NodeKind::Object | NodeKind::Closure);
+    let (mut keys, mut leaked_entries) = (0u64, 0u64);
+    let mut key_classes: HashMap<u32, u64> = HashMap::default();
+    let mut i = 0;
+    while i < slots.len() {
+        let (idx, t) = slots[i];
+        let pair = !is_set && i + 1 < slots.len() && slots[i + 1].0 == idx + 1;
+        let value = if pair { Some(slots[i + 1].1) } else { None };
+        if leaked(t) || value.is_some_and(&leaked) {
+            leaked_entries += 1;
+            if (is_set || pair) && is_object(t) && leaked(t) {
+                keys += 1;
+                *key_classes.entry(classes.class_of(t)).or_default() += 1;
+            }
+        }
+        i += if pair { 2 } else { 1 };
+    }
+    let key_class = key_classes.into_iter().max_by_key(|&(c, k)| (k, std::cmp::Reverse(c))).map(|(c, _)| classes.keys[c as usize].name.clone());
+    (keys, leaked_entries, key_class)
+}
+

@@ -1,0 +1,40 @@
+//! A Chrome DevTools Protocol client for Node's inspector (Node 18 to 26),
+//! on tokio.
+//!
+//! - Reaching a process: [`discover`] (`GET /json/list`), [`attach_pid`]
+//!   (SIGUSR1, then discovery on 127.0.0.1:9229 or the given port),
+//!   [`launch`] (start `node ... --inspect=127.0.0.1:0` and read the URL it
+//!   prints). Loopback only: the inspector runs any code it is sent.
+//! - Talking to it: [`Session`] (one websocket): [`Session::call`] for any
+//!   protocol method with a timeout, [`Session::subscribe`] for events, and
+//!   helpers: [`Session::evaluate`], [`Session::memory`],
+//!   [`Session::collect_garbage`], [`Session::take_heap_snapshot`] (streamed
+//!   to `FILE.part`, renamed when complete).
+//! - Errors: one [`Error`] enum whose messages are one line naming the
+//!   address, process or file.
+//!
+//! ```no_run
+//! # async fn demo() -> inspector::Result<()> {
+//! let url = inspector::attach_pid(12345, 9229).await?;
+//! let session = inspector::Session::connect(&url).await?;
+//! let m = session.memory().await?;
+//! println!("heap used {} of {}", m.heap_used, m.heap_size_limit);
+//! session.take_heap_snapshot("app.heapsnapshot".as_ref(), |bytes| eprint!("\r{bytes}")).await?;
+//! # Ok(()) }
+//! ```
+
+pub mod addr;
+pub mod attach;
+pub mod discover;
+pub mod error;
+pub mod launch;
+pub mod session;
+pub mod snapshot;
+
+pub use addr::{parse_endpoint, Endpoint};
+pub use attach::{attach_pid, attach_pid_with, Attached, DEFAULT_PORT};
+pub use discover::{discover, TargetInfo};
+pub use error::{Error, Result};
+pub use launch::{launch, launch_with, ChildStdout, LaunchOptions, Launched};
+pub use session::{EvalOptions, Event, MemorySample, ProcessInfo, Session};
+pub use snapshot::{part_path, SnapshotOptions, SnapshotProgress};

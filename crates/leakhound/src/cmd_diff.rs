@@ -1,0 +1,114 @@
+//! `leakhound diff BASE NEW`: the DevTools Comparison view, per class.
+
+use crate::output::{bytes, terminal_width, Table};
+use crate::{load, SnapshotArgs};
+use anyhow::Result;
+use diagnose::diff::{compare, Comparison};
+use heapsnap::classes;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The older snapshot.
+    pub base: PathBuf,
+    /// The newer snapshot of the same process.
+    pub new: PathBuf,
+    /// How many classes to list.
+    #[arg(long, default_value_t = 25)]
+    pub top: usize,
+    /// Use V8's raw self sizes instead of DevTools' shallow sizes.
+    #[arg(long)]
+    pub raw_sizes: bool,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Threads for parsing (default: all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+#[derive(Serialize)]
+struct Json<'a> {
+    schema_version: u32,
+    command: &'static str,
+    base: String,
+    new: String,
+    #[serde(flatten)]
+    comparison: &'a Comparison,
+}
+
+fn signed(n: i64) -> String {
+    if n > 0 {
+        format!("+{n}")
+    } else {
+        n.to_string()
+    }
+}
+
+fn signed_bytes(n: i64) -> String {
+    if n >= 0 {
+        format!("+{}", bytes(n as u64))
+    } else {
+        format!("-{}", bytes(n.unsigned_abs()))
+    }
+}
+
+pub fn run(args: &Args) -> Result<ExitCode> {
+    let load_one = |f: &PathBuf| -> Result<_> {
+        let a = SnapshotArgs { file: f.clone(), threads: args.threads, raw_sizes: args.raw_sizes, json: false };
+        let mut s = load::load(&a)?;
+        if !args.raw_sizes {
+            heapsnap::shallow::fold_shallow_sizes(&mut s);
+        }
+        let c = classes::compute(&s);
+        Ok((s, c))
+    };
+    let (a, ac) = load_one(&args.base)?;
+    let (b, bc) = load_one(&args.new)?;
+    let cmp = compare(&a, &ac, &b, &bc);
+    if args.json {
+        let j = Json {
+            schema_version: 1,
+            command: "diff",
+            base: args.base.display().to_string(),
+            new: args.new.display().to_string(),
+            comparison: &cmp,
+        };
+        println!("{}", serde_json::to_string_pretty(&j)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{} -> {}: {} new objects ({}), {} deleted ({}), size delta {}\n",
+        args.base.display(),
+        args.new.display(),
+        cmp.new_count,
+        bytes(cmp.alloc_size),
+        cmp.deleted_count,
+        bytes(cmp.freed_size),
+        signed_bytes(cmp.alloc_size as i64 - cmp.freed_size as i64)
+    );
+    let rows = cmp
+        .rows
+        .iter()
+        .take(args.top)
+        .map(|r| {
+            vec![
+                r.class.clone(),
+                r.new_count.to_string(),
+                r.deleted_count.to_string(),
+                signed(r.delta_count),
+                bytes(r.alloc_size),
+                bytes(r.freed_size),
+                signed_bytes(r.size_delta),
+            ]
+        })
+        .collect();
+    let t = Table { headers: vec!["Class", "# New", "# Deleted", "# Delta", "Alloc. Size", "Freed Size", "Size Delta"], rows };
+    print!("{}", t.render(terminal_width()));
+    if cmp.rows.len() > args.top {
+        println!("… {} more classes (--top N to list more)", cmp.rows.len() - args.top);
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,154 @@
+//! `leakhound snapshot (--pid PID | --inspect ADDR | -- CMD) -o FILE`: a
+//! heap snapshot of a running process, streamed to disk (FILE.part, renamed
+//! when complete), with a progress bar when stderr is a terminal.
+
+use crate::live::{self, ConnectOptions, TargetArgs};
+use crate::output;
+use anyhow::Result;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use inspector::{ChildStdout, SnapshotOptions, SnapshotProgress};
+use serde::Serialize;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Where to write the snapshot (`.heapsnapshot`).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Force a full garbage collection first, so the snapshot holds only
+    /// live objects (DevTools does the same).
+    #[arg(long)]
+    pub gc: bool,
+    /// Wait this long after connecting before the snapshot (e.g. to let a
+    /// program started with `-- CMD` warm up): `500ms`, `5s`, `1m`.
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = live::parse_duration)]
+    pub delay: Duration,
+    /// Print a JSON summary instead of a line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Serialize)]
+struct JsonOut<'a> {
+    schema_version: u32,
+    command: &'static str,
+    file: String,
+    bytes: u64,
+    seconds: f64,
+    pid: u32,
+    node_version: &'a str,
+    gc: bool,
+    heap_used_before: u64,
+}
+
+pub fn run(args: &Args) -> Result<ExitCode> {
+    live::block_on(run_async(args))?
+}
+
+async fn run_async(args: &Args) -> Result<ExitCode> {
+    let out = &args.output;
+    let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    anyhow::ensure!(dir.is_dir(), "cannot write {}: directory {} does not exist", out.display(), dir.display());
+    let stdout = if args.json { ChildStdout::ToStderr } else { ChildStdout::Inherit };
+    let target = tokio::select! {
+        t = live::connect(&args.target, ConnectOptions { child_stdout: stdout }) => t?,
+        _ = live::interrupted() => return Ok(ExitCode::from(130)),
+    };
+    let work = async {
+        tokio::time::sleep(args.delay).await;
+        let before = target.session.memory().await?;
+        if args.gc {
+            target.session.collect_garbage().await?;
+        }
+        let started = Instant::now();
+        let bar = progress_bar();
+        let bytes = target
+            .session
+            .take_heap_snapshot_with(out, &SnapshotOptions::default(), |p| {
+                if let Some(bar) = &bar {
+                    show(bar, p)
+                }
+            })
+            .await;
+        if let Some(bar) = &bar {
+            bar.finish_and_clear();
+        }
+        Ok::<_, inspector::Error>((bytes?, started.elapsed(), before.heap_used))
+    };
+    let result = tokio::select! {
+        r = work => Some(r),
+        _ = live::interrupted() => None,
+    };
+    let (bytes, took, heap_used_before) = match result {
+        None => {
+            target.finish().await;
+            eprintln!("leakhound: interrupted; no snapshot written");
+            return Ok(ExitCode::from(130));
+        }
+        Some(Ok(r)) => r,
+        Some(Err(e)) => return Err(target.fail(e, "while leakhound was taking its heap snapshot").await),
+    };
+    let pid = target.info.pid;
+    let version = target.info.node_version.clone();
+    let label = target.label.clone();
+    target.finish().await;
+    if args.json {
+        let j = JsonOut {
+            schema_version: 1,
+            command: "snapshot",
+            file: out.display().to_string(),
+            bytes,
+            seconds: took.as_secs_f64(),
+            pid,
+            node_version: &version,
+            gc: args.gc,
+            heap_used_before,
+        };
+        println!("{}", serde_json::to_string_pretty(&j)?);
+    } else {
+        println!(
+            "wrote {}: {} in {:.1} s ({label}; heap used {}{})",
+            out.display(),
+            output::bytes(bytes),
+            took.as_secs_f64(),
+            output::bytes(heap_used_before),
+            if args.gc { ", then a full GC" } else { "" }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A bar on stderr, only when stderr is a terminal.
+fn progress_bar() -> Option<ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+    bar.set_style(ProgressStyle::with_template("{spinner} building snapshot {bar:30} {pos}/{len} objects").expect("valid template"));
+    bar.enable_steady_tick(Duration::from_millis(120));
+    Some(bar)
+}
+
+fn show(bar: &ProgressBar, p: SnapshotProgress) {
+    match p {
+        SnapshotProgress::Building { done, total } => {
+            bar.set_length(total);
+            bar.set_position(done);
+        }
+        SnapshotProgress::Writing { bytes } => {
+            if bar.length().is_some() {
+                bar.set_style(
+                    ProgressStyle::with_template("{spinner} writing snapshot {bytes} ({bytes_per_sec})").expect("valid template"),
+                );
+                bar.unset_length();
+                bar.reset();
+            }
+            bar.set_position(bytes);
+        }
+    }
+}

@@ -1,0 +1,418 @@
+//! `leakhound watch (--pid PID | --inspect ADDR | -- CMD)`: a live memory
+//! time series of a Node process and a running verdict on its heap floor
+//! (the heap used after full GCs): trend, growth per hour, projected time
+//! to the heap limit, memwatch's early signal.
+//!
+//! Floors come from a GC observer installed in the target (see
+//! `live::probe` for why), or with `--force-gc` from a full GC before each
+//! sample. The verdict is `diagnose::series::floor_verdict`.
+
+use crate::live::probe::{GcCounts, Probe};
+use crate::live::{self, ConnectOptions, Target, TargetArgs};
+use crate::output;
+use anyhow::Result;
+use diagnose::gclog::{p_text, Verdict};
+use diagnose::series::{floor_verdict, FloorOptions, FloorVerdict};
+use inspector::ChildStdout;
+use serde::Serialize;
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Time between samples: `1s`, `200ms`, `1m`.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = live::parse_duration)]
+    pub interval: Duration,
+    /// Stop after this long (default: until Ctrl-C or the target exits).
+    #[arg(long, value_name = "DURATION", value_parser = live::parse_duration)]
+    pub duration: Option<Duration>,
+    /// Force a full GC before each sample (HeapProfiler.collectGarbage):
+    /// an exact floor at every sample, at the cost of a full GC pause in
+    /// the target each time. Default: the floors of the target's own GCs.
+    #[arg(long)]
+    pub force_gc: bool,
+    /// Slowest floor growth called a leak, e.g. `1MB/h`, `500kB/h`, `10MB/d`.
+    #[arg(long, value_name = "RATE", default_value = "1MB/h", value_parser = crate::cmd_gclog::parse_growth)]
+    pub min_growth: f64,
+    /// Exit with status 1 when the verdict is `leak`.
+    #[arg(long)]
+    pub fail_on_leak: bool,
+    /// Print one JSON document at the end (no per-sample lines).
+    #[arg(long)]
+    pub json: bool,
+    /// No per-sample lines: only the final verdict.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Sample {
+    t_s: f64,
+    heap_used: u64,
+    heap_total: u64,
+    rss: u64,
+    external: u64,
+    array_buffers: u64,
+    /// GCs since the previous sample.
+    minor_gcs: u64,
+    major_gcs: u64,
+    gc_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Floor {
+    t_s: f64,
+    heap_used: u64,
+    heap_total: u64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[serde(rename_all = "kebab-case")]
+enum Ended {
+    Duration,
+    Interrupted,
+    TargetExited,
+}
+
+#[derive(Serialize)]
+struct TargetJson<'a> {
+    pid: u32,
+    node_version: &'a str,
+    argv: &'a [String],
+    started_by_leakhound: bool,
+}
+
+#[derive(Serialize)]
+struct JsonOut<'a> {
+    schema_version: u32,
+    command: &'static str,
+    target: TargetJson<'a>,
+    interval_s: f64,
+    elapsed_s: f64,
+    ended: Ended,
+    floor_source: &'static str,
+    heap_size_limit: u64,
+    gcs: GcCounts,
+    samples: &'a [Sample],
+    floors: &'a [Floor],
+    verdict: Verdict,
+    reason: &'a str,
+    growth_bytes_per_hour: Option<f64>,
+    recent_growth_bytes_per_hour: Option<f64>,
+    p_value: Option<f64>,
+    time_to_limit_s: Option<f64>,
+    early_signal: bool,
+    longest_growth_run: usize,
+    min_growth_bytes_per_hour: f64,
+    analysis: &'a FloorVerdict,
+    floors_dropped: u64,
+}
+
+const MB: f64 = 1024.0 * 1024.0;
+
+pub fn run(args: &Args) -> Result<ExitCode> {
+    live::block_on(run_async(args))?
+}
+
+/// Pending forever when we did not start the target.
+async fn program_finished(target: &Target) {
+    match &target.launched {
+        Some(l) => l.finished().await,
+        None => std::future::pending().await,
+    }
+}
+
+struct Series {
+    samples: Vec<Sample>,
+    floors: Vec<Floor>,
+    gcs: GcCounts,
+    t0_ms: Option<f64>,
+    dropped: u64,
+}
+
+async fn run_async(args: &Args) -> Result<ExitCode> {
+    anyhow::ensure!(args.interval >= Duration::from_millis(10), "--interval must be at least 10ms");
+    let stdout = if args.json { ChildStdout::ToStderr } else { ChildStdout::Inherit };
+    let target = tokio::select! {
+        t = live::connect(&args.target, ConnectOptions { child_stdout: stdout }) => t?,
+        _ = live::interrupted() => return Ok(ExitCode::from(130)),
+    };
+    // The probe removes itself if not polled for this long (we were killed).
+    let stale_ms = (args.interval.as_millis() as u64 * 5).max(60_000);
+    let installed = match Probe::install(&target.session, stale_ms).await {
+        Ok(x) => x,
+        Err(e) => return Err(target.fail(e, "before leakhound could start watching it").await),
+    };
+    let (probe, installed) = installed;
+    let opts = FloorOptions { min_growth_bytes_per_hour: args.min_growth * MB, ..Default::default() };
+    let limit = installed.heap_size_limit;
+    let lines = !args.json && !args.quiet;
+    if lines {
+        println!(
+            "watching {} every {}; floors from {}; Ctrl-C to stop",
+            target.label,
+            human_interval(args.interval),
+            if args.force_gc { "a forced full GC before each sample" } else { "the process's own full GCs" }
+        );
+        println!(
+            "{:>8}  {:>10}  {:>10}  {:>10}  {:>10}  {:>9}  {:>10}  verdict so far",
+            "time", "heap used", "heap total", "rss", "external", "GCs mi/MA", "floor"
+        );
+    }
+
+    let mut s = Series { samples: Vec::new(), floors: Vec::new(), gcs: GcCounts::default(), t0_ms: None, dropped: 0 };
+    let mut ticker = tokio::time::interval(args.interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let deadline = args.duration.map(|d| tokio::time::Instant::now() + d);
+    let mut last_verdict: Option<FloorVerdict> = None;
+    let mut error = None;
+    let ended = loop {
+        let last = tokio::select! {
+            _ = ticker.tick() => false,
+            _ = async { tokio::time::sleep_until(deadline.expect("guarded")).await }, if deadline.is_some() => true,
+            _ = live::interrupted() => break Ended::Interrupted,
+            _ = program_finished(&target) => break Ended::TargetExited,
+            _ = target.session.closed() => break Ended::TargetExited,
+        };
+        match sample(&target, &probe, args.force_gc, &mut s).await {
+            Ok(new_floors) => {
+                if new_floors || last_verdict.is_none() {
+                    let (xs, ys) = floor_xy(&s.floors);
+                    last_verdict = Some(floor_verdict(&xs, &ys, Some(limit as f64), opts));
+                }
+                if lines {
+                    print_line(&s, last_verdict.as_ref());
+                }
+            }
+            Err(e) => {
+                let finished = target.session.is_closed()
+                    || target.launched.as_ref().is_some_and(|l| l.finished_program() || l.try_status().is_some());
+                if finished && !s.samples.is_empty() {
+                    break Ended::TargetExited;
+                }
+                error = Some(e);
+                break Ended::TargetExited;
+            }
+        }
+        if last {
+            break Ended::Duration;
+        }
+    };
+    if let Some(e) = error {
+        return Err(target.fail(e, "before leakhound took a first sample").await);
+    }
+    if ended != Ended::TargetExited && !target.session.is_closed() {
+        let _ = probe.remove(&target.session).await;
+    }
+    let exit_note = match (&target.launched, ended) {
+        (Some(l), Ended::TargetExited) => match l.try_status() {
+            Some(st) => format!("the program exited ({})", inspector::launch::describe_status(st)),
+            None => "the program finished".to_string(),
+        },
+        (None, Ended::TargetExited) => "the process went away".to_string(),
+        (_, Ended::Interrupted) => "interrupted".to_string(),
+        (_, Ended::Duration) => "end of --duration".to_string(),
+    };
+    let info = target.info.clone();
+    let started = target.launched.is_some();
+    target.finish().await;
+
+    let (xs, ys) = floor_xy(&s.floors);
+    let v = floor_verdict(&xs, &ys, Some(limit as f64), opts);
+    let elapsed = s.samples.last().map_or(0.0, |x| x.t_s);
+    if args.json {
+        let out = JsonOut {
+            schema_version: 1,
+            command: "watch",
+            target: TargetJson { pid: info.pid, node_version: &info.node_version, argv: &info.argv, started_by_leakhound: started },
+            interval_s: args.interval.as_secs_f64(),
+            elapsed_s: elapsed,
+            ended,
+            floor_source: if args.force_gc { "forced-gc" } else { "gc-observer" },
+            heap_size_limit: limit,
+            gcs: s.gcs,
+            samples: &s.samples,
+            floors: &s.floors,
+            verdict: v.verdict,
+            reason: &v.reason,
+            growth_bytes_per_hour: v.growth_bytes_per_hour,
+            recent_growth_bytes_per_hour: v.recent_growth_bytes_per_hour,
+            p_value: v.p_value,
+            time_to_limit_s: v.time_to_limit_s,
+            early_signal: v.early_signal,
+            longest_growth_run: v.longest_growth_run,
+            min_growth_bytes_per_hour: opts.min_growth_bytes_per_hour,
+            analysis: &v,
+            floors_dropped: s.dropped,
+        };
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        print!("{}", final_block(&info, args, &s, &v, limit, elapsed, &exit_note));
+    }
+    let _ = std::io::stdout().flush();
+    Ok(if args.fail_on_leak && v.verdict == Verdict::Leak { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// One poll (after a forced GC with --force-gc); whether floors were added.
+async fn sample(target: &Target, probe: &Probe, force_gc: bool, s: &mut Series) -> inspector::Result<bool> {
+    if force_gc {
+        target.session.collect_garbage().await?;
+    }
+    let p = probe.poll(&target.session).await?;
+    let t0 = *s.t0_ms.get_or_insert(p.now);
+    let t = |ms: f64| (ms - t0) / 1000.0;
+    let before = s.floors.len();
+    if force_gc {
+        s.floors.push(Floor { t_s: t(p.now), heap_used: p.heap_used, heap_total: p.heap_total });
+    } else {
+        // Floors from GCs before our first sample would sit before t = 0.
+        for &(ms, used, total) in &p.floors {
+            s.floors.push(Floor { t_s: t(ms).max(0.0), heap_used: used as u64, heap_total: total as u64 });
+        }
+    }
+    s.gcs.minor += p.minor;
+    s.gcs.major += p.major;
+    s.gcs.other += p.other;
+    s.gcs.gc_ms += p.gc_ms;
+    s.dropped += p.dropped;
+    s.samples.push(Sample {
+        t_s: t(p.now),
+        heap_used: p.heap_used,
+        heap_total: p.heap_total,
+        rss: p.rss,
+        external: p.external,
+        array_buffers: p.array_buffers,
+        minor_gcs: p.minor,
+        major_gcs: p.major,
+        gc_ms: p.gc_ms,
+    });
+    Ok(s.floors.len() > before)
+}
+
+fn floor_xy(floors: &[Floor]) -> (Vec<f64>, Vec<f64>) {
+    (floors.iter().map(|f| f.t_s).collect(), floors.iter().map(|f| f.heap_used as f64).collect())
+}
+
+fn human_interval(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{} s", d.as_secs_f64())
+    }
+}
+
+fn verdict_word(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Leak => "leak",
+        Verdict::NoLeak => "no-leak",
+        Verdict::Inconclusive => "inconclusive",
+    }
+}
+
+fn print_line(s: &Series, v: Option<&FloorVerdict>) {
+    let Some(x) = s.samples.last() else { return };
+    let floor = s.floors.last().map_or("-".to_string(), |f| output::bytes(f.heap_used));
+    let verdict = match v {
+        Some(v) if v.floors >= 2 => format!(
+            "{} ({} floors, {:+.1} MB/h{})",
+            verdict_word(v.verdict),
+            v.floors,
+            v.growth_bytes_per_hour.unwrap_or(0.0) / MB,
+            v.p_value.map_or(String::new(), |p| format!(", p {}", p_text(p)))
+        ),
+        _ => "-".to_string(),
+    };
+    println!(
+        "{:>8}  {:>10}  {:>10}  {:>10}  {:>10}  {:>9}  {:>10}  {verdict}",
+        format!("{:.1} s", x.t_s),
+        output::bytes(x.heap_used),
+        output::bytes(x.heap_total),
+        output::bytes(x.rss),
+        output::bytes(x.external),
+        format!("{}/{}", x.minor_gcs, x.major_gcs),
+        floor
+    );
+    let _ = std::io::stdout().flush();
+}
+
+fn final_block(
+    info: &inspector::ProcessInfo,
+    args: &Args,
+    s: &Series,
+    v: &FloorVerdict,
+    limit: u64,
+    elapsed: f64,
+    exit_note: &str,
+) -> String {
+    let mut o = String::new();
+    o.push_str(&format!(
+        "\nwatched process {} (Node {}) for {} ({exit_note}): {} samples every {}, {} full GCs, {} minor GCs, {:.0} ms in GC\n",
+        info.pid,
+        info.node_version,
+        live::human_duration(elapsed),
+        s.samples.len(),
+        human_interval(args.interval),
+        s.gcs.major,
+        s.gcs.minor,
+        s.gcs.gc_ms
+    ));
+    if let (Some(first), Some(last)) = (s.samples.first(), s.samples.last()) {
+        o.push_str(&format!(
+            "heap used:  {} -> {} (heap total {}, rss {}, external {} at the end)\n",
+            output::bytes(first.heap_used),
+            output::bytes(last.heap_used),
+            output::bytes(last.heap_total),
+            output::bytes(last.rss),
+            output::bytes(last.external)
+        ));
+    }
+    let source = if args.force_gc { "forced full GCs" } else { "full GCs" };
+    match (s.floors.first(), s.floors.last()) {
+        (Some(a), Some(b)) => {
+            let min = s.floors.iter().map(|f| f.heap_used).min().unwrap_or(0);
+            let max = s.floors.iter().map(|f| f.heap_used).max().unwrap_or(0);
+            o.push_str(&format!(
+                "heap floor: {} -> {} after {} {source} (min {}, max {})\n",
+                output::bytes(a.heap_used),
+                output::bytes(b.heap_used),
+                s.floors.len(),
+                output::bytes(min),
+                output::bytes(max)
+            ));
+        }
+        _ => o.push_str(&format!(
+            "heap floor: no full GC during the watch{}\n",
+            if args.force_gc { "" } else { " (watch longer, or use --force-gc)" }
+        )),
+    }
+    if let (Some(t), Some(r)) = (&v.trend, &v.recent_trend) {
+        o.push_str(&format!(
+            "growth:     {:+.1} MB/h (Theil-Sen; Mann-Kendall z = {:.2}, p {}){}; latest {} floors {:+.1} MB/h (p {})\n",
+            t.per_hour() / MB,
+            t.mann_kendall_z,
+            p_text(t.p_value),
+            if t.significant_increasing { ", significant" } else { "" },
+            v.recent_floors,
+            r.per_hour() / MB,
+            p_text(r.p_value)
+        ));
+    }
+    o.push_str(&format!(
+        "streak:     the floor rose at {} consecutive full GCs at most{}\n",
+        v.longest_growth_run,
+        if v.early_signal { " (memwatch's early leak signal: 5 or more)" } else { "" }
+    ));
+    o.push_str(&format!(
+        "limit:      heap limit {}{}\n",
+        output::bytes(limit),
+        match v.time_to_limit_s {
+            Some(t) => format!(", reached in about {} at this rate", live::human_duration(t)),
+            None => String::new(),
+        }
+    ));
+    o.push_str(&format!("verdict: {} — {}\n", verdict_word(v.verdict), v.reason));
+    o
+}
