@@ -52,8 +52,9 @@ impl Default for Options {
 /// interned strings) is excluded by kind and rarely reaches it.
 pub const DEFAULT_MIN_GROWTH: u64 = 64 * 1024;
 
-/// What is kept of an earlier snapshot: its largest id, and the entry count
-/// and retained size of every object by id (to follow accumulators).
+/// What is kept of an earlier snapshot: its largest id and its node ids
+/// (which objects were alive), and with an exact census the entry count and
+/// retained size of every object (to follow accumulators step by step).
 pub struct Census {
     pub file: String,
     pub node_count: usize,
@@ -61,28 +62,32 @@ pub struct Census {
     pub max_id: u32,
     /// Node ids in snapshot order (looked up only for the few accumulators).
     ids: Vec<u32>,
-    retained: Vec<u64>,
-    entries: Vec<u32>,
+    exact: Option<(Vec<u32>, Vec<u64>)>,
 }
 
 impl Census {
     /// Keep what later steps need of `s` (analysed, sizes folded).
     pub fn take(file: &str, s: &HeapSnapshot, retained: Vec<u64>) -> Census {
+        Census { exact: Some((entries(s), retained)), ..Census::ids_only(file, s) }
+    }
+
+    /// Ids only: enough for `s` read with `heapsnap::parse_nodes_only`.
+    pub fn ids_only(file: &str, s: &HeapSnapshot) -> Census {
         Census {
             file: file.to_string(),
             node_count: s.node_count(),
             total_size: s.total_size(),
             max_id: max_object_id(s),
             ids: s.nodes().map(|n| s.id(n)).collect(),
-            retained,
-            entries: entries(s),
+            exact: None,
         }
     }
 
-    /// (entries, retained size) of the object with this id, if it was alive.
-    pub fn lookup(&self, id: u32) -> Option<(u32, u64)> {
+    /// Whether the object with this id was alive, and its (entries,
+    /// retained size) with an exact census.
+    pub fn lookup(&self, id: u32) -> Option<Option<(u32, u64)>> {
         let n = self.ids.iter().position(|&i| i == id)?;
-        Some((self.entries[n], self.retained[n]))
+        Some(self.exact.as_ref().map(|(e, r)| (e[n], r[n])))
     }
 }
 
@@ -189,11 +194,16 @@ pub struct Accumulator {
     /// How the code names it: `requestLogs`, `_events.tick`, `renderPage.cache`.
     pub name: String,
     pub class: String,
-    /// Entries (elements, properties, Map/Set entries) in each snapshot; null where it was not alive.
+    /// The same object (by id) was alive in each snapshot.
+    pub alive: Vec<bool>,
+    /// Entries (elements, properties, Map/Set entries) in each snapshot;
+    /// null where it was not alive or not counted (earlier snapshots are
+    /// counted only with `--exact`).
     pub entries: Vec<Option<u32>>,
-    /// Retained size in each snapshot.
+    /// Retained size in each snapshot (null as for `entries`).
     pub retained: Vec<Option<u64>>,
-    /// Whether its entries or retained size grew in every step.
+    /// Whether it grew in every step: its entries or retained size with an
+    /// exact census, else the leaked objects it gained in each step.
     pub grows_every_step: bool,
     /// Other accumulators of the same shape folded into this suspect.
     pub similar: usize,
@@ -727,14 +737,21 @@ fn describe_group(
     }
     // The accumulator through the snapshots.
     let id = s.id(acc);
-    let mut entries_v: Vec<Option<u32>> = earlier.iter().map(|c| c.lookup(id).map(|x| x.0)).collect();
-    let mut retained_v: Vec<Option<u64>> = earlier.iter().map(|c| c.lookup(id).map(|x| x.1)).collect();
+    let looked: Vec<Option<Option<(u32, u64)>>> = earlier.iter().map(|c| c.lookup(id)).collect();
+    let mut alive: Vec<bool> = looked.iter().map(|x| x.is_some()).collect();
+    alive.push(true);
+    let exact = earlier.iter().all(|c| c.exact.is_some());
+    let mut entries_v: Vec<Option<u32>> = looked.iter().map(|x| x.flatten().map(|x| x.0)).collect();
+    let mut retained_v: Vec<Option<u64>> = looked.iter().map(|x| x.flatten().map(|x| x.1)).collect();
     let last_entries = entries_of(s, acc);
     entries_v.push(Some(last_entries));
     retained_v.push(Some(last.retained[acc as usize]));
     let grows = |v: &[Option<u64>]| v.windows(2).all(|w| matches!((w[0], w[1]), (Some(a), Some(b)) if b > a));
-    let grows_every_step =
-        grows(&entries_v.iter().map(|x| x.map(u64::from)).collect::<Vec<_>>()) || grows(&retained_v);
+    let grows_every_step = if exact {
+        grows(&entries_v.iter().map(|x| x.map(u64::from)).collect::<Vec<_>>()) || grows(&retained_v)
+    } else {
+        alive.iter().all(|&a| a) && gr.step_roots.iter().all(|&k| k > 0)
+    };
     let mut class_counts: Vec<ClassCount> = gr
         .classes
         .iter()
@@ -746,6 +763,7 @@ fn describe_group(
         id,
         name: accumulator_name(s, parent_edge, acc),
         class: class_name(classes, acc).to_string(),
+        alive,
         entries: entries_v,
         retained: retained_v,
         grows_every_step,

@@ -10,19 +10,23 @@
 //! during warm-up makes the whole series rise significantly, yet its latest
 //! half is flat; a leak keeps rising in both.
 //!
-//! - `leak`: the whole series rises significantly by at least the minimum
-//!   growth, and so does its latest half.
+//! Growth counts when it is both fast enough (`min_growth_bytes_per_hour`)
+//! and large enough to see (`min_rise_bytes` over the span of the series:
+//! the floor readings' resolution).
+//!
+//! - `leak`: the whole series rises significantly and so does its latest
+//!   half, both by growth that counts.
 //! - `no-leak`: no significant rise; or a significant rise slower than the
-//!   minimum growth; or a rise (significant, or suggestive: p < 0.1) that
-//!   has levelled off: the latest half, not significant, grows at less
-//!   than half the series' average rise ([`average_rise_per_sec`]).
-//! - `inconclusive`: too few floors; or a rise above the minimum growth,
-//!   significant or suggestive, that is not confirmed in the latest half
-//!   yet still grows there at half the average rise or more (more floors
-//!   will tell).
+//!   minimum growth, or smaller than the resolution; or a rise
+//!   (significant, or suggestive: p < 0.1) that has levelled off: the
+//!   latest half grows at less than half the series' average rise
+//!   ([`average_rise_per_sec`]).
+//! - `inconclusive`: too few floors; or a rise that counts, significant or
+//!   suggestive, that the latest half neither confirms nor shows levelled
+//!   off (more floors will tell).
 
 use crate::gclog::{p_text, Verdict, EARLY_SIGNAL_RUN, SUGGESTIVE_P};
-use crate::trend::{Trend, ALPHA};
+use crate::trend::Trend;
 use serde::Serialize;
 
 const MB: f64 = 1024.0 * 1024.0;
@@ -33,11 +37,18 @@ pub struct FloorOptions {
     pub min_growth_bytes_per_hour: f64,
     /// Floors needed for any verdict but `inconclusive` (default 5).
     pub min_floors: usize,
+    /// Smallest rise over the series (fitted slope times its time span)
+    /// called growth: the resolution of the floor readings. A floor read
+    /// by a GC observer lands 0.1-0.5 MB above the true post-GC figure,
+    /// depending on what the program allocates meanwhile, so over a short
+    /// watch a significant rise of a few hundred kB can be that offset
+    /// drifting (default 1 MiB; 0 for exact floors such as `--trace-gc`'s).
+    pub min_rise_bytes: f64,
 }
 
 impl Default for FloorOptions {
     fn default() -> Self {
-        FloorOptions { min_growth_bytes_per_hour: MB, min_floors: 5 }
+        FloorOptions { min_growth_bytes_per_hour: MB, min_floors: 5, min_rise_bytes: MB }
     }
 }
 
@@ -118,42 +129,48 @@ pub fn floor_verdict(secs: &[f64], bytes: &[f64], heap_limit: Option<f64>, opts:
     let longest = longest_growth_run(bytes);
     let min = opts.min_growth_bytes_per_hour;
     let rise = average_rise_per_sec(secs, bytes).map(|r| r * 3600.0);
+    let span = |k: usize| if k >= 1 { secs[n - 1] - secs[n - k] } else { 0.0 };
+    let (span_all, span_recent) = (span(n), span(recent_n));
+    // Growth fast enough per hour and large enough to see during the watch.
+    let material = |per_sec: f64, span: f64| per_sec * 3600.0 >= min && per_sec * span >= opts.min_rise_bytes;
+    let mb = |b: f64| format!("{:.1} MB", b / MB);
     let (verdict, reason) = match (&trend, &recent_trend) {
         _ if n < opts.min_floors => (
             Verdict::Inconclusive,
             format!("only {n} heap floors (full GCs) so far; need at least {}", opts.min_floors),
         ),
         (None, _) | (_, None) => (Verdict::Inconclusive, "the floors all have the same time".to_string()),
-        (Some(t), Some(r)) if t.significant_increasing && t.per_hour() >= min && r.significant_increasing && r.per_hour() >= min => (
-            Verdict::Leak,
-            format!(
-                "the heap floor after full GCs grows {} (Mann-Kendall p {} over {n} floors), and still {} over the latest {recent_n}",
-                mb_h(t.per_hour()),
-                p_text(t.p_value),
-                mb_h(r.per_hour())
-            ),
-        ),
-        // Growth at least suggestive (p < 0.1) and fast enough overall, but
-        // not confirmed in the latest half: levelled off, or not yet clear.
-        (Some(t), Some(r)) if t.mann_kendall_z > 0.0 && t.p_value < SUGGESTIVE_P && t.per_hour() >= min => {
-            let rise = rise.unwrap_or_else(|| t.per_hour());
-            if !(r.significant_increasing && r.per_hour() >= min) && r.per_hour() < LEVELLED_OFF_RATIO * rise {
+        (Some(t), Some(r))
+            if t.significant_increasing
+                && material(t.slope_per_sec, span_all)
+                && r.significant_increasing
+                && material(r.slope_per_sec, span_recent) =>
+        {
+            (
+                Verdict::Leak,
+                format!(
+                    "the heap floor after full GCs grows {} (Mann-Kendall p {} over {n} floors), and still {} over the latest {recent_n}",
+                    mb_h(t.per_hour()),
+                    p_text(t.p_value),
+                    mb_h(r.per_hour())
+                ),
+            )
+        }
+        // It rose (suggestively at least, and visibly) but the latest half
+        // does not confirm it: levelled off, or not yet clear.
+        (Some(t), Some(r))
+            if t.mann_kendall_z > 0.0
+                && t.p_value < SUGGESTIVE_P
+                && rise.is_some_and(|a| material(a / 3600.0, span_all)) =>
+        {
+            let avg = rise.unwrap_or(0.0);
+            let recent_confirms = r.significant_increasing && material(r.slope_per_sec, span_recent);
+            if !recent_confirms && r.per_hour() < LEVELLED_OFF_RATIO * avg {
                 (
                     Verdict::NoLeak,
                     format!(
                         "the heap floor rose {} on average (p {}) but has levelled off: {} over the latest {recent_n} floors (p {}); warm-up, not a leak",
-                        mb_h(rise),
-                        p_text(t.p_value),
-                        mb_h(r.per_hour()),
-                        p_text(r.p_value)
-                    ),
-                )
-            } else if t.significant_increasing {
-                (
-                    Verdict::Inconclusive,
-                    format!(
-                        "the heap floor grows {} (p {}) and {} over the latest {recent_n} floors, which is not yet significant (p {}): watch longer",
-                        mb_h(t.per_hour()),
+                        mb_h(avg),
                         p_text(t.p_value),
                         mb_h(r.per_hour()),
                         p_text(r.p_value)
@@ -163,20 +180,33 @@ pub fn floor_verdict(secs: &[f64], bytes: &[f64], heap_limit: Option<f64>, opts:
                 (
                     Verdict::Inconclusive,
                     format!(
-                        "the heap floor grows {} but Mann-Kendall p {} over {n} floors is not significant (p < {ALPHA} needed): watch longer",
-                        mb_h(t.per_hour()),
-                        p_text(t.p_value)
+                        "the heap floor grows {} (p {} over {n} floors) and {} over the latest {recent_n} (p {}), not yet a clear trend: watch longer",
+                        mb_h(avg),
+                        p_text(t.p_value),
+                        mb_h(r.per_hour()),
+                        p_text(r.p_value)
                     ),
                 )
             }
         }
-        (Some(t), _) if t.significant_increasing => (
+        (Some(t), _) if t.significant_increasing && t.per_hour() < min => (
             Verdict::NoLeak,
             format!(
                 "the heap floor rises steadily but only {}, below the minimum growth {} (p {})",
                 mb_h(t.per_hour()),
                 mb_h(min),
                 p_text(t.p_value)
+            ),
+        ),
+        (Some(t), _) if t.significant_increasing => (
+            Verdict::NoLeak,
+            format!(
+                "the heap floor rose only {} in {:.0} s ({}, p {}), within the {} resolution of the floor readings: no leak visible; a slow one needs a longer watch",
+                mb(t.slope_per_sec * span_all),
+                span_all,
+                mb_h(t.per_hour()),
+                p_text(t.p_value),
+                mb(opts.min_rise_bytes)
             ),
         ),
         (Some(t), _) => (
@@ -278,6 +308,21 @@ mod tests {
         // Five strictly rising floors: p = 0.03, not significant at 0.01.
         let v = floor_verdict(&[0.0, 1.0, 2.0, 3.0, 4.0], &[1.0, 2.0, 3.0, 4.0, 5.0].map(|x| x * MB), None, FloorOptions::default());
         assert_eq!(v.verdict, Verdict::Inconclusive, "{}", v.reason);
+    }
+
+    #[test]
+    fn a_significant_rise_below_the_resolution_is_no_leak() {
+        // +20 kB per floor, steady: 0.6 MB over 15 s is significant, but
+        // within what the reading offset alone can do.
+        let x: Vec<f64> = (0..30).map(|i| i as f64 * 0.5).collect();
+        let y: Vec<f64> = (0..30).map(|i| 50.0 * MB + i as f64 * 20e3 + (i % 3) as f64 * 5e3).collect();
+        let v = floor_verdict(&x, &y, None, FloorOptions::default());
+        assert!(v.trend.as_ref().unwrap().significant_increasing);
+        assert_eq!(v.verdict, Verdict::NoLeak, "{}", v.reason);
+        assert!(v.reason.contains("resolution"), "{}", v.reason);
+        // The same floors read exactly (min_rise 0): a leak.
+        let v = floor_verdict(&x, &y, None, FloorOptions { min_rise_bytes: 0.0, ..Default::default() });
+        assert_eq!(v.verdict, Verdict::Leak, "{}", v.reason);
     }
 
     #[test]

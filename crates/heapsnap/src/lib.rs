@@ -28,5 +28,5 @@ pub mod summary;
 pub use analysis::{analyze, Analysis, AnalysisOptions};
 pub use error::{Result, SnapshotError};
 pub use meta::{EdgeKind, Meta, NodeKind};
-pub use parse::{open_input, parse_input, parse_snapshot, read_snapshot, Input, ParseOptions};
+pub use parse::{open_input, parse_input, parse_nodes_only, parse_snapshot, read_snapshot, Input, ParseOptions};
 pub use snapshot::{EdgeIndex, EdgeName, HeapSnapshot, Location, NodeIndex, Strings};

@@ -102,18 +102,32 @@ pub fn parse_input(input: Input, mut opts: ParseOptions<'_>) -> Result<HeapSnaps
         Input::Stream(r) => parse_snapshot(r, opts),
         Input::File(f) => {
             let sc = Scanner::mapped(f, opts.progress.take())?;
-            parse_with(sc, opts.thread_count())
+            parse_with(sc, opts.thread_count(), false)
         }
     }
+}
+
+/// Only the `snapshot` header and the `nodes` array, for callers that need
+/// node ids, types and sizes (e.g. the largest id of an older snapshot):
+/// the returned snapshot has no edges and no strings (every name reads as
+/// empty), and the rest of the input is not read. About a third of the
+/// work of a full parse.
+pub fn parse_nodes_only(input: Input, mut opts: ParseOptions<'_>) -> Result<HeapSnapshot> {
+    let threads = opts.thread_count();
+    let sc = match input {
+        Input::Stream(r) => Scanner::new(r, opts.progress.take()),
+        Input::File(f) => Scanner::mapped(f, opts.progress.take())?,
+    };
+    parse_with(sc, threads, true)
 }
 
 /// Parse a snapshot from any byte stream.
 pub fn parse_snapshot<'a>(input: Box<dyn Read + Send + 'a>, mut opts: ParseOptions<'a>) -> Result<HeapSnapshot> {
     let sc = Scanner::new(input, opts.progress.take());
-    parse_with(sc, opts.thread_count())
+    parse_with(sc, opts.thread_count(), false)
 }
 
-fn parse_with(mut sc: Scanner<'_>, threads: usize) -> Result<HeapSnapshot> {
+fn parse_with(mut sc: Scanner<'_>, threads: usize, nodes_only: bool) -> Result<HeapSnapshot> {
     match sc.peek_token()? {
         None => return Err(SnapshotError::Foreign("the input is empty".into())),
         Some(b'{') => sc.pos += 1,
@@ -192,6 +206,9 @@ fn parse_with(mut sc: Scanner<'_>, threads: usize) -> Result<HeapSnapshot> {
                 node_total = parse_array(&mut sc, &mut cols, threads, "nodes")?;
                 cols.truncate(node_total.div_ceil(m.node_field_count() as u64) as usize);
                 nodes = Some(cols);
+                if nodes_only {
+                    break;
+                }
             }
             b"edges" => {
                 let m = meta.as_ref().ok_or_else(|| SnapshotError::Foreign("`edges` comes before `snapshot`".into()))?;
@@ -225,6 +242,9 @@ fn parse_with(mut sc: Scanner<'_>, threads: usize) -> Result<HeapSnapshot> {
         }
     }
 
+    if nodes_only {
+        return nodes_only_snapshot(meta, nodes, node_total);
+    }
     // Only whitespace may follow: `cat a b` of two snapshots must not pass as one.
     if let Some(b) = sc.peek_token()? {
         return Err(SnapshotError::syntax(
@@ -336,6 +356,46 @@ fn parse_with(mut sc: Scanner<'_>, threads: usize) -> Result<HeapSnapshot> {
         locations,
         trace_function_infos,
         samples,
+        root,
+    })
+}
+
+/// What `parse_nodes_only` returns: the nodes, each with no edges.
+fn nodes_only_snapshot(meta: Option<Meta>, nodes: Option<NodeColumns>, node_total: u64) -> Result<HeapSnapshot> {
+    let meta = meta.ok_or_else(|| SnapshotError::Foreign("no `snapshot` header".into()))?;
+    let nodes = nodes.ok_or_else(|| SnapshotError::Foreign("no `nodes` array".into()))?;
+    let nf = meta.node_field_count() as u64;
+    if node_total % nf != 0 {
+        return Err(SnapshotError::Inconsistent(format!(
+            "`nodes` holds {node_total} numbers, not a multiple of the {nf} node fields"
+        )));
+    }
+    let node_count = nodes.kind.len();
+    if node_count == 0 || node_count > crate::snapshot::MAX_NODES as usize {
+        return Err(SnapshotError::Inconsistent(format!("`nodes` holds {node_count} nodes")));
+    }
+    let root = match meta.root_index {
+        Some(r) if r % nf == 0 && r / nf < node_count as u64 => (r / nf) as u32,
+        _ => 0,
+    };
+    let mut big_sizes = nodes.big_sizes.into_inner().unwrap();
+    big_sizes.sort_unstable();
+    Ok(HeapSnapshot {
+        meta,
+        node_kind: nodes.kind,
+        node_name: vec![u32::MAX; node_count],
+        node_id: nodes.id,
+        node_self_size: nodes.self_size,
+        big_sizes,
+        first_edge: vec![0; node_count + 1],
+        trace_node_id: Vec::new(),
+        detachedness: Vec::new(),
+        edge_name: Vec::new(),
+        edge_to: Vec::new(),
+        strings: Strings::default(),
+        locations: Vec::new(),
+        trace_function_infos: Vec::new(),
+        samples: Vec::new(),
         root,
     })
 }

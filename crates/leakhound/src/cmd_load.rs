@@ -200,7 +200,7 @@ fn progress_bar(cfg: &LoadConfig) -> Option<indicatif::ProgressBar> {
         return None;
     }
     let (len, template) = match cfg.stop {
-        Stop::Requests(n) => (n, "load {bar:40} {pos}/{len} requests ({per_sec}, {eta})"),
+        Stop::Requests(n) => (n, "load {bar:40} {pos}/{len} requests ({eta} left)"),
         Stop::Duration(d) => (d.as_millis() as u64, "load {bar:40} {elapsed}/{duration} {msg}"),
     };
     let b = indicatif::ProgressBar::new(len);

@@ -169,6 +169,7 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
     let deadline = args.duration.map(|d| tokio::time::Instant::now() + d);
     let mut last_verdict: Option<FloorVerdict> = None;
     let mut error = None;
+    let mut last_sample_at: Option<tokio::time::Instant> = None;
     let ended = loop {
         let last = tokio::select! {
             _ = ticker.tick() => false,
@@ -177,6 +178,11 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
             _ = program_finished(&target) => break Ended::TargetExited,
             _ = target.session.closed() => break Ended::TargetExited,
         };
+        // The deadline right after a tick: that sample was the last one.
+        if last && last_sample_at.is_some_and(|t| t.elapsed() < args.interval / 2) {
+            break Ended::Duration;
+        }
+        last_sample_at = Some(tokio::time::Instant::now());
         match sample(&target, &probe, args.force_gc, &mut s).await {
             Ok(new_floors) => {
                 if new_floors || last_verdict.is_none() {

@@ -35,3 +35,11 @@ pub fn load(args: &SnapshotArgs) -> Result<HeapSnapshot> {
     }
     snap
 }
+
+/// Only the node table of a snapshot (ids, types, sizes): see
+/// `heapsnap::parse_nodes_only`.
+pub fn load_nodes_only(path: &std::path::Path, threads: usize) -> Result<HeapSnapshot> {
+    let shown = path.display().to_string();
+    let (input, _) = heapsnap::open_input(path).with_context(|| format!("cannot read {shown}"))?;
+    heapsnap::parse_nodes_only(input, ParseOptions { threads, progress: None }).with_context(|| shown.clone())
+}

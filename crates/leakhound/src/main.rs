@@ -6,6 +6,7 @@ mod cmd_gclog;
 mod cmd_load;
 mod cmd_node;
 mod cmd_retainers;
+mod cmd_run;
 mod cmd_snapshot;
 mod cmd_summary;
 mod cmd_supervise;
@@ -83,6 +84,8 @@ enum Command {
         #[arg(long, default_value_t = 40)]
         limit: usize,
     },
+    /// The one-command hunt: start the app, load it, snapshot between rounds, diagnose, give a verdict.
+    Run(cmd_run::Args),
     /// Compare two snapshots of one process: objects new and deleted per class (DevTools Comparison).
     Diff(cmd_diff::Args),
     /// Drive HTTP load at a server on this machine: requests/s, latency percentiles, errors.
@@ -137,6 +140,7 @@ fn main() -> ExitCode {
         }
         Command::Node { snap, id, limit } => cmd_node::run(&snap, id, limit),
         Command::Diff(a) => cmd_diff::run(&a),
+        Command::Run(a) => cmd_run::run(&a),
         Command::Load(a) => cmd_load::run(&a),
         Command::Diagnose(a) => cmd_diagnose::run(&a),
         Command::Gclog { file, json, min_growth } => cmd_gclog::run(&file, json, min_growth),

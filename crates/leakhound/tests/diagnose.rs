@@ -31,7 +31,7 @@ const CASES: &[Case] = &[
     Case { app: "leaks/object-keys.js", leak: Some(("object-keyed-map", "contextData", Some(8))) },
     Case { app: "leaks/async-context.js", leak: Some(("async-context", "timerListMap", Some(20))) },
     Case { app: "leaks/sockets.js", leak: Some(("sockets", "TCP", None)) },
-    Case { app: "leaks/memo.js", leak: Some(("memoization", "renderPage.cache", Some(6))) },
+    Case { app: "leaks/memo.js", leak: Some(("memoization", "renderPage.cache", Some(7))) },
     Case { app: "controls/lru-cache.js", leak: None },
     Case { app: "controls/warm-cache.js", leak: None },
     Case { app: "controls/garbage.js", leak: None },

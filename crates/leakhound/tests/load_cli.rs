@@ -117,7 +117,9 @@ fn bad_urls_and_foreign_hosts() {
     let line = error_line(&["http://example.com/"]);
     assert!(line.contains("example.com is not a loopback address"), "{line}");
     let line = error_line(&["not a url"]);
-    assert!(line.contains("not a URL"), "{line}");
+    assert!(line.contains("not a url: no scheme"), "{line}");
+    let line = error_line(&["http://127.0.0.1:99999/"]);
+    assert!(line.contains("http://127.0.0.1:99999/: invalid port `99999`"), "{line}");
     let line = error_line(&["127.0.0.1:3000/"]);
     assert!(line.contains("127.0.0.1:3000/: no scheme (write it as http://"), "{line}");
     let line = error_line(&["https://127.0.0.1/"]);
@@ -133,4 +135,33 @@ fn bad_urls_and_foreign_hosts() {
     assert_eq!(out.status.code(), Some(2));
     let out = leakhound(&["http://127.0.0.1:1/", "-d", "5 parsecs"]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn ctrl_c_prints_the_partial_report_marked_interrupted() {
+    let node = NodeServer::start();
+    let child = Command::new(BIN)
+        .args(["load", &node.url("/"), "-d", "60s", "-c", "4", "--json"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    let t = Instant::now();
+    // SAFETY: signalling the child this test started.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["interrupted"], true);
+    assert!(v["ok"].as_u64().unwrap() > 0, "{v}");
+    // Requests in flight at Ctrl-C may or may not have reached the server;
+    // they are counted apart, not as done.
+    let (done, cancelled) = (v["requests"].as_u64().unwrap(), v["cancelled"].as_u64().unwrap());
+    let received = node.stats()["total"].as_u64().unwrap();
+    assert!(cancelled <= 4 && done <= received && received <= done + cancelled, "server saw {received}: {v}");
 }

@@ -58,6 +58,7 @@ fn memory_restarts_under_load_lose_no_request() {
     for r in &restarts {
         eprintln!("  restart pid {} ({}): {}", r["pid"], r["reason"], r["detail"]);
     }
+    eprintln!("  drain times (ms): {:?}", drained.iter().map(|e| e["drain_ms"].as_u64().unwrap()).collect::<Vec<_>>());
 
     assert!(status.success(), "leakhound exit {status}:\n{}", sup.transcript());
     assert_eq!(report.requests, requests);

@@ -42,7 +42,18 @@ pub(crate) fn host_port(req: &Request) -> Result<(String, u16), Error> {
     }
     let host = url.host().ok_or_else(|| bad("no host"))?;
     let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
-    let port = url.port_u16().unwrap_or(80);
+    // `Uri::port` says None for a port it cannot parse; read it from the
+    // authority (after any user info and IPv6 brackets) to tell them apart.
+    let authority = url.authority().map(|a| a.as_str()).unwrap_or("");
+    let host_part = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let after_host = host_part.rsplit_once(']').map_or(host_part, |(_, r)| r);
+    let port = match after_host.rsplit_once(':') {
+        None => 80,
+        Some((_, p)) => match p.parse::<u16>() {
+            Ok(n) if n > 0 => n,
+            _ => return Err(bad(&format!("invalid port `{p}`"))),
+        },
+    };
     Ok((host, port))
 }
 

@@ -93,6 +93,8 @@ impl Config {
     }
 }
 
+/// Errors name what and where; the cause (`source`) follows in the chain,
+/// as leakhound prints it: `cannot start `node`: No such file or directory`.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("no command: use `leakhound supervise [options] -- node server.js`")]
@@ -101,17 +103,17 @@ pub enum Error {
     NotNode(String),
     #[error("{0}")]
     Config(String),
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Listen { addr: SocketAddr, source: std::io::Error },
-    #[error("cannot serve metrics on {addr}: {source}")]
+    #[error("cannot serve metrics on {addr}")]
     MetricsListen { addr: SocketAddr, source: std::io::Error },
-    #[error("cannot start `{program}`: {source}")]
+    #[error("cannot start `{program}`")]
     Spawn { program: String, source: std::io::Error },
-    #[error("snapshot directory {dir}: {source}")]
+    #[error("snapshot directory {dir}")]
     SnapshotDir { dir: PathBuf, source: std::io::Error },
     #[error("worker {worker} crashed {crashes} times in a row (last: {last}); giving up")]
     CrashLoop { worker: usize, crashes: u32, last: String },
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io { context: &'static str, source: std::io::Error },
 }
 

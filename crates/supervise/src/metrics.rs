@@ -88,7 +88,7 @@ impl Metrics {
                 leaking.clone(),
             );
             r.register_with_unit("worker_start_time", "Start time of the worker process since the Unix epoch", Unit::Seconds, start_time.clone());
-            r.register("worker_restarts", "Worker restarts by reason (rss, heap, leak, crash)", restarts.clone());
+            r.register("worker_restarts", "Worker restarts by reason (rss, heap, leak, crash, reload)", restarts.clone());
         }
         for slot in 0..workers {
             up.get_or_create(&label(slot)).set(0);

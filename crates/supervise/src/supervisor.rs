@@ -239,6 +239,7 @@ impl<'a> Supervisor<'a> {
     async fn main(&mut self) -> Result<(), Error> {
         let mut sigterm = signal(SignalKind::terminate()).map_err(|source| Error::Io { context: "signal handler", source })?;
         let mut sigint = signal(SignalKind::interrupt()).map_err(|source| Error::Io { context: "signal handler", source })?;
+        let mut sighup = signal(SignalKind::hangup()).map_err(|source| Error::Io { context: "signal handler", source })?;
         let address = self.listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
         let command = self.cfg.command.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" ");
         self.emit(Event::Listening { address, workers: self.cfg.workers, command });
@@ -262,6 +263,7 @@ impl<'a> Supervisor<'a> {
                 _ = tokio::time::sleep_until(wake.into()) => {}
                 _ = sigterm.recv() => { signals += 1; self.on_signal("SIGTERM", signals) }
                 _ = sigint.recv() => { signals += 1; self.on_signal("SIGINT", signals) }
+                _ = sighup.recv() => self.reload(),
             }
             self.on_time(Instant::now());
         }
@@ -284,6 +286,40 @@ impl<'a> Supervisor<'a> {
             for w in self.workers.values_mut() {
                 w.killed = Some(format!("{name} again"));
                 process::kill_group(w.pid);
+            }
+        }
+    }
+
+    /// SIGHUP: replace every worker, one at a time, without losing a
+    /// request (to run new code after a deploy).
+    fn reload(&mut self) {
+        if self.stopping {
+            return;
+        }
+        for slot in 0..self.slots.len() {
+            let Some(id) = self.slots[slot].active else { continue };
+            let Some(w) = self.workers.get(&id) else { continue };
+            if w.phase != Phase::Serving
+                || self.op.as_ref().is_some_and(|o| o.old == Some(id))
+                || self.queue.iter().any(|q| q.slot == slot && q.trigger.reason == Reason::Reload)
+            {
+                continue;
+            }
+            let pid = w.pid;
+            let trigger = Trigger { reason: Reason::Reload, detail: "SIGHUP: rolling restart".into() };
+            self.metrics.restarted(slot, Reason::Reload);
+            self.emit(Event::Restart {
+                worker: slot,
+                pid,
+                reason: Reason::Reload,
+                detail: trigger.detail.clone(),
+                rss: w.mem.rss(),
+                heap_used: w.mem.heap.as_ref().map(|h| h.heap_used),
+                limit: None,
+            });
+            // A memory restart already queued for this worker does the job.
+            if !self.queue.iter().any(|q| q.slot == slot) {
+                self.queue.push_back(Queued { slot, trigger, not_before: Instant::now(), attempts: 0 });
             }
         }
     }
@@ -472,7 +508,7 @@ impl<'a> Supervisor<'a> {
         let (slot, pid) = (w.slot, w.pid);
         let heap_used = w.mem.heap.as_ref().map(|h| h.heap_used).or(w.mem.rss()).unwrap_or(0);
         let mut snapshot = None;
-        if let (Some(dir), Some(reason)) = (self.cfg.snapshot_dir.clone(), reason.filter(|r| *r != Reason::Crash)) {
+        if let (Some(dir), Some(reason)) = (self.cfg.snapshot_dir.clone(), reason.filter(|r| r.is_memory())) {
             let check = process::free_space(&dir)
                 .map_err(|e| format!("cannot read the free space of {}: {e}", dir.display()))
                 .and_then(|free| snapshot::disk_check(free, heap_used, self.cfg.snapshot_min_free));
@@ -715,7 +751,8 @@ impl<'a> Supervisor<'a> {
     fn sample(&mut self, id: u64, now: Instant) {
         let Some(w) = self.workers.get_mut(&id) else { return };
         w.early_check = None;
-        if let Some(rss) = process::rss(w.pid) {
+        // (0 once it is a zombie.)
+        if let Some(rss) = process::rss(w.pid).filter(|r| *r > 0) {
             w.mem.push_rss(now, rss);
         }
         self.after_sample(id);

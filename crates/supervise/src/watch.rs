@@ -19,10 +19,17 @@ pub enum Reason {
     Leak,
     /// The worker exited on its own, or never became ready.
     Crash,
+    /// Rolling restart asked for with SIGHUP (a deploy).
+    Reload,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 4] = [Reason::Rss, Reason::Heap, Reason::Leak, Reason::Crash];
+    pub const ALL: [Reason; 5] = [Reason::Rss, Reason::Heap, Reason::Leak, Reason::Crash, Reason::Reload];
+
+    /// Restarts for memory, which a heap snapshot can explain.
+    pub fn is_memory(self) -> bool {
+        matches!(self, Reason::Rss | Reason::Heap | Reason::Leak)
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -30,6 +37,7 @@ impl Reason {
             Reason::Heap => "heap",
             Reason::Leak => "leak",
             Reason::Crash => "crash",
+            Reason::Reload => "reload",
         }
     }
 }
@@ -51,6 +59,10 @@ pub struct Limits {
 /// Fewest post-GC floors for a leak verdict: six strictly rising floors are
 /// the shortest series Mann-Kendall calls significant at p < 0.01.
 pub const MIN_FLOORS: usize = 6;
+
+/// RSS samples are kept this long, and rates are taken over at least RATE_SPAN.
+const RSS_HISTORY: Duration = Duration::from_secs(5);
+const RATE_SPAN: Duration = Duration::from_millis(900);
 
 /// Most floors kept (the trend subsamples beyond 2000 anyway).
 const MAX_FLOORS: usize = 2000;
@@ -109,40 +121,42 @@ impl MemState {
 
     pub fn push_rss(&mut self, at: Instant, rss: u64) {
         self.rss_samples.push_back((at, rss));
-        while self.rss_samples.len() > 3 {
+        while self.rss_samples.len() > 2
+            && self.rss_samples.front().is_some_and(|s| at.duration_since(s.0) > RSS_HISTORY)
+        {
             self.rss_samples.pop_front();
         }
+    }
+
+    /// The newest sample taken at least RATE_SPAN before `before`.
+    fn sample_before(&self, before: Instant) -> Option<(Instant, u64)> {
+        self.rss_samples.iter().rev().find(|s| before.duration_since(s.0) >= RATE_SPAN).copied()
+    }
+
+    /// The last two growth rates, each over about a second, so that an extra
+    /// sample taken a few milliseconds after another (where an app that
+    /// allocates in steps shows no growth) does not count as a rate.
+    fn rates(&self) -> (Option<f64>, Option<f64>) {
+        let rate = |a: (Instant, u64), b: (Instant, u64)| (b.1 as f64 - a.1 as f64) / b.0.duration_since(a.0).as_secs_f64();
+        let Some(&last) = self.rss_samples.back() else { return (None, None) };
+        let Some(mid) = self.sample_before(last.0) else { return (None, None) };
+        let first = self.sample_before(mid.0);
+        (first.map(|f| rate(f, mid)), Some(rate(mid, last)))
     }
 
     /// RSS growth in bytes per second: the smaller of the last two rates, and
     /// only when both are positive, so that one burst does not count as a
     /// trend.
     pub fn rss_growth(&self) -> Option<f64> {
-        if self.rss_samples.len() < 3 {
-            return None;
+        match self.rates() {
+            (Some(r1), Some(r2)) if r1 > 0.0 && r2 > 0.0 => Some(r1.min(r2)),
+            _ => None,
         }
-        let rate = |a: &(Instant, u64), b: &(Instant, u64)| {
-            let dt = b.0.duration_since(a.0).as_secs_f64();
-            if dt <= 0.0 {
-                None
-            } else {
-                Some((b.1 as f64 - a.1 as f64) / dt)
-            }
-        };
-        let r1 = rate(&self.rss_samples[0], &self.rss_samples[1])?;
-        let r2 = rate(&self.rss_samples[1], &self.rss_samples[2])?;
-        (r1 > 0.0 && r2 > 0.0).then(|| r1.min(r2))
     }
 
-    /// Bytes per second between the last two samples.
+    /// Bytes per second over the last second or so.
     pub fn last_rss_rate(&self) -> Option<f64> {
-        let n = self.rss_samples.len();
-        if n < 2 {
-            return None;
-        }
-        let (a, b) = (self.rss_samples[n - 2], self.rss_samples[n - 1]);
-        let dt = b.0.duration_since(a.0).as_secs_f64();
-        (dt > 0.0).then(|| (b.1 as f64 - a.1 as f64) / dt)
+        self.rates().1
     }
 
     pub fn push_heap(&mut self, at: Instant, report: HeapReport, limits: &Limits) {
@@ -332,6 +346,21 @@ mod tests {
         m.push_rss(t0 + 2 * s + at, 176_000_000);
         let t = check(&m, &limits(), Duration::from_millis(500)).unwrap();
         assert!(t.detail.contains("before a replacement is ready"), "{}", t.detail);
+    }
+
+    #[test]
+    fn a_sample_right_after_another_keeps_the_rate() {
+        // An app that grows in steps: a look 20 ms after a sample sees no
+        // change, and the rate over the last second still holds.
+        let t0 = Instant::now();
+        let mut m = MemState::new(t0);
+        let s = Duration::from_secs(1);
+        m.push_rss(t0, 130_000_000);
+        m.push_rss(t0 + s, 180_000_000);
+        m.push_rss(t0 + 2 * s, 230_000_000);
+        m.push_rss(t0 + 2 * s + Duration::from_millis(20), 230_000_000);
+        assert!((m.rss_growth().unwrap() - 50e6).abs() < 2e6, "{:?}", m.rss_growth());
+        assert!(check(&m, &limits(), Duration::from_millis(500)).is_some());
     }
 
     #[test]

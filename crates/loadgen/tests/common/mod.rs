@@ -16,14 +16,17 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// Method, headers and body of a request.
+pub type Echo = (String, Vec<(String, String)>, String);
+
 /// What the hyper server received.
 #[derive(Default)]
 pub struct Received {
     pub total: AtomicU64,
     /// `METHOD /path` -> count.
     pub by_key: Mutex<BTreeMap<String, u64>>,
-    /// The last request to /echo: method, headers, body.
-    pub echo: Mutex<Option<(String, Vec<(String, String)>, String)>>,
+    /// The last request to /echo.
+    pub echo: Mutex<Option<Echo>>,
 }
 
 impl Received {

@@ -1,0 +1,549 @@
+//! `leakhound run [--load URL ...] -- node app.js`: the one-command hunt.
+//!
+//! Start the app with an inspector on loopback, wait until the load URL
+//! answers, warm up, then repeat: load, force a full GC, snapshot; keep
+//! the memory series (and a post-GC floor every `--gc-every`) all along;
+//! stop the app; diagnose the snapshots and combine the diagnosis with the
+//! floor trend into one verdict. The app is stopped on every path: the
+//! normal end, an error, Ctrl-C, and leakhound's own death (the child has
+//! PR_SET_PDEATHSIG).
+
+use crate::cmd_diagnose::{self, parse_size};
+use crate::cmd_load::{build_requests, parse_duration};
+use crate::live::{self, ConnectOptions, TargetArgs};
+use crate::output::bytes;
+use anyhow::{bail, Context, Result};
+use diagnose::leaks::{Diagnosis, Options, Verdict as SnapVerdict};
+use diagnose::series::{floor_verdict, FloorOptions, FloorVerdict};
+use inspector::{ChildStdout, MemorySample};
+use loadgen::{LoadConfig, LoadReport, Stop};
+use serde::Serialize;
+use std::ffi::OsString;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// URL to load between snapshots (on this machine); several rotate. Without
+    /// --load or --load-cmd the app is only watched while it runs by itself.
+    #[arg(long = "load", value_name = "URL")]
+    pub urls: Vec<String>,
+    /// Run your own load driver for each round instead (`sh -c`), e.g. 'autocannon -a 2000 http://127.0.0.1:3000/'.
+    #[arg(long, value_name = "CMD", conflicts_with = "urls")]
+    pub load_cmd: Option<String>,
+    /// Concurrent connections of the load driver.
+    #[arg(short = 'c', long, default_value_t = 8)]
+    pub connections: usize,
+    /// Requests per round (each round ends with a GC and a snapshot).
+    #[arg(short = 'n', long, default_value_t = 2000, conflicts_with = "round_duration")]
+    pub requests: u64,
+    /// Load each round for this long instead of a number of requests.
+    #[arg(long, value_parser = parse_duration)]
+    pub round_duration: Option<Duration>,
+    /// Warm-up requests before the first snapshot (caches fill, code gets compiled).
+    #[arg(long, default_value_t = 2000)]
+    pub warmup: u64,
+    /// Snapshots to take (at least 3): one after the warm-up and one after each round.
+    #[arg(long, default_value_t = 4)]
+    pub snapshots: usize,
+    /// HTTP method.
+    #[arg(short = 'm', long, default_value = "GET")]
+    pub method: String,
+    /// A request header, `'Name: value'`; repeatable.
+    #[arg(short = 'H', long = "header", value_name = "'NAME: VALUE'")]
+    pub headers: Vec<String>,
+    /// Request body: the text, or `@FILE`.
+    #[arg(short = 'b', long)]
+    pub body: Option<String>,
+    /// Memory sampling interval.
+    #[arg(long, default_value = "250ms", value_parser = parse_duration)]
+    pub interval: Duration,
+    /// Force a full GC and record the heap floor this often during the load.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub gc_every: Duration,
+    /// How long to wait for the app to answer the load URL.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub ready_timeout: Duration,
+    /// Smallest growth per round that counts in the diagnosis (e.g. 64kB).
+    #[arg(long, default_value = "64kB", value_parser = parse_size)]
+    pub min_growth: u64,
+    /// CI gate: also call it a leak when the post-GC heap grew more than this over the run (e.g. 10MB).
+    #[arg(long, value_parser = parse_size)]
+    pub max_growth: Option<u64>,
+    /// Exit with status 1 when the verdict is leak.
+    #[arg(long)]
+    pub fail_on_leak: bool,
+    /// Keep the snapshots in this folder (created); otherwise they are removed.
+    #[arg(long, value_name = "DIR")]
+    pub keep: Option<PathBuf>,
+    /// Print JSON (the app's own stdout then goes to stderr).
+    #[arg(long)]
+    pub json: bool,
+    /// Print only the verdict line.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// The app, e.g. `node app.js` (required).
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub cmd: Vec<OsString>,
+}
+
+/// One memory reading, seconds since the run started.
+#[derive(Clone, Debug, Serialize)]
+pub struct Sample {
+    pub t: f64,
+    pub heap_used: u64,
+    pub heap_total: u64,
+    pub rss: u64,
+    pub external: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Floor {
+    pub t: f64,
+    pub heap_used: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Phase {
+    pub name: String,
+    pub start: f64,
+    pub end: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SnapshotTaken {
+    pub file: String,
+    pub t: f64,
+    pub bytes: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LoadSummary {
+    pub requests: u64,
+    pub ok: u64,
+    pub non_2xx: u64,
+    pub errors: u64,
+    pub requests_per_s: f64,
+    pub latency_ms: loadgen::Percentiles,
+    /// Each round's own report (warm-up first).
+    pub rounds: Vec<LoadReport>,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Leak,
+    NoLeak,
+    Inconclusive,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RunReport {
+    pub schema_version: u32,
+    pub command: &'static str,
+    pub app: String,
+    pub node_version: String,
+    pub pid: u32,
+    /// Unix time the run started, seconds.
+    pub started_at: u64,
+    pub verdict: Verdict,
+    pub reason: String,
+    /// Post-GC heap growth rate (Theil-Sen over the floors), bytes per hour.
+    pub growth_bytes_per_hour: Option<f64>,
+    /// Post-GC heap: last floor minus first floor, bytes.
+    pub heap_growth_bytes: i64,
+    pub heap_size_limit: u64,
+    pub time_to_limit_s: Option<f64>,
+    pub suspects: Vec<diagnose::leaks::Suspect>,
+    pub diagnosis: Diagnosis,
+    pub trend: FloorVerdict,
+    pub load: Option<LoadSummary>,
+    pub samples: Vec<Sample>,
+    pub floors: Vec<Floor>,
+    pub phases: Vec<Phase>,
+    pub snapshots: Vec<SnapshotTaken>,
+}
+
+struct Recorder {
+    start: Instant,
+    samples: Mutex<Vec<Sample>>,
+    floors: Mutex<Vec<Floor>>,
+    limit: Mutex<u64>,
+}
+
+impl Recorder {
+    fn now(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
+    }
+    fn sample(&self, m: &MemorySample) {
+        *self.limit.lock().unwrap() = m.heap_size_limit;
+        self.samples.lock().unwrap().push(Sample {
+            t: self.now(),
+            heap_used: m.heap_used,
+            heap_total: m.heap_total,
+            rss: m.rss,
+            external: m.external,
+        });
+    }
+    fn floor(&self, m: &MemorySample) {
+        self.sample(m);
+        self.floors.lock().unwrap().push(Floor { t: self.now(), heap_used: m.heap_used });
+    }
+}
+
+fn progress_line(quiet: bool, msg: &str) {
+    if !quiet && std::io::stderr().is_terminal() {
+        eprintln!("leakhound: {msg}");
+    }
+}
+
+pub fn run(args: &Args) -> Result<ExitCode> {
+    if args.snapshots < 3 {
+        bail!("--snapshots must be at least 3 (a baseline and two rounds to compare)");
+    }
+    let requests = if args.urls.is_empty() {
+        Vec::new()
+    } else {
+        build_requests(&args.urls, &args.method, &args.headers, args.body.as_deref())?
+    };
+    // Snapshots: the named folder, or a temporary one removed at the end.
+    let tmp;
+    let dir = match &args.keep {
+        Some(d) => {
+            std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
+            d.clone()
+        }
+        None => {
+            tmp = tempfile::Builder::new().prefix("leakhound-run-").tempdir().context("cannot create a temporary folder")?;
+            tmp.path().to_path_buf()
+        }
+    };
+    let started_at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let live = live::block_on(async {
+        tokio::select! {
+            r = hunt(args, &requests, &dir) => r,
+            _ = live::interrupted() => Err(anyhow::anyhow!("interrupted; the app was stopped")),
+        }
+    })??;
+    // The app is stopped; diagnose offline.
+    let files: Vec<PathBuf> = live.snapshots.iter().map(|s| PathBuf::from(&s.file)).collect();
+    progress_line(args.quiet || args.json, "diagnosing the snapshots");
+    let diagnosis = cmd_diagnose::diagnose_files(&files, 0, &Options { min_growth: args.min_growth, max_suspects: 10 }, false)?;
+    let report = combine(args, live, diagnosis, started_at);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else if args.quiet {
+        println!("{}", verdict_line(&report));
+    } else {
+        print!("{}", render(&report));
+        if let Some(d) = &args.keep {
+            println!("\nSnapshots kept in {} (leakhound diagnose {}/s*.heapsnapshot)", d.display(), d.display());
+        }
+    }
+    Ok(if args.fail_on_leak && report.verdict == Verdict::Leak { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// What the live part of the run gathered.
+struct Live {
+    app: String,
+    node_version: String,
+    pid: u32,
+    samples: Vec<Sample>,
+    floors: Vec<Floor>,
+    phases: Vec<Phase>,
+    snapshots: Vec<SnapshotTaken>,
+    rounds: Vec<LoadReport>,
+    heap_size_limit: u64,
+}
+
+async fn hunt(args: &Args, requests: &[loadgen::Request], dir: &std::path::Path) -> Result<Live> {
+    let quiet = args.quiet || args.json;
+    let targs = TargetArgs { pid: None, port: inspector::DEFAULT_PORT, inspect: None, cmd: args.cmd.clone() };
+    let child_stdout = if args.json { ChildStdout::ToStderr } else { ChildStdout::Inherit };
+    let target = live::connect(&targs, ConnectOptions { child_stdout }).await?;
+    progress_line(quiet, &format!("started {}", target.label));
+    let rec = Arc::new(Recorder {
+        start: Instant::now(),
+        samples: Mutex::new(Vec::new()),
+        floors: Mutex::new(Vec::new()),
+        limit: Mutex::new(0),
+    });
+    let result = drive(args, requests, dir, &target, &rec, quiet).await;
+    let (app, node_version, pid) = (target.label.clone(), target.info.node_version.clone(), target.info.pid);
+    let (phases, snapshots, rounds) = match result {
+        Ok(x) => {
+            target.finish().await;
+            x
+        }
+        Err(e) => {
+            // Say why in the app's terms (it exited, crashed) and stop it.
+            return Err(match e.downcast::<inspector::Error>() {
+                Ok(ie) => target.fail(ie, "during the run").await,
+                Err(other) => {
+                    target.finish().await;
+                    other
+                }
+            });
+        }
+    };
+    let samples = rec.samples.lock().unwrap().clone();
+    let floors = rec.floors.lock().unwrap().clone();
+    let heap_size_limit = *rec.limit.lock().unwrap();
+    Ok(Live { app, node_version, pid, samples, floors, phases, snapshots, rounds, heap_size_limit })
+}
+
+type Driven = (Vec<Phase>, Vec<SnapshotTaken>, Vec<LoadReport>);
+
+async fn drive(
+    args: &Args,
+    requests: &[loadgen::Request],
+    dir: &std::path::Path,
+    target: &live::Target,
+    rec: &Arc<Recorder>,
+    quiet: bool,
+) -> Result<Driven> {
+    let session = &target.session;
+    if let Some(first) = requests.first() {
+        let ready = loadgen::wait_until_ready(first, args.ready_timeout);
+        tokio::select! {
+            r = ready => r.with_context(|| format!("the app did not answer {} within {:?}", args.urls[0], args.ready_timeout))?,
+            _ = async { match &target.launched { Some(l) => l.exited().await, None => std::future::pending().await } } => {
+                return Err(inspector::Error::Closed { during: "while leakhound waited for it to answer".into() }.into());
+            }
+        }
+    }
+    let mut phases = Vec::new();
+    let mut snapshots = Vec::new();
+    let mut rounds = Vec::new();
+    // Background memory samples; stops when this future is dropped.
+    let sampler = {
+        let rec = rec.clone();
+        let interval = args.interval;
+        async move {
+            let mut tick = tokio::time::interval(interval);
+            loop {
+                tick.tick().await;
+                if let Ok(m) = session.memory().await {
+                    rec.sample(&m);
+                }
+            }
+        }
+    };
+    let work = async {
+        for k in 0..args.snapshots {
+            let name = if k == 0 { "warm-up".to_string() } else { format!("round {k}") };
+            let start = rec.now();
+            let count = if k == 0 { args.warmup } else { args.requests };
+            let report = load_round(args, requests, count, session, rec, quiet, &name).await?;
+            if let Some(r) = report {
+                rounds.push(r);
+            }
+            phases.push(Phase { name: name.clone(), start, end: rec.now() });
+            // A full GC, its floor, then the snapshot.
+            let start = rec.now();
+            session.collect_garbage().await?;
+            rec.floor(&session.memory().await?);
+            let file = dir.join(format!("s{}.heapsnapshot", k + 1));
+            progress_line(quiet, &format!("snapshot {} of {} -> {}", k + 1, args.snapshots, file.display()));
+            let t = rec.now();
+            let size = session.take_heap_snapshot(&file, |_| {}).await?;
+            snapshots.push(SnapshotTaken { file: file.display().to_string(), t, bytes: size });
+            phases.push(Phase { name: format!("snapshot {}", k + 1), start, end: rec.now() });
+        }
+        Ok::<_, anyhow::Error>(())
+    };
+    tokio::select! {
+        r = work => r?,
+        _ = sampler => unreachable!("the sampler never ends"),
+    }
+    Ok((phases, snapshots, rounds))
+}
+
+/// One load phase, with a forced GC and a floor every `--gc-every` meanwhile.
+async fn load_round(
+    args: &Args,
+    requests: &[loadgen::Request],
+    count: u64,
+    session: &inspector::Session,
+    rec: &Arc<Recorder>,
+    quiet: bool,
+    name: &str,
+) -> Result<Option<LoadReport>> {
+    let floors = async {
+        let mut tick = tokio::time::interval(args.gc_every);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if session.collect_garbage().await.is_ok() {
+                if let Ok(m) = session.memory().await {
+                    rec.floor(&m);
+                }
+            }
+        }
+    };
+    if let Some(cmd) = &args.load_cmd {
+        progress_line(quiet, &format!("{name}: {cmd}"));
+        let run = loadgen::run_command(cmd, Duration::from_secs(3600));
+        let r = tokio::select! { r = run => r?, _ = floors => unreachable!() };
+        if !r.success() {
+            let how = match (r.exit_code, r.signal, r.timed_out) {
+                (_, _, true) => "timed out".to_string(),
+                (Some(c), _, _) => format!("exit {c}"),
+                (_, Some(sig), _) => format!("signal {sig}"),
+                _ => "failed".to_string(),
+            };
+            bail!("the load command failed ({how}): {cmd}");
+        }
+        return Ok(None);
+    }
+    if requests.is_empty() {
+        // Nothing to send: let the app run by itself for the round's time.
+        let d = args.round_duration.unwrap_or(Duration::from_secs(5));
+        tokio::select! { _ = tokio::time::sleep(d) => {}, _ = floors => unreachable!() }
+        return Ok(None);
+    }
+    let stop = match args.round_duration {
+        Some(d) => Stop::Duration(d),
+        None => Stop::Requests(count.max(1)),
+    };
+    let cfg = LoadConfig::new(requests.to_vec(), args.connections, stop);
+    progress_line(quiet, &format!("{name}: {} to {}", stop_text(stop), args.urls.join(", ")));
+    let report = tokio::select! { r = loadgen::run(&cfg, None, None) => r?, _ = floors => unreachable!() };
+    if report.requests > 0 && report.errors == report.requests {
+        let example = report.error_examples.values().next().cloned().unwrap_or_default();
+        bail!("every request of the {name} failed: {example}");
+    }
+    Ok(Some(report))
+}
+
+fn stop_text(s: Stop) -> String {
+    match s {
+        Stop::Requests(n) => format!("{n} requests"),
+        Stop::Duration(d) => format!("{:.1} s of load", d.as_secs_f64()),
+    }
+}
+
+fn combine(args: &Args, live: Live, diagnosis: Diagnosis, started_at: u64) -> RunReport {
+    let secs: Vec<f64> = live.floors.iter().map(|f| f.t).collect();
+    let ys: Vec<f64> = live.floors.iter().map(|f| f.heap_used as f64).collect();
+    let limit = (live.heap_size_limit > 0).then_some(live.heap_size_limit as f64);
+    let trend = floor_verdict(&secs, &ys, limit, FloorOptions::default());
+    let growth = match (live.floors.first(), live.floors.last()) {
+        (Some(a), Some(b)) => b.heap_used as i64 - a.heap_used as i64,
+        _ => 0,
+    };
+    let (verdict, reason) = if diagnosis.verdict == SnapVerdict::Leak {
+        let s = &diagnosis.suspects[0];
+        (
+            Verdict::Leak,
+            format!(
+                "{} grows in every round ({}), and the heap after GC grew {}",
+                s.accumulator.name,
+                s.title,
+                signed_bytes(growth)
+            ),
+        )
+    } else if let Some(max) = args.max_growth.filter(|&m| growth > m as i64) {
+        (Verdict::Leak, format!("the heap after GC grew {} over the run, more than --max-growth {}", signed_bytes(growth), bytes(max)))
+    } else if trend.verdict == diagnose::gclog::Verdict::Leak {
+        (
+            Verdict::Inconclusive,
+            format!("the heap floor rises ({}), but no object group grew in every round: {}", trend.reason, "run longer or with more requests per round"),
+        )
+    } else {
+        (
+            Verdict::NoLeak,
+            format!(
+                "nothing grew by {} or more in every round; the heap after GC changed {}",
+                bytes(diagnosis.min_growth_bytes_per_step),
+                signed_bytes(growth)
+            ),
+        )
+    };
+    let load = (!live.rounds.is_empty()).then(|| {
+        let total: u64 = live.rounds.iter().map(|r| r.requests).sum();
+        let dur: f64 = live.rounds.iter().map(|r| r.duration_s).sum();
+        let ok: u64 = live.rounds.iter().map(|r| r.ok).sum();
+        let non: u64 = live.rounds.iter().map(|r| r.non_2xx).sum();
+        let last = live.rounds.last().unwrap();
+        LoadSummary {
+            requests: total,
+            ok,
+            non_2xx: non,
+            errors: live.rounds.iter().map(|r| r.errors).sum(),
+            requests_per_s: if dur > 0.0 { (ok + non) as f64 / dur } else { 0.0 },
+            // The latest round's latency: warmed up, the app at its largest.
+            latency_ms: last.latency_ms.clone(),
+            rounds: live.rounds.clone(),
+        }
+    });
+    RunReport {
+        schema_version: 1,
+        command: "run",
+        app: live.app,
+        node_version: live.node_version,
+        pid: live.pid,
+        started_at,
+        verdict,
+        reason,
+        growth_bytes_per_hour: trend.growth_bytes_per_hour,
+        heap_growth_bytes: growth,
+        heap_size_limit: live.heap_size_limit,
+        time_to_limit_s: trend.time_to_limit_s,
+        suspects: diagnosis.suspects.clone(),
+        diagnosis,
+        trend,
+        load,
+        samples: live.samples,
+        floors: live.floors,
+        phases: live.phases,
+        snapshots: live.snapshots,
+    }
+}
+
+fn signed_bytes(n: i64) -> String {
+    if n >= 0 {
+        format!("+{}", bytes(n as u64))
+    } else {
+        format!("-{}", bytes(n.unsigned_abs()))
+    }
+}
+
+fn verdict_line(r: &RunReport) -> String {
+    let v = match r.verdict {
+        Verdict::Leak => "LEAK",
+        Verdict::NoLeak => "no leak",
+        Verdict::Inconclusive => "inconclusive",
+    };
+    let rate = r.growth_bytes_per_hour.map(|g| format!(" ({}/h after GC)", signed_bytes(g as i64))).unwrap_or_default();
+    format!("Verdict: {v} — {}{rate}", r.reason)
+}
+
+/// The text report.
+pub fn render(r: &RunReport) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    let _ = writeln!(o, "{}", verdict_line(r));
+    let _ = writeln!(o, "App: {}; {} snapshots, {:.1} s", r.app, r.snapshots.len(), r.samples.last().map_or(0.0, |s| s.t));
+    if let Some(l) = &r.load {
+        let _ = writeln!(
+            o,
+            "Load: {} requests ({} ok, {} non-2xx, {} errors), {:.0} req/s, latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            l.requests, l.ok, l.non_2xx, l.errors, l.requests_per_s, l.latency_ms.p50, l.latency_ms.p99, l.latency_ms.max
+        );
+    }
+    let floors: Vec<String> = r.snapshots.iter().filter_map(|s| r.floors.iter().rev().find(|f| f.t <= s.t + 1e-9)).map(|f| bytes(f.heap_used)).collect();
+    let _ = writeln!(o, "Heap after GC at each snapshot: {}", floors.join(" → "));
+    if r.diagnosis.verdict == SnapVerdict::Leak || !r.diagnosis.below_threshold.is_empty() {
+        let _ = writeln!(o);
+        // The diagnosis' own report, minus its verdict line (ours is above).
+        let text = cmd_diagnose::render(&r.diagnosis, false);
+        for line in text.lines().skip(1) {
+            let _ = writeln!(o, "{line}");
+        }
+    }
+    o
+}
