@@ -1,14 +1,27 @@
 #!/usr/bin/env bash
-# Build leakhound and run it on the bundled leaky demo app.
+# Build leakhound and hunt the leak of the bundled demo app end to end:
+# `leakhound run` starts it, loads it, snapshots it between rounds and
+# diagnoses the snapshots; then the classic views of the last snapshot.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q -p leakhound
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-node examples/demo/leaky-app.js --snapshot "$out/demo.heapsnapshot" --requests 3000
+port=$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")
+lh=target/release/leakhound
+echo "\$ leakhound run --keep $out --html $out/report.html --load http://127.0.0.1:$port/orders?id=1 -- node examples/demo/leaky-app.js"
+html=()
+if "$lh" run --help | grep -q -- '--html'; then html=(--html "$out/report.html"); fi
+PORT=$port "$lh" run --keep "$out" "${html[@]}" --load "http://127.0.0.1:$port/orders?id=1" -- node examples/demo/leaky-app.js
 echo
-echo '$ leakhound summary demo.heapsnapshot --top 10'
-target/release/leakhound summary "$out/demo.heapsnapshot" --top 10
+echo "\$ leakhound summary $out/s4.heapsnapshot --top 8"
+"$lh" summary "$out/s4.heapsnapshot" --top 8
 echo
-echo '$ leakhound retainers demo.heapsnapshot --class LogEntry --objects 1 --paths 2'
-target/release/leakhound retainers "$out/demo.heapsnapshot" --class LogEntry --objects 1 --paths 2
+echo "\$ leakhound diff $out/s1.heapsnapshot $out/s4.heapsnapshot --top 5"
+"$lh" diff "$out/s1.heapsnapshot" "$out/s4.heapsnapshot" --top 5
+if [ -f "$out/report.html" ]; then
+  mkdir -p target/demo
+  cp "$out/report.html" target/demo/report.html
+  echo
+  echo "HTML report: target/demo/report.html"
+fi

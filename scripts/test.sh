@@ -18,4 +18,8 @@ if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2
   $sudo apt-get update -qq >/dev/null
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null
 fi
+# The fixtures' own dependencies (express), from the npm registry.
+if [ ! -f fixtures/node_modules/express/package.json ]; then
+  (cd fixtures && npm ci --no-audit --no-fund --silent >/dev/null)
+fi
 cargo test --workspace --locked 2>&1

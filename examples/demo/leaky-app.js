@@ -1,7 +1,7 @@
 // A small HTTP service with a classic leak: every request's log entry is
 // pushed into a module-level array that nothing ever trims.
 //
-//   node examples/demo/leaky-app.js [--snapshot OUT.heapsnapshot] [--requests N]
+//   [PORT=3000] node examples/demo/leaky-app.js [--snapshot OUT.heapsnapshot] [--requests N]
 //
 // With --snapshot it serves N requests to itself on 127.0.0.1, writes a heap
 // snapshot and exits (what scripts/demo.sh does); without it, it just serves.
@@ -29,7 +29,7 @@ const args = process.argv.slice(2);
 const snapshotAt = args.indexOf('--snapshot');
 const requests = Number(args[args.indexOf('--requests') + 1]) || 2000;
 
-server.listen(0, '127.0.0.1', async () => {
+server.listen(Number(process.env.PORT) || 0, '127.0.0.1', async () => {
   const { port } = server.address();
   if (snapshotAt < 0) {
     console.log(`listening on http://127.0.0.1:${port}`);

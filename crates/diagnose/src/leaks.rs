@@ -272,7 +272,8 @@ struct Group {
     survivors: u64,
     survivor_bytes: u64,
     accumulators: HashMap<NodeIndex, u64>,
-    classes: HashMap<u32, (u64, u64)>,
+    /// By leaked kind (see `kind_key`): (objects, bytes).
+    classes: HashMap<u64, (u64, u64)>,
     closure_bytes: u64,
     resource_store: bool,
 }
@@ -417,7 +418,7 @@ pub fn diagnose(earlier: &[Census], last: &Last, opts: &Options) -> Result<Diagn
         *gr.accumulators.entry(acc_of_root[r as usize]).or_default() += size;
         // Objects are counted by the leak root's class: the leaked items
         // themselves, including every link of a leaked chain.
-        let c = gr.classes.entry(last.classes.class_of(r)).or_default();
+        let c = gr.classes.entry(kind_key(s, last.classes, r)).or_default();
         if last.classes.class_of(x) == last.classes.class_of(r) && s.kind(x) == s.kind(r) {
             c.0 += 1;
             gr.step_roots[step] += 1;
@@ -475,6 +476,25 @@ pub fn diagnose(earlier: &[Census], last: &Last, opts: &Options) -> Result<Diagn
         below_threshold: below,
         warnings,
     })
+}
+
+/// What leaked objects are counted as: their class, or for closures the
+/// function's name (10,000 `onTick()` says more than 10,000 `Function`).
+fn kind_key(s: &HeapSnapshot, classes: &Classes, r: NodeIndex) -> u64 {
+    if s.kind(r) == NodeKind::Closure {
+        (1 << 32) | s.name_index(r) as u64
+    } else {
+        classes.class_of(r) as u64
+    }
+}
+
+fn kind_name(s: &HeapSnapshot, classes: &Classes, key: u64) -> String {
+    if key >> 32 == 1 {
+        let name = s.strings.get(key as u32).unwrap_or("");
+        format!("{}()", if name.is_empty() { "(anonymous)" } else { name })
+    } else {
+        classes.keys[key as usize].name.clone()
+    }
 }
 
 fn is_context(s: &HeapSnapshot, x: NodeIndex) -> bool {
@@ -755,7 +775,7 @@ fn describe_group(
     let mut class_counts: Vec<ClassCount> = gr
         .classes
         .iter()
-        .map(|(&c, &(count, bytes))| ClassCount { class: classes.keys[c as usize].name.clone(), count, bytes })
+        .map(|(&c, &(count, bytes))| ClassCount { class: kind_name(s, classes, c), count, bytes })
         .filter(|c| c.count > 0)
         .collect();
     class_counts.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.class.cmp(&b.class)));

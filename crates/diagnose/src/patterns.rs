@@ -110,6 +110,7 @@ impl Evidence<'_> {
     fn class_share(&self, want: &[&str]) -> f64 {
         let total: u64 = self.classes.iter().map(|c| c.bytes).sum();
         let hit: u64 = self.classes.iter().filter(|c| want.contains(&c.class.as_str())).map(|c| c.bytes).sum();
+        // (closures are listed by function name, e.g. `onTick()`)
         if total == 0 {
             0.0
         } else {

@@ -32,6 +32,9 @@ pub struct Args {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Also write a self-contained HTML page (suspect cards with retainer paths and advice) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Threads for parsing (default: all cores).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
@@ -120,6 +123,9 @@ pub fn diagnose_files(files: &[PathBuf], threads: usize, opts: &Options, exact: 
 pub fn run(args: &Args) -> Result<ExitCode> {
     let opts = Options { min_growth: args.min_growth, max_suspects: args.top };
     let d = diagnose_files(&args.files, args.threads, &opts, args.exact)?;
+    if let Some(path) = &args.html {
+        crate::report::write_page(path, &crate::report::html::diagnose_page(&d, &crate::report::html::command_line()))?;
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&Json { schema_version: 1, command: "diagnose", diagnosis: &d })?);
     } else {

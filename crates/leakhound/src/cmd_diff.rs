@@ -24,6 +24,9 @@ pub struct Args {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Also write a self-contained HTML page with the sortable class table to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Threads for parsing (default: all cores).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
@@ -55,19 +58,33 @@ fn signed_bytes(n: i64) -> String {
     }
 }
 
-pub fn run(args: &Args) -> Result<ExitCode> {
-    let load_one = |f: &PathBuf| -> Result<_> {
-        let a = SnapshotArgs { file: f.clone(), threads: args.threads, raw_sizes: args.raw_sizes, json: false };
+/// Load both snapshots and compare them per class.
+pub fn compare_files(base: &std::path::Path, new: &std::path::Path, threads: usize, raw_sizes: bool) -> Result<Comparison> {
+    let load_one = |f: &std::path::Path| -> Result<_> {
+        let a = SnapshotArgs { file: f.to_path_buf(), threads, raw_sizes, json: false };
         let mut s = load::load(&a)?;
-        if !args.raw_sizes {
+        if !raw_sizes {
             heapsnap::shallow::fold_shallow_sizes(&mut s);
         }
         let c = classes::compute(&s);
         Ok((s, c))
     };
-    let (a, ac) = load_one(&args.base)?;
-    let (b, bc) = load_one(&args.new)?;
-    let cmp = compare(&a, &ac, &b, &bc);
+    let (a, ac) = load_one(base)?;
+    let (b, bc) = load_one(new)?;
+    Ok(compare(&a, &ac, &b, &bc))
+}
+
+pub fn run(args: &Args) -> Result<ExitCode> {
+    let cmp = compare_files(&args.base, &args.new, args.threads, args.raw_sizes)?;
+    if let Some(path) = &args.html {
+        let page = crate::report::html::diff_page(
+            &cmp,
+            &args.base.display().to_string(),
+            &args.new.display().to_string(),
+            &crate::report::html::command_line(),
+        );
+        crate::report::write_page(path, &page)?;
+    }
     if args.json {
         let j = Json {
             schema_version: 1,

@@ -82,6 +82,9 @@ pub struct Args {
     /// Print JSON (the app's own stdout then goes to stderr).
     #[arg(long)]
     pub json: bool,
+    /// Also write a self-contained HTML report (timeline, suspects, class comparison, load) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Print only the verdict line.
     #[arg(long, short)]
     pub quiet: bool,
@@ -233,6 +236,16 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     progress_line(args.quiet || args.json, "diagnosing the snapshots");
     let diagnosis = cmd_diagnose::diagnose_files(&files, 0, &Options { min_growth: args.min_growth, max_suspects: 10 }, false)?;
     let report = combine(args, live, diagnosis, started_at);
+    if let Some(path) = &args.html {
+        // The class comparison needs the first and last snapshot in full;
+        // only for the page, and before a temporary snapshot folder goes.
+        let comparison = match (files.first(), files.last()) {
+            (Some(a), Some(b)) if a != b => Some(crate::cmd_diff::compare_files(a, b, 0, false)?),
+            _ => None,
+        };
+        let page = crate::report::html::run_page(&report, &crate::report::html::command_line(), comparison.as_ref());
+        crate::report::write_page(path, &page)?;
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else if args.quiet {

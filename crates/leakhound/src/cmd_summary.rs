@@ -42,7 +42,7 @@ struct JsonSummary<'a> {
     classes: Vec<JsonClass<'a>>,
 }
 
-pub fn run(args: &SnapshotArgs, top: usize, sort: SortBy) -> Result<ExitCode> {
+pub fn run(args: &SnapshotArgs, top: usize, sort: SortBy, html: Option<&std::path::Path>) -> Result<ExitCode> {
     let mut t = crate::output::Timer::new();
     let mut snap = load::load(args)?;
     t.phase("parse");
@@ -67,6 +67,24 @@ pub fn run(args: &SnapshotArgs, top: usize, sort: SortBy) -> Result<ExitCode> {
     t.phase("class aggregates");
     sort_rows(&mut rows, sort);
     let shown = &rows[..rows.len().min(top)];
+    if let Some(path) = html {
+        // The page lists more than --top: it sorts and scrolls.
+        let page_rows: Vec<_> = rows
+            .iter()
+            .take(crate::report::html::MAX_ROWS + 1)
+            .map(|r| crate::report::html::ClassRow {
+                name: r.key.name.clone(),
+                distance: (r.distance != distances::UNREACHABLE).then_some(r.distance),
+                count: r.count,
+                shallow: r.shallow_size,
+                retained: r.retained_size,
+            })
+            .collect();
+        let file = args.file.display().to_string();
+        let cmd = crate::report::html::command_line();
+        let page = crate::report::html::summary_page(&file, snap.node_count(), snap.edge_count(), total_size, &page_rows, &cmd);
+        crate::report::write_page(path, &page)?;
+    }
 
     if args.json {
         let out = JsonSummary {

@@ -3,6 +3,7 @@
 mod cmd_diagnose;
 mod cmd_diff;
 mod cmd_gclog;
+mod cmd_handles;
 mod cmd_load;
 mod cmd_node;
 mod cmd_retainers;
@@ -14,6 +15,7 @@ mod cmd_watch;
 mod live;
 mod load;
 mod output;
+mod report;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -55,6 +57,9 @@ enum Command {
         /// Order of the class table.
         #[arg(long, value_enum, default_value_t = cmd_summary::SortBy::Retained)]
         sort: cmd_summary::SortBy,
+        /// Also write a self-contained HTML page with the sortable class table to FILE.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
     },
     /// Why an object is kept: the shortest retainer paths from the roots.
     Retainers {
@@ -98,6 +103,8 @@ enum Command {
     Snapshot(cmd_snapshot::Args),
     /// Watch a running Node process's memory: heap floor trend, growth per hour, time to the heap limit.
     Watch(cmd_watch::Args),
+    /// What keeps a Node process alive: timers, sockets, servers, watchers, child processes, with callback locations.
+    Handles(cmd_handles::Args),
     /// Read `node --trace-gc` output: does the heap floor after full GCs grow?
     Gclog {
         /// The log (`--trace-gc`, old-format or `--trace-gc-nvp` lines); `-` reads stdin.
@@ -134,7 +141,7 @@ fn main() -> ExitCode {
     tune_allocator();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Summary { snap, top, sort } => cmd_summary::run(&snap, top, sort),
+        Command::Summary { snap, top, sort, html } => cmd_summary::run(&snap, top, sort, html.as_deref()),
         Command::Retainers { snap, id, class, paths, objects } => {
             cmd_retainers::run(&snap, id, class.as_deref(), paths, objects)
         }
@@ -147,6 +154,7 @@ fn main() -> ExitCode {
         Command::Supervise(a) => cmd_supervise::run(&a),
         Command::Snapshot(a) => cmd_snapshot::run(&a),
         Command::Watch(a) => cmd_watch::run(&a),
+        Command::Handles(a) => cmd_handles::run(&a),
     };
     match result {
         Ok(code) => code,

@@ -175,3 +175,59 @@ fn a_program_that_ends_ends_the_watch_on_node_26() {
     assert_eq!(v["verdict"], "inconclusive");
     assert!(pids_with(&m).is_empty());
 }
+
+/// Start `leakhound watch -- node holder.js` and return it with the
+/// program's pid (from the "watching process PID" header).
+fn watch_in_background(m: &str) -> (std::process::Child, std::io::Lines<std::io::BufReader<std::process::ChildStdout>>, u32) {
+    use std::io::BufRead;
+    let node = node(20);
+    let mut lh = Command::new(BIN)
+        .args(["watch", "--interval", "200ms", "--", node.to_str().unwrap(), fixture("holder.js").to_str().unwrap(), "60", "0", m])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(lh.stdout.take().unwrap()).lines();
+    let pid = loop {
+        let Some(line) = lines.next() else {
+            let o = lh.wait_with_output().unwrap();
+            panic!("leakhound ended early ({}): {}", o.status, String::from_utf8_lossy(&o.stderr));
+        };
+        let line = line.unwrap();
+        if let Some(rest) = line.strip_prefix("watching process ") {
+            break rest.split(' ').next().unwrap().parse::<u32>().unwrap();
+        }
+    };
+    // A couple of sample lines, so the watch is under way.
+    for _ in 0..3 {
+        lines.next().unwrap().unwrap();
+    }
+    (lh, lines, pid)
+}
+
+#[test]
+fn ctrl_c_ends_the_watch_with_a_verdict_and_stops_the_program() {
+    let m = marker("sigint");
+    let (mut lh, lines, pid) = watch_in_background(&m);
+    assert!(alive(pid));
+    // SAFETY: our own child.
+    unsafe { libc::kill(lh.id() as libc::pid_t, libc::SIGINT) };
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = lh.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(rest.iter().any(|l| l.contains("(interrupted)")), "{rest:?}");
+    assert!(rest.iter().any(|l| l.starts_with("verdict: ")), "{rest:?}");
+    assert!(gone_within(pid, Duration::from_secs(5)), "the program outlived leakhound");
+    assert!(pids_with(&m).is_empty());
+}
+
+#[test]
+fn the_program_dies_with_leakhound_even_on_sigkill() {
+    let m = marker("sigkill");
+    let (mut lh, _lines, pid) = watch_in_background(&m);
+    lh.kill().unwrap();
+    lh.wait().unwrap();
+    assert!(gone_within(pid, Duration::from_secs(5)), "the program outlived a killed leakhound");
+    assert!(pids_with(&m).is_empty());
+}

@@ -1,4 +1,5 @@
 //! `leakhound supervise`: a reload (SIGHUP) lets requests in flight finish,
+//! an unmodified Express app reloads under load without losing a request,
 //! explicit readiness (--wait-ready), a clean stop on SIGTERM that leaves no
 //! process behind, workers dying with a SIGKILLed leakhound, and bad input
 //! (not Node, a missing program, a busy port, an app that listens elsewhere)
@@ -79,6 +80,45 @@ fn reload_lets_requests_in_flight_finish() {
     assert_eq!(status, 200);
     assert_ne!(pid_of(&body), old);
     assert!(sup.stop().success());
+}
+
+/// An unmodified Express app, two workers, under a bounded stream of
+/// requests: two SIGHUP reloads (each replacing both workers, one at a
+/// time) lose no request.
+#[test]
+fn express_app_reloads_under_load_without_loss() {
+    let mut sup = Supervised::start(&["--workers", "2"], &[], &[&fixture("express-app.js")]);
+    sup.wait_until("two ready workers", Duration::from_secs(20), |evs| {
+        (evs.iter().filter(|e| e["event"] == "ready").count() >= 2).then_some(())
+    });
+    let leakhound = sup.pid();
+    let reloads = std::thread::spawn(move || {
+        for at in [600, 2000] {
+            std::thread::sleep(Duration::from_millis(at));
+            signal(leakhound, libc::SIGHUP);
+        }
+    });
+    let url = format!("http://127.0.0.1:{}/", sup.port);
+    let cfg = loadgen::LoadConfig::new(vec![loadgen::Request::get(&url).unwrap()], 16, loadgen::Stop::Requests(10_000));
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let report = rt.block_on(loadgen::run(&cfg, None, None)).expect("load run");
+    reloads.join().unwrap();
+    sup.wait_until("the reloads to complete", Duration::from_secs(20), |evs| {
+        let restarts: Vec<_> = evs.iter().filter(|e| e["event"] == "restart").collect();
+        let done = restarts.iter().all(|r| evs.iter().any(|e| e["event"] == "exited" && e["pid"] == r["pid"]));
+        (restarts.len() >= 4 && done).then_some(())
+    });
+    assert!(sup.stop().success(), "{}", sup.transcript());
+    let events = sup.events();
+    let reloaded = events.iter().filter(|e| e["event"] == "restart" && e["reason"] == "reload").count();
+    eprintln!(
+        "{} requests: {} ok, {} errors {:?}; {reloaded} workers reloaded",
+        report.requests, report.ok, report.errors, report.errors_by_kind
+    );
+    assert_eq!(reloaded, 4, "{}", sup.transcript());
+    assert_eq!(report.errors, 0, "{:?} {:?}\n{}", report.errors_by_kind, report.error_examples, sup.transcript());
+    assert_eq!(report.ok, 10_000);
+    assert_eq!(sup.count(|e| e["event"] == "killed" || e["event"] == "crashed"), 0, "{}", sup.transcript());
 }
 
 /// --wait-ready: listening is not enough, the worker is ready when it calls

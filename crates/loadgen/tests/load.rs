@@ -265,6 +265,10 @@ async fn only_loopback_targets() {
     let e = Request::get("https://127.0.0.1/").unwrap_err();
     assert!(e.to_string().contains("https is not supported"), "{e}");
     assert!(matches!(Request::get("127.0.0.1:3000"), Err(Error::BadUrl { .. })));
+    for url in ["http://127.0.0.1:0/", "http://127.0.0.1:70000/", "http://127.0.0.1:x/", "http://[::1]:99999/"] {
+        let e = Request::get(url).unwrap_err();
+        assert!(e.to_string().contains("invalid port"), "{url}: {e}");
+    }
     let e = Request::get("http://127.0.0.1/").unwrap().header("Bad Name", "x").check().unwrap_err();
     assert!(e.to_string().contains("invalid header name"), "{e}");
     // A field changed after construction is checked again by `run`.

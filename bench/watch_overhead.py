@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""What `leakhound watch` costs the process it watches.
+
+One long-running target (fixtures/live/sawtooth.js: a steady, timer-driven
+workload that makes ~20 minor and ~1 full GC per second under
+--max-old-space-size=128 --max-semi-space-size=1, the worst case for the GC
+observer) is measured in alternating windows: "off" (nobody watching) and
+"on" (`leakhound watch --pid` polling it), for each --interval asked. The
+target's CPU time (utime + stime from /proc/PID/stat) over each window gives
+its CPU use in % of one core; the cost of watching is on minus off.
+Alternating windows in the same process cancel slow drift of the machine;
+the spread of the off windows shows the noise.
+
+The target's inspector is opened once (SIGUSR1, by a first short watch)
+before any window, so every window has it open; what is measured is the
+session, the probe and the polls.
+
+    python3 bench/watch_overhead.py                       # 1s and 100ms, 6 windows of 20 s each
+    python3 bench/watch_overhead.py --intervals 1s --windows 10 --window-s 30
+    python3 bench/watch_overhead.py --no-build --node .cache/node/24/bin/node
+
+Outputs a markdown table on stdout and bench/out/watch-overhead.json.
+Python 3.11, standard library only.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+OUT = BENCH / "out"
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # After the command name: state is field 3, utime 14, stime 15 (1-based).
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def leakhound_bin(no_build: bool) -> Path:
+    target_dir = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
+    if not no_build:
+        subprocess.run(["cargo", "build", "--release", "-p", "leakhound"], cwd=REPO, check=True)
+    return target_dir / "release" / "leakhound"
+
+
+def measure(pid: int, seconds: float) -> float:
+    """CPU use of `pid` over the next `seconds`, in % of one core."""
+    c0, t0 = cpu_seconds(pid), time.monotonic()
+    time.sleep(seconds)
+    c1, t1 = cpu_seconds(pid), time.monotonic()
+    return 100.0 * (c1 - c0) / (t1 - t0)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--intervals", default="1s,100ms", help="comma-separated --interval values (default 1s,100ms)")
+    ap.add_argument("--windows", type=int, default=6, help="windows per state and interval (default 6)")
+    ap.add_argument("--window-s", type=float, default=20.0, help="seconds per window (default 20)")
+    ap.add_argument("--settle-s", type=float, default=2.0, help="pause before each window (default 2)")
+    ap.add_argument("--node", default=str(REPO / ".cache/node/20/bin/node"), help="node binary (default Node 20 from .cache)")
+    ap.add_argument("--fixture", default=str(REPO / "fixtures/live/sawtooth.js"))
+    ap.add_argument("--no-build", action="store_true")
+    args = ap.parse_args()
+
+    lh = leakhound_bin(args.no_build)
+    port = free_port()
+    target = subprocess.Popen(
+        [args.node, f"--inspect-port={port}", "--max-old-space-size=128", "--max-semi-space-size=1", args.fixture, "100000"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    results: dict = {"node": args.node, "fixture": args.fixture, "window_s": args.window_s, "intervals": {}}
+    try:
+        time.sleep(3)
+        # Open the inspector once (SIGUSR1), so every window has it open.
+        subprocess.run([str(lh), "watch", "--pid", str(target.pid), "--port", str(port), "--duration", "1s", "-q"],
+                       check=True, stdout=subprocess.DEVNULL)
+        for interval in args.intervals.split(","):
+            off: list[float] = []
+            on: list[float] = []
+            watcher_cpu: list[float] = []
+            polls: list[float] = []
+            for w in range(2 * args.windows):
+                watching = w % 2 == 1
+                watcher = None
+                if watching:
+                    watcher = subprocess.Popen(
+                        [str(lh), "watch", "--pid", str(target.pid), "--port", str(port), "--interval", interval, "--json"],
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                time.sleep(args.settle_s)
+                if watching:
+                    w0 = cpu_seconds(watcher.pid)
+                    t0 = time.monotonic()
+                pct = measure(target.pid, args.window_s)
+                if watching:
+                    watcher_cpu.append(100.0 * (cpu_seconds(watcher.pid) - w0) / (time.monotonic() - t0))
+                    watcher.send_signal(signal.SIGINT)
+                    out, err = watcher.communicate(timeout=60)
+                    if watcher.returncode != 0:
+                        print(err.decode(), file=sys.stderr)
+                        raise SystemExit(f"leakhound watch failed ({watcher.returncode})")
+                    doc = json.loads(out)
+                    polls.append(len(doc["samples"]) / max(doc["elapsed_s"], 1e-9))
+                    on.append(pct)
+                else:
+                    off.append(pct)
+                print(f"interval {interval:>6} window {w + 1:2}/{2 * args.windows} {'on ' if watching else 'off'}: target CPU {pct:6.2f}%",
+                      file=sys.stderr)
+            mean_off, mean_on = statistics.mean(off), statistics.mean(on)
+            results["intervals"][interval] = {
+                "off_pct": off,
+                "on_pct": on,
+                "mean_off_pct": mean_off,
+                "mean_on_pct": mean_on,
+                "stdev_off_pct": statistics.stdev(off) if len(off) > 1 else 0.0,
+                "stdev_on_pct": statistics.stdev(on) if len(on) > 1 else 0.0,
+                "cost_pct_of_a_core": mean_on - mean_off,
+                "cost_relative_pct": 100.0 * (mean_on - mean_off) / mean_off,
+                "polls_per_s": statistics.mean(polls),
+                "leakhound_cpu_pct": statistics.mean(watcher_cpu),
+            }
+    finally:
+        target.kill()
+        target.wait()
+
+    OUT.mkdir(exist_ok=True)
+    (OUT / "watch-overhead.json").write_text(json.dumps(results, indent=2))
+    print(f"target: {Path(args.fixture).name} on {args.node}, {args.windows} off and {args.windows} on windows of {args.window_s:.0f} s per interval\n")
+    print("| --interval | polls/s | target CPU off (% core) | target CPU on | cost (% of a core) | cost (% of the target's CPU) | leakhound's own CPU |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for interval, r in results["intervals"].items():
+        print(f"| {interval} | {r['polls_per_s']:.1f} | {r['mean_off_pct']:.2f} ± {r['stdev_off_pct']:.2f} | "
+              f"{r['mean_on_pct']:.2f} ± {r['stdev_on_pct']:.2f} | {r['cost_pct_of_a_core']:+.2f} | "
+              f"{r['cost_relative_pct']:+.1f}% | {r['leakhound_cpu_pct']:.2f}% |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,503 @@
+//! The pages: `run` (timeline, suspects, class comparison, load), and the
+//! offline commands' pages built from the same sections.
+
+use super::svg::{self, Band, Line, Mark, TimeChart};
+use super::{esc, now_unix, utc_text, Page};
+use crate::cmd_run::{LoadSummary, RunReport, Verdict};
+use crate::output::bytes;
+use diagnose::diff::Comparison;
+use diagnose::leaks::{Diagnosis, Step, Suspect, Verdict as SnapVerdict};
+use std::fmt::Write;
+
+/// Points per memory series at most: a day of 250 ms samples would
+/// otherwise be 345,600 points per line and tens of MB of SVG.
+pub const MAX_POINTS: usize = 1200;
+/// Rows of a class table at most (the biggest by the table's own order).
+pub const MAX_ROWS: usize = 300;
+
+fn signed_bytes(n: i64) -> String {
+    if n >= 0 {
+        format!("+{}", bytes(n as u64))
+    } else {
+        format!("-{}", bytes(n.unsigned_abs()))
+    }
+}
+
+fn signed(n: i64) -> String {
+    if n > 0 {
+        format!("+{n}")
+    } else {
+        n.to_string()
+    }
+}
+
+fn sign_class(n: i64) -> &'static str {
+    match n.cmp(&0) {
+        std::cmp::Ordering::Greater => "pos",
+        std::cmp::Ordering::Less => "neg",
+        std::cmp::Ordering::Equal => "",
+    }
+}
+
+fn verdict_box(class: &str, word: &str, text: &str) -> String {
+    format!(r#"<div class="verdict {class}" id="verdict"><b>{}</b> — {}</div>"#, esc(word), esc(text))
+}
+
+/// How a person reads a step's edge: `.name` for a property, `[3]` for an
+/// element, `(context) name` for a closure variable.
+fn edge_text(st: &Step) -> String {
+    match st.edge_type {
+        "element" | "hidden" => format!("[{}]", st.edge),
+        "context" => format!("(closure var) {}", st.edge),
+        "internal" => format!("(internal) {}", st.edge),
+        _ => format!(".{}", st.edge),
+    }
+}
+
+/// The retainer path as a chain: root, then each edge name and the object
+/// it leads to; the accumulator outlined. Runs of the same link (a linked
+/// list) are drawn once with a count; very long paths keep their ends.
+pub fn retainer_chain(s: &Suspect) -> String {
+    let start = s.path_text.split(" -> ").next().unwrap_or("(GC roots)");
+    // Fold runs of identical links.
+    let mut links: Vec<(&Step, usize)> = Vec::new();
+    for st in &s.retainer_path {
+        match links.last_mut() {
+            Some((prev, n)) if prev.edge == st.edge && prev.class == st.class && prev.node_id != s.accumulator.id => *n += 1,
+            _ => links.push((st, 1)),
+        }
+    }
+    let keep_head = 2;
+    let keep_tail = 9;
+    let mut o = String::from(r#"<ol class="path">"#);
+    let _ = write!(o, r#"<li><span class="node root">{}</span></li>"#, esc(start));
+    let n = links.len();
+    for (i, (st, run)) in links.iter().enumerate() {
+        if n > keep_head + keep_tail + 1 && i >= keep_head && i < n - keep_tail {
+            if i == keep_head {
+                let _ = write!(o, r#"<li><span class="edge">→ … {} more links …</span></li>"#, n - keep_head - keep_tail);
+            }
+            continue;
+        }
+        let acc = st.node_id == s.accumulator.id;
+        let times = if *run > 1 { format!(" ×{run}") } else { String::new() };
+        let loc = st.location.as_ref().map(|l| format!(" — {l}")).unwrap_or_default();
+        let _ = write!(
+            o,
+            r#"<li><span class="edge" title="{}">→ <code>{}</code>{}</span><span class="node{}" title="{} @{}{}">{}</span></li>"#,
+            esc(st.edge_type),
+            esc(&edge_text(st)),
+            esc(&times),
+            if acc { " accumulator" } else { "" },
+            esc(&st.class),
+            st.node_id,
+            esc(&loc),
+            esc(&crate::output::clip(&st.node, 60))
+        );
+    }
+    o.push_str("</ol>");
+    o
+}
+
+/// One card per suspect.
+pub fn suspect_cards(suspects: &[Suspect]) -> String {
+    let mut o = String::from(r#"<div class="cards">"#);
+    for (i, s) in suspects.iter().enumerate() {
+        let a = &s.accumulator;
+        let pattern = serde_json::to_value(s.pattern).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        let leaked: Vec<String> = s.classes.iter().take(4).map(|c| format!("{} {} ({})", c.count, c.class, bytes(c.bytes))).collect();
+        let _ = write!(
+            o,
+            r#"<article class="card suspect" data-pattern="{}"><h3>{}. <span class="pattern">{}</span>{}</h3><div class="acc">Accumulator: <code class="accumulator-name">{}</code> <span class="muted">({}, @{})</span></div><dl>"#,
+            esc(&pattern),
+            i + 1,
+            esc(&pattern),
+            esc(&s.title),
+            esc(&a.name),
+            esc(&a.class),
+            a.id
+        );
+        let entries = a.entries.iter().map(|e| e.map_or("–".to_string(), |x| x.to_string())).collect::<Vec<_>>().join(" → ");
+        if a.entries.iter().any(|e| e.is_some()) {
+            let _ = write!(o, "<dt>Entries</dt><dd>{}</dd>", esc(&entries));
+        }
+        let _ = write!(
+            o,
+            "<dt>Growth per snapshot</dt><dd>{} {}</dd>",
+            svg::step_bars(&s.bytes_per_step, bytes, "bytes leaked per step"),
+            esc(&format!(
+                "objects: {}",
+                s.objects_per_step.iter().map(|x| format!("+{x}")).collect::<Vec<_>>().join(", ")
+            ))
+        );
+        let _ = write!(
+            o,
+            "<dt>Leaked</dt><dd>{}; {} survivors in all ({})</dd>",
+            esc(&leaked.join(", ")),
+            s.survivors,
+            bytes(s.survivor_bytes)
+        );
+        if a.similar > 0 {
+            let _ = write!(o, "<dt>Similar</dt><dd>{} more containers of the same shape</dd>", a.similar);
+        }
+        let _ = write!(o, "<dt>Retainer path</dt><dd>{}</dd>", retainer_chain(s));
+        if let Some(l) = &s.location {
+            let _ = write!(o, r#"<dt>Source</dt><dd><code class="location">{}</code></dd>"#, esc(&l.to_string()));
+        }
+        let _ = write!(o, r#"</dl><p class="advice"><b>Fix:</b> {}</p></article>"#, esc(&s.advice));
+    }
+    o.push_str("</div>");
+    o
+}
+
+/// The DevTools Comparison view as a sortable table (largest size delta first).
+pub fn comparison_table(c: &Comparison, caption: &str) -> String {
+    let mut rows: Vec<_> = c.rows.iter().collect();
+    rows.sort_by(|a, b| b.size_delta.cmp(&a.size_delta).then(a.class.cmp(&b.class)));
+    let mut o = String::new();
+    let _ = write!(
+        o,
+        r#"<p>{}: {} new objects ({}), {} deleted ({}), size delta <b class="{}">{}</b>. Click a header to sort.</p>"#,
+        esc(caption),
+        c.new_count,
+        bytes(c.alloc_size),
+        c.deleted_count,
+        bytes(c.freed_size),
+        sign_class(c.alloc_size as i64 - c.freed_size as i64),
+        signed_bytes(c.alloc_size as i64 - c.freed_size as i64)
+    );
+    o.push_str(
+        r#"<table class="sortable" id="classes"><thead><tr><th>Class</th><th class="n"># New</th><th class="n"># Deleted</th><th class="n"># Delta</th><th class="n">Alloc. size</th><th class="n">Freed size</th><th class="n">Size delta</th></tr></thead><tbody>"#,
+    );
+    for r in rows.iter().take(MAX_ROWS) {
+        let _ = write!(
+            o,
+            r#"<tr><td><code>{}</code></td><td class="n" data-v="{}">{}</td><td class="n" data-v="{}">{}</td><td class="n {}" data-v="{}">{}</td><td class="n" data-v="{}">{}</td><td class="n" data-v="{}">{}</td><td class="n {}" data-v="{}">{}</td></tr>"#,
+            esc(&r.class),
+            r.new_count,
+            r.new_count,
+            r.deleted_count,
+            r.deleted_count,
+            sign_class(r.delta_count),
+            r.delta_count,
+            signed(r.delta_count),
+            r.alloc_size,
+            bytes(r.alloc_size),
+            r.freed_size,
+            bytes(r.freed_size),
+            sign_class(r.size_delta),
+            r.size_delta,
+            signed_bytes(r.size_delta)
+        );
+    }
+    o.push_str("</tbody></table>");
+    if rows.len() > MAX_ROWS {
+        let _ = write!(o, r#"<p class="note">{} more classes not shown (the largest size deltas are).</p>"#, rows.len() - MAX_ROWS);
+    }
+    o
+}
+
+fn load_section(l: &LoadSummary) -> String {
+    let mut o = String::new();
+    let _ = write!(
+        o,
+        "<p>{} requests: {} ok, {} non-2xx, {} errors; {:.0} requests/s. Latency of the last round: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms.</p>",
+        l.requests, l.ok, l.non_2xx, l.errors, l.requests_per_s, l.latency_ms.p50, l.latency_ms.p90, l.latency_ms.p99, l.latency_ms.max
+    );
+    o.push_str(r#"<table class="sortable" id="load"><thead><tr><th>Round</th><th class="n">Requests</th><th class="n">OK</th><th class="n">Non-2xx</th><th class="n">Errors</th><th class="n">Req/s</th><th class="n">p50 ms</th><th class="n">p99 ms</th><th class="n">Max ms</th><th class="n">Duration s</th></tr></thead><tbody>"#);
+    for (i, r) in l.rounds.iter().enumerate() {
+        let name = if i == 0 { "warm-up".to_string() } else { format!("round {i}") };
+        let _ = write!(
+            o,
+            r#"<tr><td data-v="{i}">{}</td><td class="n" data-v="{}">{}</td><td class="n" data-v="{}">{}</td><td class="n" data-v="{}">{}</td><td class="n" data-v="{}">{}</td><td class="n" data-v="{:.1}">{:.0}</td><td class="n" data-v="{}">{:.2}</td><td class="n" data-v="{}">{:.2}</td><td class="n" data-v="{}">{:.2}</td><td class="n" data-v="{}">{:.2}</td></tr>"#,
+            name,
+            r.requests,
+            r.requests,
+            r.ok,
+            r.ok,
+            r.non_2xx,
+            r.non_2xx,
+            r.errors,
+            r.errors,
+            r.requests_per_s,
+            r.requests_per_s,
+            r.latency_ms.p50,
+            r.latency_ms.p50,
+            r.latency_ms.p99,
+            r.latency_ms.p99,
+            r.latency_ms.max,
+            r.latency_ms.max,
+            r.duration_s,
+            r.duration_s
+        );
+    }
+    o.push_str("</tbody></table>");
+    if let Some((k, v)) = l.rounds.iter().flat_map(|r| r.error_examples.iter()).next() {
+        let _ = write!(o, r#"<p class="note">First error ({}): {}</p>"#, esc(k), esc(v));
+    }
+    o
+}
+
+fn rate_words(r: &RunReport) -> String {
+    let mut w = String::new();
+    match r.growth_bytes_per_hour {
+        Some(g) => {
+            let _ = write!(w, "The heap after GC grows {}/h (fitted over {} floors)", signed_bytes(g as i64), r.floors.len());
+        }
+        None => {
+            let _ = write!(w, "Too few post-GC floors ({}) to fit a growth rate", r.floors.len());
+        }
+    }
+    let _ = write!(w, "; it changed {} from the first floor to the last", signed_bytes(r.heap_growth_bytes));
+    if let Some(p) = r.trend.p_value {
+        let _ = write!(w, " (Mann-Kendall p = {p:.3})");
+    }
+    match r.time_to_limit_s {
+        Some(s) if r.heap_size_limit > 0 => {
+            let _ = write!(w, "; at this rate it reaches the {} heap limit in {}", bytes(r.heap_size_limit), duration_words(s));
+        }
+        _ => {}
+    }
+    w.push('.');
+    w
+}
+
+fn duration_words(s: f64) -> String {
+    if s >= 2.0 * 86_400.0 {
+        format!("{:.1} days", s / 86_400.0)
+    } else if s >= 2.0 * 3600.0 {
+        format!("{:.1} hours", s / 3600.0)
+    } else if s >= 120.0 {
+        format!("{:.0} minutes", s / 60.0)
+    } else {
+        format!("{s:.0} seconds")
+    }
+}
+
+/// The timeline of a run: heapUsed, heapTotal, rss, the post-GC floors and
+/// their fitted trend, load phases shaded, snapshots marked.
+pub fn run_timeline(r: &RunReport) -> String {
+    let pts = |f: &dyn Fn(&crate::cmd_run::Sample) -> u64| -> Vec<(f64, f64)> {
+        svg::downsample(&r.samples.iter().map(|s| (s.t, f(s) as f64)).collect::<Vec<_>>(), MAX_POINTS)
+    };
+    let floors = svg::downsample(&r.floors.iter().map(|f| (f.t, f.heap_used as f64)).collect::<Vec<_>>(), MAX_POINTS);
+    let bands = r
+        .phases
+        .iter()
+        .filter(|p| !p.name.starts_with("snapshot"))
+        .map(|p| Band { label: &p.name, start: p.start, end: p.end })
+        .collect();
+    let labels: Vec<String> = (1..=r.snapshots.len()).map(|i| format!("S{i}")).collect();
+    let marks = r.snapshots.iter().zip(&labels).map(|(s, l)| Mark { label: l, t: s.t }).collect();
+    let chart = TimeChart {
+        title: "Memory over the run",
+        lines: vec![
+            Line { label: "rss", class: "rss", points: pts(&|s| s.rss), dots: false },
+            Line { label: "heapTotal", class: "total", points: pts(&|s| s.heap_total), dots: false },
+            Line { label: "heapUsed", class: "used", points: pts(&|s| s.heap_used), dots: false },
+            Line { label: "heap after GC (floor)", class: "floor", points: floors, dots: true },
+        ],
+        bands,
+        marks,
+        trend: r.trend.trend.as_ref().map(|t| (t.intercept, t.slope_per_sec, "floor trend (Theil-Sen)")),
+        x_text: None,
+    };
+    chart.render()
+}
+
+fn verdict_word(v: Verdict) -> (&'static str, &'static str) {
+    match v {
+        Verdict::Leak => ("leak", "Leak"),
+        Verdict::NoLeak => ("no-leak", "No leak"),
+        Verdict::Inconclusive => ("inconclusive", "Inconclusive"),
+    }
+}
+
+/// The page of `leakhound run`. `comparison`: first vs last snapshot.
+pub fn run_page(r: &RunReport, command_line: &str, comparison: Option<&Comparison>) -> String {
+    let mut p = Page::new(&format!("leakhound run — {}", r.app));
+    p.fact("Command", command_line);
+    p.fact("App", &r.app);
+    p.fact("Started", &utc_text(r.started_at));
+    p.fact("Node", &r.node_version);
+    p.fact("PID", &r.pid.to_string());
+    let total = r.samples.last().map_or(0.0, |s| s.t);
+    p.fact("Duration", &format!("{total:.1} s"));
+    let phases: Vec<String> = r.phases.iter().map(|ph| format!("{} {:.1} s", ph.name, ph.end - ph.start)).collect();
+    p.fact("Phases", &phases.join(" · "));
+    let (class, word) = verdict_word(r.verdict);
+    let mut top = verdict_box(class, word, &r.reason);
+    let _ = write!(top, r#"<p id="rate">{}</p>"#, esc(&rate_words(r)));
+    top.push_str(&run_timeline(r));
+    let floors: Vec<String> = r.snapshots.iter().filter_map(|s| r.floors.iter().rev().find(|f| f.t <= s.t + 1e-9)).map(|f| bytes(f.heap_used)).collect();
+    let _ = write!(
+        top,
+        r#"<p class="note">Heap after GC at each snapshot: {}. Snapshots: {}.</p>"#,
+        esc(&floors.join(" → ")),
+        esc(&r.snapshots.iter().map(|s| format!("{} at {:.1} s", bytes(s.bytes), s.t)).collect::<Vec<_>>().join(", "))
+    );
+    p.section("timeline", "Memory timeline", &top);
+    suspects_section(&mut p, &r.diagnosis);
+    if let Some(c) = comparison {
+        p.section("comparison", "Classes: first vs last snapshot", &comparison_table(c, "S1 → last snapshot"));
+    }
+    if let Some(l) = &r.load {
+        p.section("load", "Load driver", &load_section(l));
+    }
+    p.finish()
+}
+
+fn suspects_section(p: &mut Page, d: &Diagnosis) {
+    let mut o = String::new();
+    let _ = write!(
+        o,
+        "<p>{} objects ({}) allocated after the first snapshot are alive in every later one. Threshold: {} per step.</p>",
+        d.survivors,
+        bytes(d.survivor_bytes),
+        bytes(d.min_growth_bytes_per_step)
+    );
+    for w in &d.warnings {
+        let _ = write!(o, r#"<p class="note">warning: {}</p>"#, esc(w));
+    }
+    if d.suspects.is_empty() {
+        o.push_str("<p>No object group grew in every step.</p>");
+        if !d.below_threshold.is_empty() {
+            o.push_str("<p>Groups that grew, but not in every step or below the threshold:</p>");
+            o.push_str(&suspect_cards(&d.below_threshold[..d.below_threshold.len().min(3)]));
+        }
+    } else {
+        o.push_str(&suspect_cards(&d.suspects));
+    }
+    p.section("suspects", &format!("Suspects ({})", d.suspects.len()), &o);
+}
+
+/// The page of `leakhound diagnose`.
+pub fn diagnose_page(d: &Diagnosis, command_line: &str) -> String {
+    let mut p = Page::new("leakhound diagnose");
+    p.fact("Command", command_line);
+    p.fact("Written", &utc_text(now_unix()));
+    p.fact("Snapshots", &d.snapshots.len().to_string());
+    let (class, word, text) = match d.verdict {
+        SnapVerdict::Leak => {
+            let s = &d.suspects[0];
+            let avg = s.bytes_per_step.iter().sum::<u64>() / s.bytes_per_step.len().max(1) as u64;
+            (
+                "leak",
+                "Leak",
+                format!(
+                    "{} suspect(s); the largest, {}, grows by {} per step",
+                    d.suspects.len(),
+                    s.accumulator.name,
+                    bytes(avg)
+                ),
+            )
+        }
+        SnapVerdict::NoLeak => (
+            "no-leak",
+            "No leak",
+            format!("nothing grew by {} or more in every step", bytes(d.min_growth_bytes_per_step)),
+        ),
+    };
+    let mut top = verdict_box(class, word, &text);
+    let chart = TimeChart {
+        title: "Snapshot sizes",
+        lines: vec![Line {
+            label: "heap size in the snapshot",
+            class: "size",
+            points: d.snapshots.iter().enumerate().map(|(i, s)| (i as f64, s.total_size as f64)).collect(),
+            dots: true,
+        }],
+        bands: Vec::new(),
+        marks: d.snapshots.iter().enumerate().map(|(i, _)| Mark { label: "", t: i as f64 }).collect(),
+        trend: None,
+        x_text: Some(|t| format!("S{}", t.round() as i64 + 1)),
+    };
+    top.push_str(&chart.render());
+    top.push_str(r#"<table id="snapshots"><thead><tr><th>#</th><th>File</th><th class="n">Objects</th><th class="n">Size</th></tr></thead><tbody>"#);
+    for (i, s) in d.snapshots.iter().enumerate() {
+        let _ = write!(
+            top,
+            r#"<tr><td>S{}</td><td><code>{}</code></td><td class="n">{}</td><td class="n">{}</td></tr>"#,
+            i + 1,
+            esc(&s.file),
+            s.nodes,
+            bytes(s.total_size)
+        );
+    }
+    top.push_str("</tbody></table>");
+    p.section("verdict", "Verdict", &top);
+    suspects_section(&mut p, d);
+    p.finish()
+}
+
+/// The page of `leakhound diff`.
+pub fn diff_page(c: &Comparison, base: &str, new: &str, command_line: &str) -> String {
+    let mut p = Page::new("leakhound diff");
+    p.fact("Command", command_line);
+    p.fact("Written", &utc_text(now_unix()));
+    p.fact("Base", base);
+    p.fact("New", new);
+    p.section("comparison", "Classes: new and deleted objects", &comparison_table(c, &format!("{base} → {new}")));
+    p.finish()
+}
+
+/// One row of `summary`'s class table.
+pub struct ClassRow {
+    pub name: String,
+    pub distance: Option<u32>,
+    pub count: u64,
+    pub shallow: u64,
+    pub retained: u64,
+}
+
+/// The page of `leakhound summary`.
+pub fn summary_page(file: &str, nodes: usize, edges: usize, total: u64, rows: &[ClassRow], command_line: &str) -> String {
+    let mut p = Page::new(&format!("leakhound summary — {file}"));
+    p.fact("Command", command_line);
+    p.fact("Written", &utc_text(now_unix()));
+    p.fact("Snapshot", file);
+    p.fact("Objects", &nodes.to_string());
+    p.fact("Edges", &edges.to_string());
+    p.fact("Heap", &bytes(total));
+    let mut o = String::from(
+        r#"<p>Click a header to sort.</p><table class="sortable" id="classes"><thead><tr><th>Class</th><th class="n">Distance</th><th class="n">Count</th><th class="n">Shallow</th><th class="n">Retained</th><th class="n">% heap</th></tr></thead><tbody>"#,
+    );
+    for r in rows.iter().take(MAX_ROWS) {
+        let _ = write!(
+            o,
+            r#"<tr><td><code>{}</code></td><td class="n" data-v="{}">{}</td><td class="n" data-v="{}">{}</td><td class="n" data-v="{}">{}</td><td class="n" data-v="{}">{}</td><td class="n" data-v="{}">{:.1}%</td></tr>"#,
+            esc(&r.name),
+            r.distance.map_or(u32::MAX as i64, i64::from),
+            r.distance.map_or("–".to_string(), |d| d.to_string()),
+            r.count,
+            r.count,
+            r.shallow,
+            bytes(r.shallow),
+            r.retained,
+            bytes(r.retained),
+            r.retained,
+            100.0 * r.retained as f64 / total.max(1) as f64
+        );
+    }
+    o.push_str("</tbody></table>");
+    if rows.len() > MAX_ROWS {
+        let _ = write!(o, r#"<p class="note">{} more classes not shown.</p>"#, rows.len() - MAX_ROWS);
+    }
+    p.section("classes", "Classes by retained size", &o);
+    p.finish()
+}
+
+/// The command line as typed, for the page header.
+pub fn command_line() -> String {
+    std::env::args_os()
+        .map(|a| {
+            let s = a.to_string_lossy().into_owned();
+            if s.is_empty() || s.contains(|c: char| c.is_whitespace() || "'\"$`\\".contains(c)) {
+                format!("'{}'", s.replace('\'', r"'\''"))
+            } else {
+                s
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
