@@ -7,6 +7,7 @@ pub mod describe;
 pub mod diff;
 pub mod gclog;
 pub mod leaks;
+pub mod listeners;
 pub mod patterns;
 pub mod series;
 pub mod trend;

@@ -177,10 +177,11 @@ pub fn run(args: &Args) -> Result<ExitCode> {
 }
 
 async fn run_async(args: &Args) -> Result<ExitCode> {
+    let mut interrupts = live::Interrupts::new();
     let stdout = if args.json { ChildStdout::ToStderr } else { ChildStdout::Inherit };
     let target = tokio::select! {
         t = live::connect(&args.target, ConnectOptions { child_stdout: stdout }) => t?,
-        _ = live::interrupted() => return Ok(ExitCode::from(130)),
+        _ = interrupts.recv() => return Ok(ExitCode::from(130)),
     };
     if target.launched.is_some() {
         tokio::time::sleep(args.delay).await;
@@ -272,7 +273,7 @@ async fn collect(session: &Session) -> inspector::Result<Report> {
         .await?;
     let fns_id = fns.result.object_id.ok_or_else(|| bad("no callbacks"))?;
     let locations = callback_locations(session, &fns_id).await?;
-    let mut fill = |cb: &mut Option<Callback>| {
+    let fill = |cb: &mut Option<Callback>| {
         if let Some(cb) = cb {
             cb.location = locations.get(&cb.index).cloned();
         }

@@ -226,9 +226,10 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     };
     let started_at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let live = live::block_on(async {
+        let mut interrupts = live::Interrupts::new();
         tokio::select! {
             r = hunt(args, &requests, &dir) => r,
-            _ = live::interrupted() => Err(anyhow::anyhow!("interrupted; the app was stopped")),
+            _ = interrupts.recv() => Err(anyhow::anyhow!("interrupted; the app was stopped")),
         }
     })??;
     // The app is stopped; diagnose offline.

@@ -51,13 +51,14 @@ pub fn run(args: &Args) -> Result<ExitCode> {
 }
 
 async fn run_async(args: &Args) -> Result<ExitCode> {
+    let mut interrupts = live::Interrupts::new();
     let out = &args.output;
     let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
     anyhow::ensure!(dir.is_dir(), "cannot write {}: directory {} does not exist", out.display(), dir.display());
     let stdout = if args.json { ChildStdout::ToStderr } else { ChildStdout::Inherit };
     let target = tokio::select! {
         t = live::connect(&args.target, ConnectOptions { child_stdout: stdout }) => t?,
-        _ = live::interrupted() => return Ok(ExitCode::from(130)),
+        _ = interrupts.recv() => return Ok(ExitCode::from(130)),
     };
     let work = async {
         tokio::time::sleep(args.delay).await;
@@ -82,7 +83,7 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
     };
     let result = tokio::select! {
         r = work => Some(r),
-        _ = live::interrupted() => None,
+        _ = interrupts.recv() => None,
     };
     let (bytes, took, heap_used_before) = match result {
         None => {

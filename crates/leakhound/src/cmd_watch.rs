@@ -134,11 +134,12 @@ struct Series {
 }
 
 async fn run_async(args: &Args) -> Result<ExitCode> {
+    let mut interrupts = live::Interrupts::new();
     anyhow::ensure!(args.interval >= Duration::from_millis(10), "--interval must be at least 10ms");
     let stdout = if args.json { ChildStdout::ToStderr } else { ChildStdout::Inherit };
     let target = tokio::select! {
         t = live::connect(&args.target, ConnectOptions { child_stdout: stdout }) => t?,
-        _ = live::interrupted() => return Ok(ExitCode::from(130)),
+        _ = interrupts.recv() => return Ok(ExitCode::from(130)),
     };
     // The probe removes itself if not polled for this long (we were killed).
     let stale_ms = (args.interval.as_millis() as u64 * 5).max(60_000);
@@ -174,7 +175,7 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
         let last = tokio::select! {
             _ = ticker.tick() => false,
             _ = async { tokio::time::sleep_until(deadline.expect("guarded")).await }, if deadline.is_some() => true,
-            _ = live::interrupted() => break Ended::Interrupted,
+            _ = interrupts.recv() => break Ended::Interrupted,
             _ = program_finished(&target) => break Ended::TargetExited,
             _ = target.session.closed() => break Ended::TargetExited,
         };

@@ -3,6 +3,7 @@
 mod cmd_diagnose;
 mod cmd_diff;
 mod cmd_gclog;
+mod cmd_listeners;
 mod cmd_handles;
 mod cmd_load;
 mod cmd_node;
@@ -105,6 +106,8 @@ enum Command {
     Watch(cmd_watch::Args),
     /// What keeps a Node process alive: timers, sockets, servers, watchers, child processes, with callback locations.
     Handles(cmd_handles::Args),
+    /// Every EventEmitter's listener counts per event, flagged above a threshold (from a snapshot or a live process).
+    Listeners(cmd_listeners::Args),
     /// Read `node --trace-gc` output: does the heap floor after full GCs grow?
     Gclog {
         /// The log (`--trace-gc`, old-format or `--trace-gc-nvp` lines); `-` reads stdin.
@@ -147,6 +150,7 @@ fn main() -> ExitCode {
         }
         Command::Node { snap, id, limit } => cmd_node::run(&snap, id, limit),
         Command::Diff(a) => cmd_diff::run(&a),
+        Command::Listeners(a) => cmd_listeners::run(&a),
         Command::Run(a) => cmd_run::run(&a),
         Command::Load(a) => cmd_load::run(&a),
         Command::Diagnose(a) => cmd_diagnose::run(&a),

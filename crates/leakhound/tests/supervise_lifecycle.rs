@@ -102,6 +102,7 @@ fn express_app_reloads_under_load_without_loss() {
     let cfg = loadgen::LoadConfig::new(vec![loadgen::Request::get(&url).unwrap()], 16, loadgen::Stop::Requests(10_000));
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let report = rt.block_on(loadgen::run(&cfg, None, None)).expect("load run");
+    let load_end = Instant::now();
     reloads.join().unwrap();
     sup.wait_until("the reloads to complete", Duration::from_secs(20), |evs| {
         let restarts: Vec<_> = evs.iter().filter(|e| e["event"] == "restart").collect();
@@ -116,6 +117,11 @@ fn express_app_reloads_under_load_without_loss() {
         report.requests, report.ok, report.errors, report.errors_by_kind
     );
     assert_eq!(reloaded, 4, "{}", sup.transcript());
+    // Both reloads happened while the requests were coming: old workers
+    // drained before the load ended.
+    let timed = sup.timed_events();
+    let drained_under_load = timed.iter().filter(|(t, e)| e["event"] == "exited" && *t < load_end).count();
+    assert!(drained_under_load >= 3, "only {drained_under_load} workers replaced during the load:\n{}", sup.transcript());
     assert_eq!(report.errors, 0, "{:?} {:?}\n{}", report.errors_by_kind, report.error_examples, sup.transcript());
     assert_eq!(report.ok, 10_000);
     assert_eq!(sup.count(|e| e["event"] == "killed" || e["event"] == "crashed"), 0, "{}", sup.transcript());

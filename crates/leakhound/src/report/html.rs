@@ -281,28 +281,37 @@ pub fn run_timeline(r: &RunReport) -> String {
         svg::downsample(&r.samples.iter().map(|s| (s.t, f(s) as f64)).collect::<Vec<_>>(), MAX_POINTS)
     };
     let floors = svg::downsample(&r.floors.iter().map(|f| (f.t, f.heap_used as f64)).collect::<Vec<_>>(), MAX_POINTS);
-    let bands = r
-        .phases
-        .iter()
-        .filter(|p| !p.name.starts_with("snapshot"))
-        .map(|p| Band { label: &p.name, start: p.start, end: p.end })
-        .collect();
     let labels: Vec<String> = (1..=r.snapshots.len()).map(|i| format!("S{i}")).collect();
-    let marks = r.snapshots.iter().zip(&labels).map(|(s, l)| Mark { label: l, t: s.t }).collect();
-    let chart = TimeChart {
-        title: "Memory over the run",
+    let marks = || -> Vec<Mark<'_>> { r.snapshots.iter().zip(&labels).map(|(s, l)| Mark { label: l, t: s.t }).collect() };
+    let bands_of = || -> Vec<Band<'_>> {
+        r.phases.iter().filter(|p| !p.name.starts_with("snapshot")).map(|p| Band { label: &p.name, start: p.start, end: p.end }).collect()
+    };
+    // Two charts on one time axis: the JS heap (where leaks show), then the
+    // process (rss is often ten times the heap and would flatten it).
+    let heap = TimeChart {
+        title: "JS heap over the run",
         lines: vec![
-            Line { label: "rss", class: "rss", points: pts(&|s| s.rss), dots: false },
             Line { label: "heapTotal", class: "total", points: pts(&|s| s.heap_total), dots: false },
             Line { label: "heapUsed", class: "used", points: pts(&|s| s.heap_used), dots: false },
             Line { label: "heap after GC (floor)", class: "floor", points: floors, dots: true },
         ],
-        bands,
-        marks,
+        bands: bands_of(),
+        marks: marks(),
         trend: r.trend.trend.as_ref().map(|t| (t.intercept, t.slope_per_sec, "floor trend (Theil-Sen)")),
         x_text: None,
     };
-    chart.render()
+    let process = TimeChart {
+        title: "Process memory over the run",
+        lines: vec![
+            Line { label: "rss", class: "rss", points: pts(&|s| s.rss), dots: false },
+            Line { label: "heapTotal", class: "total", points: pts(&|s| s.heap_total), dots: false },
+        ],
+        bands: bands_of(),
+        marks: marks(),
+        trend: None,
+        x_text: None,
+    };
+    format!(r#"<h3>JS heap</h3>{}<h3 class="second">Process (rss)</h3>{}"#, heap.render(), process.render())
 }
 
 fn verdict_word(v: Verdict) -> (&'static str, &'static str) {

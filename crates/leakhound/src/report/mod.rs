@@ -69,11 +69,6 @@ impl Page {
         self.facts.push((name.to_string(), esc(value)));
     }
 
-    /// A fact whose value is already HTML.
-    pub fn fact_html(&mut self, name: &str, html: String) {
-        self.facts.push((name.to_string(), html));
-    }
-
     /// A section with a heading; `html` is trusted markup built by this module.
     pub fn section(&mut self, id: &str, heading: &str, html: &str) {
         let _ = write!(self.body, "<section id=\"{}\"><h2>{}</h2>\n{}\n</section>\n", esc(id), esc(heading), html);
@@ -129,7 +124,7 @@ const STYLE: &str = r#"
 :root{--fg:#1d2430;--muted:#5b6575;--line:#d5dae1;--bg:#fff;--card:#f7f8fa;--used:#1f5fbf;--total:#8a94a6;--rss:#d9731a;--floor:#15803d;--trend:#c62828;--leak:#b42318;--ok:#15803d;--warn:#a15c00}
 *{box-sizing:border-box}
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg);margin:0 auto;max-width:1100px;padding:18px 22px}
-h1{font-size:22px;margin:0 0 8px}h2{font-size:17px;margin:26px 0 8px;border-bottom:1px solid var(--line);padding-bottom:4px}h3{font-size:15px;margin:0 0 6px}
+h1{font-size:22px;margin:0 0 8px}h2{font-size:17px;margin:26px 0 8px;border-bottom:1px solid var(--line);padding-bottom:4px}h3{font-size:15px;margin:0 0 6px}h3.second{margin-top:14px}
 code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12.5px}
 .facts{display:flex;flex-wrap:wrap;gap:4px 22px;margin:0}.facts div{display:flex;gap:6px}.facts dt{color:var(--muted)}.facts dd{margin:0;font-weight:500}
 .verdict{font-size:16px;padding:10px 14px;border-radius:6px;border-left:6px solid var(--muted);background:var(--card);margin:12px 0}

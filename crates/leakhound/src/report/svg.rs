@@ -112,21 +112,16 @@ fn seconds_text(t: f64) -> String {
 impl TimeChart<'_> {
     pub fn render(&self) -> String {
         let all = self.lines.iter().flat_map(|l| l.points.iter());
-        let (mut t0, mut t1, mut ymax) = (f64::INFINITY, f64::NEG_INFINITY, 0f64);
+        // Time axes start at the start of the run.
+        let t0 = 0.0;
+        let (mut t1, mut ymax) = (f64::NEG_INFINITY, 0f64);
         for &(t, y) in all {
-            t0 = t0.min(t);
             t1 = t1.max(t);
             ymax = ymax.max(y);
         }
         for b in &self.bands {
-            t0 = t0.min(b.start);
             t1 = t1.max(b.end);
         }
-        if !t0.is_finite() {
-            (t0, t1) = (0.0, 1.0);
-        }
-        // Time axes start at the start of the run.
-        t0 = 0.0;
         if t1 <= t0 {
             t1 = t0 + 1.0;
         }
@@ -259,7 +254,7 @@ impl TimeChart<'_> {
 /// snapshot at a glance.
 pub fn step_bars(values: &[u64], label: impl Fn(u64) -> String, title: &str) -> String {
     let max = values.iter().copied().max().unwrap_or(0).max(1) as f64;
-    let bw = 46.0;
+    let bw = 66.0;
     let h = 44.0;
     let w = bw * values.len().max(1) as f64;
     let mut o = String::new();

@@ -1,0 +1,235 @@
+//! `--html`: the report of a real `leakhound run` on a leak fixture,
+//! opened in headless Chromium, checked for what a person sees: drawn chart
+//! lines with points, a suspect card naming the accumulator, a class table
+//! that sorts on a click, no errors, no fetches, a small file. The same
+//! run's snapshots then feed `diagnose` and `diff` (--html and --json), and
+//! every `--json` document is checked against docs/json.md's required
+//! fields, parsed from the doc so that doc and output cannot drift.
+
+#[path = "../../heapsnap/tests/common/mod.rs"]
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_leakhound");
+const MAX_REPORT_BYTES: u64 = 2_000_000;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn chromium() -> PathBuf {
+    for c in ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"] {
+        if Path::new(c).exists() {
+            return PathBuf::from(c);
+        }
+    }
+    panic!("headless Chromium is not installed (.ci/run installs Debian's chromium): looked for /usr/bin/chromium");
+}
+
+/// Open `page` (with the probe script injected first) in headless Chromium
+/// and return the probe's findings.
+fn probe(page: &Path, work: &Path) -> Value {
+    let html = std::fs::read_to_string(page).unwrap();
+    let script = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/report-probe.js")).unwrap();
+    let at = html.find("<head>").expect("the page has a <head>") + "<head>".len();
+    let probed = format!("{}<script>{}</script>{}", &html[..at], script, &html[at..]);
+    let file = work.join(format!("probed-{}", page.file_name().unwrap().to_string_lossy()));
+    std::fs::write(&file, probed).unwrap();
+    let profile = work.join("chromium-profile");
+    let mut child = Command::new(chromium())
+        .args(["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions"])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(["--window-size=1200,2000", "--virtual-time-budget=3000", "--dump-dom"])
+        .arg(format!("file://{}", file.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("cannot start chromium");
+    let mut out = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut out, &mut s).ok();
+        s
+    });
+    let t = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t.elapsed() > Duration::from_secs(45) {
+            child.kill().ok();
+            child.wait().ok();
+            panic!("chromium did not finish rendering {} in 45 s", file.display());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let dom = reader.join().unwrap();
+    let start = dom.rfind("<pre id=\"lh-probe\">").unwrap_or_else(|| panic!("the probe did not report; DOM tail: {}", &dom[dom.len().saturating_sub(400)..]))
+        + "<pre id=\"lh-probe\">".len();
+    let end = start + dom[start..].find("</pre>").unwrap();
+    let text = dom[start..end].replace("&lt;", "<").replace("&gt;", ">").replace("&nbsp;", "\u{a0}").replace("&amp;", "&");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("probe output is not JSON ({e}): {text}"))
+}
+
+fn check_file(page: &Path) {
+    let size = std::fs::metadata(page).unwrap().len();
+    assert!(size < MAX_REPORT_BYTES, "{} is {size} bytes", page.display());
+    let html = std::fs::read_to_string(page).unwrap();
+    // Self-contained: nothing loaded from elsewhere.
+    for bad in ["<script src", "<link ", "<img ", "@import", "url(http"] {
+        assert!(!html.contains(bad), "{} has {bad:?}", page.display());
+    }
+    assert!(!Path::new(&format!("{}.part", page.display())).exists(), "a .part file was left behind");
+}
+
+// ---- docs/json.md: the required fields of each command -----------------
+
+/// `## `run`` headings, then table rows `| `field` | type | yes | meaning |`.
+fn documented_required() -> Vec<(String, Vec<String>)> {
+    let doc = std::fs::read_to_string(repo_root().join("docs/json.md")).expect("docs/json.md");
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for line in doc.lines() {
+        if let Some(h) = line.strip_prefix("## `leakhound ") {
+            let cmd = h.split(|c: char| c == '`' || c == ' ').next().unwrap().to_string();
+            out.push((cmd, Vec::new()));
+        } else if line.starts_with("| `") {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            if cells.len() >= 5 && cells[3] == "yes" {
+                if let Some((_, fields)) = out.last_mut() {
+                    fields.push(cells[1].trim_matches('`').to_string());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Every value at a dotted path (`a.b`, `a[].b`: each element of array a).
+fn lookup<'a>(v: &'a Value, path: &str) -> Vec<Option<&'a Value>> {
+    let mut cur: Vec<&Value> = vec![v];
+    let parts: Vec<&str> = path.split('.').collect();
+    for (i, part) in parts.iter().enumerate() {
+        let (name, each) = match part.strip_suffix("[]") {
+            Some(n) => (n, true),
+            None => (*part, false),
+        };
+        let mut next = Vec::new();
+        for c in cur {
+            match c.get(name) {
+                None => return vec![None],
+                Some(x) if each && i + 1 < parts.len() => next.extend(x.as_array().expect("documented as an array").iter()),
+                Some(x) => next.push(x),
+            }
+        }
+        cur = next;
+    }
+    cur.into_iter().map(Some).collect()
+}
+
+fn check_schema(cmd: &str, v: &Value) {
+    let docs = documented_required();
+    let fields = &docs.iter().find(|(c, _)| c == cmd).unwrap_or_else(|| panic!("docs/json.md has no section for {cmd}")).1;
+    assert!(fields.len() >= 3, "docs/json.md lists only {} required fields for {cmd}", fields.len());
+    for f in fields {
+        for x in lookup(v, f) {
+            assert!(x.is_some(), "`leakhound {cmd} --json` lacks the documented field {f}");
+        }
+    }
+    assert_eq!(v["command"], cmd);
+    assert_eq!(v["schema_version"], 1);
+}
+
+#[test]
+fn docs_cover_every_json_command() {
+    let docs = documented_required();
+    let cmds: Vec<&str> = docs.iter().map(|(c, _)| c.as_str()).collect();
+    for c in ["summary", "retainers", "node", "gclog", "diff", "diagnose", "run", "load", "snapshot", "watch"] {
+        assert!(cmds.contains(&c), "docs/json.md has no section for {c} (has {cmds:?})");
+    }
+}
+
+#[test]
+fn run_report_renders_in_chromium() {
+    let node = require_node(20);
+    let work = tempfile::tempdir().unwrap();
+    let snaps = work.path().join("snaps");
+    let page = work.path().join("run.html");
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/item?id=1");
+    let t = Instant::now();
+    let out = Command::new(BIN)
+        .args(["run", "--json", "-n", "1500", "--warmup", "1000", "--load", &url, "--keep"])
+        .arg(&snaps)
+        .arg("--html")
+        .arg(&page)
+        .arg("--")
+        .arg(&node)
+        .arg(repo_root().join("fixtures/leaks/listeners.js"))
+        .env("PORT", port.to_string())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "run failed: {}", String::from_utf8_lossy(&out.stderr));
+    eprintln!("leakhound run took {:?}", t.elapsed());
+    let json: Value = serde_json::from_slice(&out.stdout).expect("run --json");
+    check_schema("run", &json);
+    assert_eq!(json["verdict"], "leak");
+
+    check_file(&page);
+    let seen = probe(&page, work.path());
+    eprintln!("probe: {seen}");
+    assert_eq!(seen["errors"], serde_json::json!([]), "errors in the page");
+    assert_eq!(seen["resources"], serde_json::json!([]), "the page fetched something");
+    let paths = seen["paths"].as_array().unwrap();
+    for want in ["heapUsed", "heapTotal", "rss", "heap after GC (floor)", "floor trend (Theil-Sen)"] {
+        let p = paths.iter().find(|p| p["series"] == want).unwrap_or_else(|| panic!("no {want} line in {paths:?}"));
+        let min = if want.starts_with("floor trend") { 2 } else { 3 };
+        assert!(p["points"].as_u64().unwrap() >= min, "{want} has too few points: {p}");
+        assert!(p["length"].as_f64().unwrap() > 10.0 && p["width"].as_f64().unwrap() > 10.0, "{want} is not drawn: {p}");
+    }
+    let samples = json["samples"].as_array().unwrap().len() as u64;
+    let used = paths.iter().find(|p| p["series"] == "heapUsed").unwrap();
+    assert_eq!(used["points"].as_u64().unwrap(), samples.min(1200), "heapUsed line vs samples");
+    assert!(seen["accumulators"].as_array().unwrap().iter().any(|a| a == "bus._events.tick"), "no card names bus._events.tick: {seen}");
+    assert!(seen["cards"][0].as_f64().unwrap() > 50.0, "the suspect card is not laid out");
+    let chain = seen["chain"].as_array().unwrap();
+    assert!(chain.iter().any(|l| l.as_str().unwrap().contains(".tick")), "the retainer chain lacks the .tick edge: {chain:?}");
+    assert!(seen["verdict"].as_str().unwrap().starts_with("Leak"), "{}", seen["verdict"]);
+    assert!(seen["rate"].as_str().unwrap().contains("/h"), "no growth rate in words: {}", seen["rate"]);
+    let sort = &seen["sort"];
+    assert!(sort["rows"].as_u64().unwrap() > 5 && sort["ascending"] == true && sort["descending"] == true && sort["differs"] == true, "sorting: {sort}");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains(json["node_version"].as_str().unwrap()), "the header lacks the Node version");
+    assert!(html.contains("@media print"));
+
+    // The same snapshots through diagnose and diff, both --json and --html.
+    let files: Vec<PathBuf> = (1..=4).map(|i| snaps.join(format!("s{i}.heapsnapshot"))).collect();
+    let dpage = work.path().join("diagnose.html");
+    let out = Command::new(BIN).arg("diagnose").args(&files).arg("--json").arg("--html").arg(&dpage).output().unwrap();
+    assert!(out.status.success(), "diagnose: {}", String::from_utf8_lossy(&out.stderr));
+    check_schema("diagnose", &serde_json::from_slice(&out.stdout).unwrap());
+    check_file(&dpage);
+    let seen = probe(&dpage, work.path());
+    assert_eq!(seen["errors"], serde_json::json!([]));
+    assert!(seen["accumulators"].as_array().unwrap().iter().any(|a| a == "bus._events.tick"), "{seen}");
+
+    let fpage = work.path().join("diff.html");
+    let out = Command::new(BIN).arg("diff").arg(&files[0]).arg(&files[3]).arg("--json").arg("--html").arg(&fpage).output().unwrap();
+    assert!(out.status.success(), "diff: {}", String::from_utf8_lossy(&out.stderr));
+    check_schema("diff", &serde_json::from_slice(&out.stdout).unwrap());
+    check_file(&fpage);
+    let seen = probe(&fpage, work.path());
+    assert_eq!(seen["errors"], serde_json::json!([]));
+    assert_eq!(seen["sort"]["ascending"], true, "{seen}");
+
+    let spage = work.path().join("summary.html");
+    let out = Command::new(BIN).arg("summary").arg(&files[3]).arg("--json").arg("--html").arg(&spage).output().unwrap();
+    assert!(out.status.success(), "summary: {}", String::from_utf8_lossy(&out.stderr));
+    check_schema("summary", &serde_json::from_slice(&out.stdout).unwrap());
+    check_file(&spage);
+    assert!(std::fs::read_to_string(&spage).unwrap().contains("EventEmitter"));
+    eprintln!("whole test {:?}", t.elapsed());
+}
