@@ -9,7 +9,7 @@ each tool used (getrusage of the finished child), as microseconds of load
 driver CPU per response: on a 2-core machine the driver and the server share
 the CPUs, so that is what decides how far a driver can push the server.
 
-    python3 bench/load/run.py [--connections 50,100] [--duration 10] [--reps 3]
+    python3 bench/load/run.py [--connections 50,100] [--duration 10] [--reps 5]
                               [--servers node,rust] [--variants]
 
 --variants also runs leakhound's alternatives (1 thread, hyper's client,
@@ -82,6 +82,12 @@ class Server:
             raise SystemExit(f"{name} server did not start: {line!r}")
         self.url = f"http://127.0.0.1:{m.group(1)}/"
 
+    def cpu_s(self):
+        """CPU seconds (user + system) the server process has used so far."""
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self):
         self.proc.kill()
         self.proc.wait()
@@ -133,7 +139,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--connections", default="50,100")
     ap.add_argument("--duration", type=int, default=10)
-    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--servers", default="node,rust")
     ap.add_argument("--variants", action="store_true")
     args = ap.parse_args()
@@ -185,17 +191,23 @@ def main():
                     # Rotate the order, so that no tool always runs first or last.
                     order = names[rep % len(names):] + names[:rep % len(names)]
                     for t in order:
+                        server_cpu = server.cpu_s()
                         r = tools[t](server.url, conns)
+                        # The server's CPU use over the run, in cores: about 1.0
+                        # means a single-threaded Node server is saturated.
+                        r["server_cores"] = (server.cpu_s() - server_cpu) / args.duration
                         r["cpu_us_per_response"] = r["cpu_s"] / max(r["responses"], 1) * 1e6
                         samples[t].append(r)
                         log(f"{sname} c={conns} rep {rep + 1} {t}: {r['rps']:.0f} req/s, "
-                            f"{r['cpu_us_per_response']:.1f} us CPU/response, errors {r['errors']}")
+                            f"{r['cpu_us_per_response']:.1f} us CPU/response, server {r['server_cores']:.2f} cores, "
+                            f"errors {r['errors']}")
                 row = {"server": sname, "connections": conns, "tools": {}}
                 for t, rs in samples.items():
                     row["tools"][t] = {
                         "median_rps": statistics.median(r["rps"] for r in rs),
                         "median_cpu_us_per_response": statistics.median(r["cpu_us_per_response"] for r in rs),
                         "median_p99_ms": statistics.median(r["p99_ms"] for r in rs if r["p99_ms"] is not None),
+                        "median_server_cores": statistics.median(r["server_cores"] for r in rs),
                         "runs": rs,
                     }
                 lhr = row["tools"]["leakhound"]["median_rps"]
@@ -213,12 +225,12 @@ def main():
 
     print(f"\nmedian of {args.reps} runs of {args.duration} s each; {threads} CPUs; "
           f"load average at start {env['load_average_at_start'][0]:.2f}")
-    print("| server | connections | tool | req/s | CPU us/response | p99 ms |")
-    print("|---|---:|---|---:|---:|---:|")
+    print("| server | connections | tool | req/s | tool CPU us/response | server CPU (cores) | p99 ms |")
+    print("|---|---:|---|---:|---:|---:|---:|")
     for row in results:
         for t, s in row["tools"].items():
             print(f"| {row['server']} | {row['connections']} | {t} | {s['median_rps']:.0f} | "
-                  f"{s['median_cpu_us_per_response']:.1f} | {s['median_p99_ms']:.2f} |")
+                  f"{s['median_cpu_us_per_response']:.1f} | {s['median_server_cores']:.2f} | {s['median_p99_ms']:.2f} |")
     print()
     print("| server | connections | leakhound / autocannon | leakhound / wrk |")
     print("|---|---:|---:|---:|")

@@ -1,7 +1,7 @@
 //! `leakhound diagnose S1 S2 S3 [...]`: what leaks, which container
 //! accumulates it, why it is kept, which pattern it is and how to fix it.
 
-use crate::output::{bytes, Timer};
+use crate::output::{bytes, paint, Colour, Timer};
 use crate::{load, SnapshotArgs};
 use anyhow::{bail, Result};
 use diagnose::leaks::{self, Census, Diagnosis, Last, Options, PathTree, Suspect, Verdict};
@@ -32,6 +32,9 @@ pub struct Args {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Print only the verdict line (for CI logs).
+    #[arg(long, short)]
+    pub quiet: bool,
     /// Also write a self-contained HTML page (suspect cards with retainer paths and advice) to FILE.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
@@ -128,6 +131,8 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&Json { schema_version: 1, command: "diagnose", diagnosis: &d })?);
+    } else if args.quiet {
+        print!("{}", render(&d, false).lines().next().map(|l| format!("{l}\n")).unwrap_or_default());
     } else {
         print!("{}", render(&d, args.verbose));
     }
@@ -153,7 +158,8 @@ pub fn render(d: &Diagnosis, verbose: bool) -> String {
             let s = &d.suspects[0];
             let _ = writeln!(
                 o,
-                "Verdict: LEAK — {} suspect{}; the largest, {}, grows by {} per step ({} snapshots, threshold {threshold} per step)",
+                "Verdict: {} — {} suspect{}; the largest, {}, grows by {} per step ({} snapshots, threshold {threshold} per step)",
+                paint("LEAK", Colour::Red),
                 d.suspects.len(),
                 if d.suspects.len() == 1 { "" } else { "s" },
                 s.accumulator.name,
@@ -164,7 +170,8 @@ pub fn render(d: &Diagnosis, verbose: bool) -> String {
         Verdict::NoLeak => {
             let _ = writeln!(
                 o,
-                "Verdict: no leak — nothing grew by {threshold} or more in every step ({n} snapshots; set the threshold with --min-growth)"
+                "Verdict: {} — nothing grew by {threshold} or more in every step ({n} snapshots; set the threshold with --min-growth)",
+                paint("no leak", Colour::Green)
             );
         }
     }

@@ -11,7 +11,7 @@
 use crate::cmd_diagnose::{self, parse_size};
 use crate::cmd_load::{build_requests, parse_duration};
 use crate::live::{self, ConnectOptions, TargetArgs};
-use crate::output::bytes;
+use crate::output::{bytes, paint, Colour};
 use anyhow::{bail, Context, Result};
 use diagnose::leaks::{Diagnosis, Options, Verdict as SnapVerdict};
 use diagnose::series::{floor_verdict, FloorOptions, FloorVerdict};
@@ -528,9 +528,9 @@ fn signed_bytes(n: i64) -> String {
 
 fn verdict_line(r: &RunReport) -> String {
     let v = match r.verdict {
-        Verdict::Leak => "LEAK",
-        Verdict::NoLeak => "no leak",
-        Verdict::Inconclusive => "inconclusive",
+        Verdict::Leak => paint("LEAK", Colour::Red),
+        Verdict::NoLeak => paint("no leak", Colour::Green),
+        Verdict::Inconclusive => paint("inconclusive", Colour::Yellow),
     };
     let rate = r.growth_bytes_per_hour.map(|g| format!(" ({}/h after GC)", signed_bytes(g as i64))).unwrap_or_default();
     format!("Verdict: {v} — {}{rate}", r.reason)

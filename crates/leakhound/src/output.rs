@@ -94,3 +94,29 @@ impl Timer {
         self.last = std::time::Instant::now();
     }
 }
+
+/// Colours for the verdict words: only when stdout is a terminal and
+/// `NO_COLOR` is unset (https://no-color.org).
+#[derive(Clone, Copy)]
+pub enum Colour {
+    Red,
+    Green,
+    Yellow,
+}
+
+pub fn colour_enabled() -> bool {
+    stdout_is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// `text` in bold colour when colour is enabled, else unchanged.
+pub fn paint(text: &str, c: Colour) -> String {
+    if !colour_enabled() {
+        return text.to_string();
+    }
+    let code = match c {
+        Colour::Red => "1;31",
+        Colour::Green => "1;32",
+        Colour::Yellow => "1;33",
+    };
+    format!("\x1b[{code}m{text}\x1b[0m")
+}

@@ -236,3 +236,31 @@ fn diagnose_refuses_too_few_or_misordered_snapshots() {
     assert!(text.starts_with("Verdict: LEAK"), "{text}");
     assert!(text.contains("requestLogs") && text.contains("fix:"), "{text}");
 }
+
+#[test]
+fn verdict_is_coloured_on_a_terminal_unless_no_color() {
+    // `script` gives leakhound a pseudo-terminal as stdout.
+    if Command::new("script").arg("--version").output().is_err() {
+        panic!("util-linux `script` is needed for this test");
+    }
+    let tmp = temp_dir();
+    let files = snapshots("leaks/global-array.js", tmp.path(), 3);
+    let cmd = format!("{BIN} diagnose --quiet {} {} {}", files[0].display(), files[1].display(), files[2].display());
+    let on_tty = |no_color: bool| -> String {
+        let mut c = Command::new("script");
+        c.args(["-qec", &cmd, "/dev/null"]).stdin(Stdio::null()).env_remove("NO_COLOR");
+        if no_color {
+            c.env("NO_COLOR", "1");
+        }
+        String::from_utf8_lossy(&c.output().unwrap().stdout).to_string()
+    };
+    let coloured = on_tty(false);
+    assert!(coloured.contains("\x1b[1;31mLEAK\x1b[0m"), "{coloured:?}");
+    let plain = on_tty(true);
+    assert!(plain.contains("Verdict: LEAK —") && !plain.contains("\x1b[1;31m"), "{plain:?}");
+    // Not a terminal: plain, and --quiet prints the verdict line only.
+    let out = run(&["diagnose", "--quiet", files[0].to_str().unwrap(), files[1].to_str().unwrap(), files[2].to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.starts_with("Verdict: LEAK —"), "{text}");
+}

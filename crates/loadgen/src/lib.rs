@@ -509,7 +509,7 @@ fn default_threads() -> usize {
 }
 
 /// Resolve and serialize the run's requests.
-async fn plan(cfg: &LoadConfig, deadline: Option<Instant>) -> Result<Plan, Error> {
+async fn plan(cfg: &LoadConfig) -> Result<Plan, Error> {
     if cfg.requests.is_empty() {
         return Err(Error::Config("no request to send".into()));
     }
@@ -538,7 +538,7 @@ async fn plan(cfg: &LoadConfig, deadline: Option<Instant>) -> Result<Plan, Error
     }
     // Longer timeouts are as good as none, and keep deadline sums in range.
     let timeout = cfg.timeout.min(Duration::from_secs(365 * 86400));
-    Ok(Plan { requests, hyper_requests, endpoints, timeout, deadline, engine: cfg.engine })
+    Ok(Plan { requests, hyper_requests, endpoints, timeout, deadline: None, engine: cfg.engine })
 }
 
 /// Run the load. `progress` is called about 10 times a second with the
@@ -552,13 +552,15 @@ pub async fn run(
     progress: Option<&(dyn Fn(u64) + Sync)>,
     cancel: Option<CancellationToken>,
 ) -> Result<LoadReport, Error> {
+    let mut plan = plan(cfg).await?;
+    // The clock starts once names are resolved and requests serialized.
     let start = Instant::now();
-    let deadline = match cfg.stop {
+    plan.deadline = match cfg.stop {
         // A duration past any clock is no deadline at all.
         Stop::Duration(d) => start.checked_add(d),
         Stop::Requests(_) => None,
     };
-    let plan = Arc::new(plan(cfg, deadline).await?);
+    let plan = Arc::new(plan);
     let connections = cfg.connections;
     let mut threads = if cfg.threads == 0 { default_threads() } else { cfg.threads };
     threads = threads.clamp(1, connections);
