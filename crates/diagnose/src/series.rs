@@ -29,11 +29,12 @@ use crate::gclog::{p_text, Verdict, EARLY_SIGNAL_RUN, SUGGESTIVE_P};
 use crate::trend::Trend;
 use serde::Serialize;
 
-const MB: f64 = 1024.0 * 1024.0;
+/// Sizes in messages are in SI units, as leakhound prints them elsewhere.
+const MB: f64 = 1e6;
 
 #[derive(Debug, Clone, Copy)]
 pub struct FloorOptions {
-    /// Slowest growth called a leak, bytes per hour (default 1 MiB/h, as `gclog`).
+    /// Slowest growth called a leak, bytes per hour (default 1 MB/h, as `gclog`).
     pub min_growth_bytes_per_hour: f64,
     /// Floors needed for any verdict but `inconclusive` (default 5).
     pub min_floors: usize,
@@ -42,7 +43,7 @@ pub struct FloorOptions {
     /// by a GC observer lands 0.1-0.5 MB above the true post-GC figure,
     /// depending on what the program allocates meanwhile, so over a short
     /// watch a significant rise of a few hundred kB can be that offset
-    /// drifting (default 1 MiB; 0 for exact floors such as `--trace-gc`'s).
+    /// drifting (default 1 MB; 0 for exact floors such as `--trace-gc`'s).
     pub min_rise_bytes: f64,
 }
 

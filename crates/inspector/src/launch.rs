@@ -9,6 +9,9 @@
 //! whole group is killed when it exits, on `stop`, or when the `Launched`
 //! is dropped.
 //!
+//! `launch` returns once the program's own code is compiled (see
+//! `wait_for_user_code`), so the caller may evaluate anything at once.
+//!
 //! `PR_SET_PDEATHSIG` fires when the *thread* that spawned the child ends:
 //! call `launch` from a thread that lives as long as the child (the main
 //! thread, or a tokio runtime worker), not from a `spawn_blocking` task.

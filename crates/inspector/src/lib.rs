@@ -3,8 +3,10 @@
 //!
 //! - Reaching a process: [`discover`] (`GET /json/list`), [`attach_pid`]
 //!   (SIGUSR1, then discovery on 127.0.0.1:9229 or the given port),
-//!   [`launch`] (start `node ... --inspect=127.0.0.1:0` and read the URL it
-//!   prints). Loopback only: the inspector runs any code it is sent.
+//!   [`launch`] (start `node ... --inspect=127.0.0.1:0`, read the URL it
+//!   prints, and return once Node has finished bootstrapping: evaluating
+//!   Node APIs earlier can break or crash the process). Loopback only: the
+//!   inspector runs any code it is sent.
 //! - Talking to it: [`Session`] (one websocket): [`Session::call`] for any
 //!   protocol method with a timeout, [`Session::subscribe`] for events, and
 //!   helpers: [`Session::evaluate`], [`Session::memory`],

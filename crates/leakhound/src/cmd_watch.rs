@@ -75,6 +75,8 @@ enum Ended {
     Duration,
     Interrupted,
     TargetExited,
+    /// Talking to the target failed after some samples (see `error`).
+    Error,
 }
 
 #[derive(Serialize)]
@@ -93,6 +95,8 @@ struct JsonOut<'a> {
     interval_s: f64,
     elapsed_s: f64,
     ended: Ended,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
     floor_source: &'static str,
     heap_size_limit: u64,
     gcs: GcCounts,
@@ -111,7 +115,8 @@ struct JsonOut<'a> {
     floors_dropped: u64,
 }
 
-const MB: f64 = 1024.0 * 1024.0;
+/// SI, as `output::bytes`.
+const MB: f64 = 1e6;
 
 pub fn run(args: &Args) -> Result<ExitCode> {
     live::block_on(run_async(args))?
@@ -159,8 +164,8 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
             if args.force_gc { "a forced full GC before each sample" } else { "the process's own full GCs" }
         );
         println!(
-            "{:>8}  {:>10}  {:>10}  {:>10}  {:>10}  {:>9}  {:>10}  verdict so far",
-            "time", "heap used", "heap total", "rss", "external", "GCs mi/MA", "floor"
+            "{:>8}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}  verdict so far",
+            "time", "heap used", "heap total", "rss", "external", "minor/full", "floor"
         );
     }
 
@@ -170,6 +175,7 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
     let deadline = args.duration.map(|d| tokio::time::Instant::now() + d);
     let mut last_verdict: Option<FloorVerdict> = None;
     let mut error = None;
+    let mut stopped_by: Option<String> = None;
     let mut last_sample_at: Option<tokio::time::Instant> = None;
     let ended = loop {
         let last = tokio::select! {
@@ -200,8 +206,13 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
                 if finished && !s.samples.is_empty() {
                     break Ended::TargetExited;
                 }
-                error = Some(e);
-                break Ended::TargetExited;
+                if s.samples.is_empty() {
+                    error = Some(e);
+                    break Ended::TargetExited;
+                }
+                // Report what was collected, then fail.
+                stopped_by = Some(format!("{}: {e}", target.label));
+                break Ended::Error;
             }
         }
         if last {
@@ -211,7 +222,7 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
     if let Some(e) = error {
         return Err(target.fail(e, "before leakhound took a first sample").await);
     }
-    if ended != Ended::TargetExited && !target.session.is_closed() {
+    if matches!(ended, Ended::Duration | Ended::Interrupted) && !target.session.is_closed() {
         let _ = probe.remove(&target.session).await;
     }
     let exit_note = match (&target.launched, ended) {
@@ -222,6 +233,7 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
         (None, Ended::TargetExited) => "the process went away".to_string(),
         (_, Ended::Interrupted) => "interrupted".to_string(),
         (_, Ended::Duration) => "end of --duration".to_string(),
+        (_, Ended::Error) => "stopped by an error".to_string(),
     };
     let info = target.info.clone();
     let started = target.launched.is_some();
@@ -238,6 +250,7 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
             interval_s: args.interval.as_secs_f64(),
             elapsed_s: elapsed,
             ended,
+            error: stopped_by.as_deref(),
             floor_source: if args.force_gc { "forced-gc" } else { "gc-observer" },
             heap_size_limit: limit,
             gcs: s.gcs,
@@ -260,6 +273,9 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
         print!("{}", final_block(&info, args, &s, &v, limit, elapsed, &exit_note));
     }
     let _ = std::io::stdout().flush();
+    if let Some(e) = stopped_by {
+        anyhow::bail!(e);
+    }
     Ok(if args.fail_on_leak && v.verdict == Verdict::Leak { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
@@ -323,17 +339,18 @@ fn print_line(s: &Series, v: Option<&FloorVerdict>) {
     let Some(x) = s.samples.last() else { return };
     let floor = s.floors.last().map_or("-".to_string(), |f| output::bytes(f.heap_used));
     let verdict = match v {
-        Some(v) if v.floors >= 2 => format!(
+        Some(v) if v.floors < FloorOptions::default().min_floors => format!("collecting ({} floors)", v.floors),
+        Some(v) => format!(
             "{} ({} floors, {:+.1} MB/h{})",
             verdict_word(v.verdict),
             v.floors,
             v.growth_bytes_per_hour.unwrap_or(0.0) / MB,
             v.p_value.map_or(String::new(), |p| format!(", p {}", p_text(p)))
         ),
-        _ => "-".to_string(),
+        None => "-".to_string(),
     };
     println!(
-        "{:>8}  {:>10}  {:>10}  {:>10}  {:>10}  {:>9}  {:>10}  {verdict}",
+        "{:>8}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}  {verdict}",
         format!("{:.1} s", x.t_s),
         output::bytes(x.heap_used),
         output::bytes(x.heap_total),
