@@ -208,6 +208,8 @@ fn progress_bar(cfg: &LoadConfig) -> Option<indicatif::ProgressBar> {
     Some(b)
 }
 
+// `is_multiple_of` is newer than the workspace's rust-version (1.80).
+#[allow(clippy::manual_is_multiple_of)]
 fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();

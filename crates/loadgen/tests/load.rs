@@ -220,8 +220,8 @@ async fn duration_is_bounded() {
     let took = t.elapsed();
     assert_accounted(&r);
     assert!(r.ok > 100 && r.errors == 0, "{r:#?}");
-    assert!(took >= Duration::from_millis(700) && took < Duration::from_millis(1500), "{took:?}");
-    assert!(r.duration_s >= 0.7 && r.duration_s < 1.0, "{}", r.duration_s);
+    assert!(took >= Duration::from_millis(700) && took < Duration::from_secs(2), "{took:?}");
+    assert!(r.duration_s >= 0.7 && r.duration_s < 1.2, "{}", r.duration_s);
     assert_eq!(server.received.total.load(std::sync::atomic::Ordering::SeqCst), r.requests);
 }
 
