@@ -11,11 +11,18 @@ its CPU use in % of one core; the cost of watching is on minus off.
 Alternating windows in the same process cancel slow drift of the machine;
 the spread of the off windows shows the noise.
 
+On a shared machine that noise (±1-2% of a core) is larger than the cost
+at 1 s, so the cost is also derived from two precise parts: the cost of one
+poll, from a 10 ms interval (100 polls/s, which makes it measurable), and
+the cost of the GC observer per GC, from bench/gc-observer-cost.js
+(in-process, alternating phases), times the target's GC rate:
+estimate at interval I = poll cost / I + observer cost per GC x GCs/s.
+
 The target's inspector is opened once (SIGUSR1, by a first short watch)
 before any window, so every window has it open; what is measured is the
 session, the probe and the polls.
 
-    python3 bench/watch_overhead.py                       # 1s and 100ms, 6 windows of 20 s each
+    python3 bench/watch_overhead.py                       # 1s and 10ms, 8 windows of 10 s each
     python3 bench/watch_overhead.py --intervals 1s --windows 10 --window-s 30
     python3 bench/watch_overhead.py --no-build --node .cache/node/24/bin/node
 
@@ -72,9 +79,9 @@ def measure(pid: int, seconds: float) -> float:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--intervals", default="1s,100ms", help="comma-separated --interval values (default 1s,100ms)")
-    ap.add_argument("--windows", type=int, default=6, help="windows per state and interval (default 6)")
-    ap.add_argument("--window-s", type=float, default=20.0, help="seconds per window (default 20)")
+    ap.add_argument("--intervals", default="1s,10ms", help="comma-separated --interval values (default 1s,10ms; 10ms gives the per-poll cost)")
+    ap.add_argument("--windows", type=int, default=8, help="windows per state and interval (default 8)")
+    ap.add_argument("--window-s", type=float, default=10.0, help="seconds per window (default 10)")
     ap.add_argument("--settle-s", type=float, default=2.0, help="pause before each window (default 2)")
     ap.add_argument("--node", default=str(REPO / ".cache/node/20/bin/node"), help="node binary (default Node 20 from .cache)")
     ap.add_argument("--fixture", default=str(REPO / "fixtures/live/sawtooth.js"))
@@ -82,6 +89,9 @@ def main() -> int:
     args = ap.parse_args()
 
     lh = leakhound_bin(args.no_build)
+    micro = subprocess.run([args.node, "--max-semi-space-size=1", str(BENCH / "gc-observer-cost.js"), "6"],
+                           check=True, capture_output=True, text=True)
+    observer = json.loads(micro.stdout)
     port = free_port()
     target = subprocess.Popen(
         [args.node, f"--inspect-port={port}", "--max-old-space-size=128", "--max-semi-space-size=1", args.fixture, "100000"],
@@ -99,6 +109,7 @@ def main() -> int:
             on: list[float] = []
             watcher_cpu: list[float] = []
             polls: list[float] = []
+            gc_rates: list[float] = []
             for w in range(2 * args.windows):
                 watching = w % 2 == 1
                 watcher = None
@@ -120,6 +131,8 @@ def main() -> int:
                         raise SystemExit(f"leakhound watch failed ({watcher.returncode})")
                     doc = json.loads(out)
                     polls.append(len(doc["samples"]) / max(doc["elapsed_s"], 1e-9))
+                    g = doc["gcs"]
+                    gc_rates.append((g["minor"] + g["major"] + g["other"]) / max(doc["elapsed_s"], 1e-9))
                     on.append(pct)
                 else:
                     off.append(pct)
@@ -136,21 +149,35 @@ def main() -> int:
                 "cost_pct_of_a_core": mean_on - mean_off,
                 "cost_relative_pct": 100.0 * (mean_on - mean_off) / mean_off,
                 "polls_per_s": statistics.mean(polls),
+                "gcs_per_s": statistics.mean(gc_rates),
                 "leakhound_cpu_pct": statistics.mean(watcher_cpu),
             }
     finally:
         target.kill()
         target.wait()
 
+    # The two precise parts: the cost of a poll (from the fastest interval)
+    # and of the observer per GC.
+    fastest = max(results["intervals"].values(), key=lambda r: r["polls_per_s"])
+    observer_pct = lambda gcs_per_s: gcs_per_s * observer["us_per_gc_median"] / 1e6 * 100.0
+    poll_ms = 10.0 * (fastest["cost_pct_of_a_core"] - observer_pct(fastest["gcs_per_s"])) / fastest["polls_per_s"]
+    results["observer_us_per_gc"] = observer
+    results["poll_cost_ms"] = poll_ms
+    for r in results["intervals"].values():
+        r["estimate_pct_of_a_core"] = poll_ms * r["polls_per_s"] / 10.0 + observer_pct(r["gcs_per_s"])
+        r["estimate_relative_pct"] = 100.0 * r["estimate_pct_of_a_core"] / r["mean_off_pct"]
+
     OUT.mkdir(exist_ok=True)
     (OUT / "watch-overhead.json").write_text(json.dumps(results, indent=2))
     print(f"target: {Path(args.fixture).name} on {args.node}, {args.windows} off and {args.windows} on windows of {args.window_s:.0f} s per interval\n")
-    print("| --interval | polls/s | target CPU off (% core) | target CPU on | cost (% of a core) | cost (% of the target's CPU) | leakhound's own CPU |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print(f"GC observer: {observer['us_per_gc_median']:.1f} us per GC (median of {len(observer['us_per_gc'])} rounds, {observer['node']}); "
+          f"one poll: {poll_ms:.3f} ms of the target's CPU\n")
+    print("| --interval | polls/s | GCs/s | target CPU off (% core) | target CPU on | measured cost (% core) | estimate (% core) | estimate (% of target) | leakhound's own CPU |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for interval, r in results["intervals"].items():
-        print(f"| {interval} | {r['polls_per_s']:.1f} | {r['mean_off_pct']:.2f} ± {r['stdev_off_pct']:.2f} | "
+        print(f"| {interval} | {r['polls_per_s']:.1f} | {r['gcs_per_s']:.0f} | {r['mean_off_pct']:.2f} ± {r['stdev_off_pct']:.2f} | "
               f"{r['mean_on_pct']:.2f} ± {r['stdev_on_pct']:.2f} | {r['cost_pct_of_a_core']:+.2f} | "
-              f"{r['cost_relative_pct']:+.1f}% | {r['leakhound_cpu_pct']:.2f}% |")
+              f"{r['estimate_pct_of_a_core']:.3f} | {r['estimate_relative_pct']:.2f}% | {r['leakhound_cpu_pct']:.2f}% |")
     return 0
 
 

@@ -326,7 +326,9 @@ impl Launched {
     pub async fn exit_error(&self, when: &str) -> Option<Error> {
         // A closed socket or a destroyed context usually comes a little
         // before the exit is reaped or Node's "Waiting for the debugger" line.
-        let _ = tokio::time::timeout(Duration::from_millis(500), self.finished()).await;
+        // On a loaded machine reaping can lag the refused connection by
+        // seconds; only this failure path waits, so be generous.
+        let _ = tokio::time::timeout(Duration::from_millis(3000), self.finished()).await;
         if self.finished_program() && self.try_status().is_none() {
             // Once our connection is gone Node exits: give it a moment.
             let _ = tokio::time::timeout(Duration::from_millis(1000), self.exited()).await;
