@@ -214,6 +214,11 @@ pub async fn launch_with(cmd: &[OsString], opts: &LaunchOptions) -> Result<Launc
         _ = status.wait_for(|s| s.is_some()) => Err(Error::Closed { during: String::new() }),
     };
     if let Err(e) = ready {
+        // Most failures here mean the program we just started is ending (its
+        // inspector closed, or its port already went to another process):
+        // wait for that (slow to show on a loaded machine) to say so.
+        let wait = if e.is_closed() { Duration::from_secs(10) } else { Duration::from_secs(5) };
+        let _ = tokio::time::timeout(wait, launched.finished()).await;
         return Err(launched.exit_error("before its inspector was ready").await.unwrap_or(e));
     }
     launched.ws_url = url;
@@ -313,9 +318,16 @@ impl Launched {
     /// the debugger to disconnect).
     pub async fn finished(&self) {
         let mut wait = self.waiting_for_debugger.clone();
+        // The stderr reader drops its sender at EOF, which comes a moment
+        // before the exit is reaped: that is not "finished" yet.
+        let waiting = async {
+            if wait.wait_for(|w| *w).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
         tokio::select! {
             _ = self.exited() => {}
-            _ = wait.wait_for(|w| *w) => {}
+            _ = waiting => {}
         }
     }
 
