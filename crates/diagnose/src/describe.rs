@@ -46,7 +46,7 @@ pub fn node_label(s: &HeapSnapshot, classes: &Classes, scripts: &ScriptNames, n:
     }
 }
 
-#[derive(Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct JsonStep {
     pub edge: String,
     pub edge_type: &'static str,
@@ -65,9 +65,9 @@ pub struct JsonPath {
     pub text: String,
 }
 
-pub fn path_json(s: &HeapSnapshot, classes: &Classes, scripts: &ScriptNames, p: &RetainerPath) -> JsonPath {
-    let steps: Vec<JsonStep> = p
-        .steps
+/// The steps of a path as JSON reads them.
+pub fn path_steps(s: &HeapSnapshot, classes: &Classes, scripts: &ScriptNames, p: &RetainerPath) -> Vec<JsonStep> {
+    p.steps
         .iter()
         .map(|st| JsonStep {
             edge: s.edge_name_string(st.edge).into_owned(),
@@ -77,7 +77,11 @@ pub fn path_json(s: &HeapSnapshot, classes: &Classes, scripts: &ScriptNames, p: 
             class: class_name(classes, st.node).to_string(),
             location: scripts.location(s, st.node),
         })
-        .collect();
+        .collect()
+}
+
+pub fn path_json(s: &HeapSnapshot, classes: &Classes, scripts: &ScriptNames, p: &RetainerPath) -> JsonPath {
+    let steps = path_steps(s, classes, scripts, p);
     JsonPath {
         start_id: s.id(p.start),
         start: start_label(s, classes, p.start),

@@ -21,7 +21,7 @@
 //! is a suspect when the bytes of its objects that appeared in every step
 //! reach the noise threshold in every step.
 
-use crate::describe::{class_name, clip, edge_label, node_label, start_label};
+use crate::describe::{class_name, clip, edge_label, node_label, path_steps, start_label};
 use crate::patterns::{self, Evidence, Pattern};
 use heapsnap::classes::Classes;
 use heapsnap::distances::{self, NO_EDGE, UNREACHABLE};
@@ -176,16 +176,8 @@ pub struct SnapshotInfo {
     pub max_id: u32,
 }
 
-#[derive(Clone, Debug, Serialize)]
-pub struct Step {
-    pub edge: String,
-    pub edge_type: &'static str,
-    pub node_id: u32,
-    pub node: String,
-    pub class: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub location: Option<SourceLocation>,
-}
+/// One step of a retainer path: edge, edge type, node id, label, class, location.
+pub type Step = crate::describe::JsonStep;
 
 /// The container that accumulates, followed through every snapshot.
 #[derive(Clone, Debug, Serialize)]
@@ -694,18 +686,7 @@ fn describe_group(
     }
     down.reverse();
     path.steps.extend(down);
-    let steps: Vec<Step> = path
-        .steps
-        .iter()
-        .map(|st| Step {
-            edge: s.edge_name_string(st.edge).into_owned(),
-            edge_type: s.edge_kind(st.edge).type_name(),
-            node_id: s.id(st.node),
-            node: node_label(s, classes, scripts, st.node),
-            class: class_name(classes, st.node).to_string(),
-            location: scripts.location(s, st.node),
-        })
-        .collect();
+    let steps: Vec<Step> = path_steps(s, classes, scripts, &path);
     let path_text = {
         // Links of a chain read once, with a count.
         let mut t = start_label(s, classes, path.start);

@@ -284,6 +284,18 @@ impl Session {
 
     /// `evaluate` with options.
     pub async fn evaluate_with<R: DeserializeOwned>(&self, expr: &str, opts: &EvalOptions) -> Result<R> {
+        let deferred;
+        let (expr, await_promise) = if opts.defer {
+            // The command-line API's `require` exists only while the
+            // expression is evaluated: pass it in for the callback.
+            deferred = format!(
+                "((require) => new Promise((resolve, reject) => setImmediate(() => {{ \
+                 try {{ resolve(({expr})); }} catch (e) {{ reject(e); }} }})))(typeof require === 'function' ? require : undefined)"
+            );
+            (deferred.as_str(), true)
+        } else {
+            (expr, opts.await_promise)
+        };
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct RemoteObject {
@@ -311,7 +323,7 @@ impl Session {
             "returnByValue": true,
             "includeCommandLineAPI": opts.command_line_api,
             "silent": true,
-            "awaitPromise": opts.await_promise,
+            "awaitPromise": await_promise,
         });
         let timeout = Some(opts.timeout.unwrap_or_else(|| self.call_timeout()));
         let reply: EvalReply = self.call_with_timeout("Runtime.evaluate", params, timeout).await?;
@@ -331,9 +343,10 @@ impl Session {
         serde_json::from_value(value).map_err(|e| Error::BadReply { method: "Runtime.evaluate".into(), why: e.to_string() })
     }
 
-    /// `process.memoryUsage()`, the heap limit, and the target's clock.
+    /// `process.memoryUsage()`, the heap limit, and the target's clock
+    /// (deferred to the event loop: it requires `v8`).
     pub async fn memory(&self) -> Result<MemorySample> {
-        self.evaluate(MEMORY_EXPR).await
+        self.evaluate_with(MEMORY_EXPR, &EvalOptions { defer: true, ..Default::default() }).await
     }
 
     /// Who the target is: pid, Node version, argv.
@@ -446,11 +459,18 @@ pub struct EvalOptions {
     pub command_line_api: bool,
     /// Reply timeout (default: the session's call timeout).
     pub timeout: Option<Duration>,
+    /// Run the expression from the event loop (`setImmediate`) rather than
+    /// at once. A protocol request is served by interrupting whatever
+    /// JavaScript runs, possibly in the middle of the program's `require`
+    /// of a module; requiring a module then can fail ("Class extends value
+    /// undefined") and leave it half-loaded for the program. Anything that
+    /// `require`s should be deferred; it then waits for the event loop.
+    pub defer: bool,
 }
 
 impl Default for EvalOptions {
     fn default() -> Self {
-        EvalOptions { await_promise: false, command_line_api: true, timeout: None }
+        EvalOptions { await_promise: false, command_line_api: true, timeout: None, defer: false }
     }
 }
 

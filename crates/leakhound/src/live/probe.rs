@@ -114,7 +114,8 @@ impl Probe {
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
         let key = format!("leakhound.watch.{}.{nanos}", std::process::id());
         let expr = format!("{INSTALL}(Symbol.for({}), {stale_after_ms})", serde_json::to_string(&key).expect("string"));
-        let installed = session.evaluate(&expr).await?;
+        // Deferred to the event loop: it requires perf_hooks and v8.
+        let installed = session.evaluate_with(&expr, &EvalOptions { defer: true, ..Default::default() }).await?;
         Ok((Probe { key }, installed))
     }
 
