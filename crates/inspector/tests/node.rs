@@ -97,6 +97,13 @@ async fn events_protocol_errors_exceptions_and_timeouts() {
         Err(Error::Exception(text)) => assert!(text.contains("TypeError: boom"), "{text}"),
         other => panic!("expected an exception, got {other:?}"),
     }
+    // Deferred to the event loop, with the command-line API's `require`.
+    let deferred = inspector::EvalOptions { defer: true, ..Default::default() };
+    assert_eq!(session.evaluate_with::<String>("typeof require('v8').getHeapStatistics", &deferred).await.unwrap(), "function");
+    match session.evaluate_with::<serde_json::Value>("(() => { throw new RangeError('later') })()", &deferred).await {
+        Err(Error::Exception(text)) => assert!(text.contains("RangeError: later"), "{text}"),
+        other => panic!("expected an exception, got {other:?}"),
+    }
     // `undefined` is null; numbers and strings come back typed.
     assert_eq!(session.evaluate::<Option<u32>>("undefined").await.unwrap(), None);
     assert_eq!(session.evaluate::<String>("'a' + 1").await.unwrap(), "a1");

@@ -478,11 +478,15 @@ fn human(label: &str, r: &Report, resources: &BTreeMap<String, usize>, requests:
         for h in hs {
             let what = match kind {
                 "server" => format!(
-                    "{} {} ({}, {} connections){}",
+                    "{} {} ({}, {}){}",
                     h.handle.as_deref().unwrap_or("?"),
                     s(h, "address"),
                     h.class,
-                    h.details.get("connections").and_then(Value::as_u64).map_or("?".into(), |c| c.to_string()),
+                    match h.details.get("connections").and_then(Value::as_u64) {
+                        Some(1) => "1 connection".to_string(),
+                        Some(c) => format!("{c} connections"),
+                        None => "connections unknown".to_string(),
+                    },
                     listener(h)
                 ),
                 "socket" => match h.details.get("path").and_then(Value::as_str) {
