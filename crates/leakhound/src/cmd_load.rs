@@ -60,21 +60,8 @@ pub enum RuntimeArg {
     WorkStealing,
 }
 
-/// `10s`, `500ms`, `2m`, `1h`, `1.5s`, or a bare number of seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let v: f64 = num.trim().parse().map_err(|_| format!("`{s}` is not a duration like 10s, 500ms or 2m"))?;
-    let secs = match unit.trim() {
-        "" | "s" | "sec" => v,
-        "ms" => v / 1000.0,
-        "m" | "min" => v * 60.0,
-        "h" => v * 3600.0,
-        u => return Err(format!("unknown unit `{u}` in `{s}` (use ms, s, m or h)")),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|_| format!("`{s}` is not a duration"))
-}
+/// Durations read as everywhere else (`10s`, `500ms`, `2m`).
+pub use crate::live::parse_duration;
 
 /// The requests of the rotation, from the command line.
 pub fn build_requests(urls: &[String], method: &str, headers: &[String], body: Option<&str>) -> Result<Vec<Request>> {
