@@ -22,15 +22,8 @@ pub struct Args {
     /// Stop after this long (`10s`, `500ms`, `2m`); the default is 10s.
     #[arg(short = 'd', long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
-    /// HTTP method.
-    #[arg(short = 'm', long, default_value = "GET")]
-    pub method: String,
-    /// A request header, `'Name: value'`; repeatable.
-    #[arg(short = 'H', long = "header", value_name = "'NAME: VALUE'")]
-    pub headers: Vec<String>,
-    /// Request body: the text itself, or `@FILE` for a file's bytes.
-    #[arg(short = 'b', long)]
-    pub body: Option<String>,
+    #[command(flatten)]
+    pub request: crate::live::load::RequestArgs,
     /// Per-request timeout, connecting included.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub timeout: Duration,
@@ -102,7 +95,7 @@ struct JsonOut<'a> {
 }
 
 pub fn run(args: &Args) -> Result<ExitCode> {
-    let requests = build_requests(&args.urls, &args.method, &args.headers, args.body.as_deref())?;
+    let requests = args.request.build(&args.urls)?;
     if args.connections == 0 {
         bail!("--connections must be at least 1");
     }

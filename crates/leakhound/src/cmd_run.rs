@@ -9,14 +9,15 @@
 //! PR_SET_PDEATHSIG).
 
 use crate::cmd_diagnose::{self, parse_size};
-use crate::cmd_load::{build_requests, parse_duration};
+use crate::cmd_load::parse_duration;
+use crate::live::load::{Load, LoadArgs};
 use crate::live::{self, ConnectOptions, TargetArgs};
 use crate::output::{bytes, paint, Colour};
 use anyhow::{bail, Context, Result};
 use diagnose::leaks::{Diagnosis, Options, Verdict as SnapVerdict};
 use diagnose::series::{floor_verdict, FloorOptions, FloorVerdict};
 use inspector::{ChildStdout, MemorySample};
-use loadgen::{LoadConfig, LoadReport, Stop};
+use loadgen::{LoadReport, Stop};
 use serde::Serialize;
 use std::ffi::OsString;
 use std::io::IsTerminal;
@@ -27,16 +28,8 @@ use std::time::{Duration, Instant};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// URL to load between snapshots (on this machine); several rotate. Without
-    /// --load or --load-cmd the app is only watched while it runs by itself.
-    #[arg(long = "load", value_name = "URL")]
-    pub urls: Vec<String>,
-    /// Run your own load driver for each round instead (`sh -c`), e.g. 'autocannon -a 2000 http://127.0.0.1:3000/'.
-    #[arg(long, value_name = "CMD", conflicts_with = "urls")]
-    pub load_cmd: Option<String>,
-    /// Concurrent connections of the load driver.
-    #[arg(short = 'c', long, default_value_t = 8)]
-    pub connections: usize,
+    #[command(flatten)]
+    pub load: LoadArgs,
     /// Requests per round (each round ends with a GC and a snapshot).
     #[arg(short = 'n', long, default_value_t = 2000, conflicts_with = "round_duration")]
     pub requests: u64,
@@ -49,15 +42,6 @@ pub struct Args {
     /// Snapshots to take (at least 3): one after the warm-up and one after each round.
     #[arg(long, default_value_t = 4)]
     pub snapshots: usize,
-    /// HTTP method.
-    #[arg(short = 'm', long, default_value = "GET")]
-    pub method: String,
-    /// A request header, `'Name: value'`; repeatable.
-    #[arg(short = 'H', long = "header", value_name = "'NAME: VALUE'")]
-    pub headers: Vec<String>,
-    /// Request body: the text, or `@FILE`.
-    #[arg(short = 'b', long)]
-    pub body: Option<String>,
     /// Memory sampling interval.
     #[arg(long, default_value = "250ms", value_parser = parse_duration)]
     pub interval: Duration,
@@ -207,11 +191,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     if args.snapshots < 3 {
         bail!("--snapshots must be at least 3 (a baseline and two rounds to compare)");
     }
-    let requests = if args.urls.is_empty() {
-        Vec::new()
-    } else {
-        build_requests(&args.urls, &args.method, &args.headers, args.body.as_deref())?
-    };
+    let load = args.load.prepare()?;
     // Snapshots: the named folder, or a temporary one removed at the end.
     let tmp;
     let dir = match &args.keep {
@@ -228,7 +208,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     let live = live::block_on(async {
         let mut interrupts = live::Interrupts::new();
         tokio::select! {
-            r = hunt(args, &requests, &dir) => r,
+            r = hunt(args, &load, &dir) => r,
             _ = interrupts.recv() => Err(anyhow::anyhow!("interrupted; the app was stopped")),
         }
     })??;
@@ -273,7 +253,7 @@ struct Live {
     heap_size_limit: u64,
 }
 
-async fn hunt(args: &Args, requests: &[loadgen::Request], dir: &std::path::Path) -> Result<Live> {
+async fn hunt(args: &Args, load: &Load, dir: &std::path::Path) -> Result<Live> {
     let quiet = args.quiet || args.json;
     let targs = TargetArgs { pid: None, port: inspector::DEFAULT_PORT, inspect: None, cmd: args.cmd.clone() };
     let child_stdout = if args.json { ChildStdout::ToStderr } else { ChildStdout::Inherit };
@@ -285,7 +265,7 @@ async fn hunt(args: &Args, requests: &[loadgen::Request], dir: &std::path::Path)
         floors: Mutex::new(Vec::new()),
         limit: Mutex::new(0),
     });
-    let result = drive(args, requests, dir, &target, &rec, quiet).await;
+    let result = drive(args, load, dir, &target, &rec, quiet).await;
     let (app, node_version, pid) = (target.label.clone(), target.info.node_version.clone(), target.info.pid);
     let (phases, snapshots, rounds) = match result {
         Ok(x) => {
@@ -313,20 +293,17 @@ type Driven = (Vec<Phase>, Vec<SnapshotTaken>, Vec<LoadReport>);
 
 async fn drive(
     args: &Args,
-    requests: &[loadgen::Request],
+    load: &Load,
     dir: &std::path::Path,
     target: &live::Target,
     rec: &Arc<Recorder>,
     quiet: bool,
 ) -> Result<Driven> {
     let session = &target.session;
-    if let Some(first) = requests.first() {
-        let ready = loadgen::wait_until_ready(first, args.ready_timeout);
-        tokio::select! {
-            r = ready => r.with_context(|| format!("the app did not answer {} within {:?}", args.urls[0], args.ready_timeout))?,
-            _ = async { match &target.launched { Some(l) => l.exited().await, None => std::future::pending().await } } => {
-                return Err(inspector::Error::Closed { during: "while leakhound waited for it to answer".into() }.into());
-            }
+    tokio::select! {
+        r = load.wait_until_ready(args.ready_timeout) => r?,
+        _ = async { match &target.launched { Some(l) => l.exited().await, None => std::future::pending().await } } => {
+            return Err(inspector::Error::Closed { during: "while leakhound waited for it to answer".into() }.into());
         }
     }
     let mut phases = Vec::new();
@@ -351,7 +328,7 @@ async fn drive(
             let name = if k == 0 { "warm-up".to_string() } else { format!("round {k}") };
             let start = rec.now();
             let count = if k == 0 { args.warmup } else { args.requests };
-            let report = load_round(args, requests, count, session, rec, quiet, &name).await?;
+            let report = load_round(args, load, count, session, rec, quiet, &name).await?;
             if let Some(r) = report {
                 rounds.push(r);
             }
@@ -379,7 +356,7 @@ async fn drive(
 /// One load phase, with a forced GC and a floor every `--gc-every` meanwhile.
 async fn load_round(
     args: &Args,
-    requests: &[loadgen::Request],
+    load: &Load,
     count: u64,
     session: &inspector::Session,
     rec: &Arc<Recorder>,
@@ -398,46 +375,14 @@ async fn load_round(
             }
         }
     };
-    if let Some(cmd) = &args.load_cmd {
-        progress_line(quiet, &format!("{name}: {cmd}"));
-        let run = loadgen::run_command(cmd, Duration::from_secs(3600));
-        let r = tokio::select! { r = run => r?, _ = floors => unreachable!() };
-        if !r.success() {
-            let how = match (r.exit_code, r.signal, r.timed_out) {
-                (_, _, true) => "timed out".to_string(),
-                (Some(c), _, _) => format!("exit {c}"),
-                (_, Some(sig), _) => format!("signal {sig}"),
-                _ => "failed".to_string(),
-            };
-            bail!("the load command failed ({how}): {cmd}");
-        }
-        return Ok(None);
-    }
-    if requests.is_empty() {
-        // Nothing to send: let the app run by itself for the round's time.
-        let d = args.round_duration.unwrap_or(Duration::from_secs(5));
-        tokio::select! { _ = tokio::time::sleep(d) => {}, _ = floors => unreachable!() }
-        return Ok(None);
-    }
     let stop = match args.round_duration {
         Some(d) => Stop::Duration(d),
         None => Stop::Requests(count.max(1)),
     };
-    let cfg = LoadConfig::new(requests.to_vec(), args.connections, stop);
-    progress_line(quiet, &format!("{name}: {} to {}", stop_text(stop), args.urls.join(", ")));
-    let report = tokio::select! { r = loadgen::run(&cfg, None, None) => r?, _ = floors => unreachable!() };
-    if report.requests > 0 && report.errors == report.requests {
-        let example = report.error_examples.values().next().cloned().unwrap_or_default();
-        bail!("every request of the {name} failed: {example}");
-    }
-    Ok(Some(report))
-}
-
-fn stop_text(s: Stop) -> String {
-    match s {
-        Stop::Requests(n) => format!("{n} requests"),
-        Stop::Duration(d) => format!("{:.1} s of load", d.as_secs_f64()),
-    }
+    progress_line(quiet, &format!("{name}: {}", load.describe(stop)));
+    // Without load the app runs by itself for the round's time.
+    let idle = args.round_duration.unwrap_or(Duration::from_secs(5));
+    tokio::select! { r = load.phase(stop, idle, name) => r, _ = floors => unreachable!("the GC ticker never ends") }
 }
 
 fn combine(args: &Args, live: Live, diagnosis: Diagnosis, started_at: u64) -> RunReport {

@@ -46,32 +46,36 @@ pub struct Args {
     /// No per-sample lines: only the final verdict.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Also write a self-contained HTML report (memory timeline, floors and
+    /// their trend, the verdict) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize)]
-struct Sample {
-    t_s: f64,
-    heap_used: u64,
-    heap_total: u64,
-    rss: u64,
-    external: u64,
-    array_buffers: u64,
+pub struct Sample {
+    pub t_s: f64,
+    pub heap_used: u64,
+    pub heap_total: u64,
+    pub rss: u64,
+    pub external: u64,
+    pub array_buffers: u64,
     /// GCs since the previous sample.
-    minor_gcs: u64,
-    major_gcs: u64,
-    gc_ms: f64,
+    pub minor_gcs: u64,
+    pub major_gcs: u64,
+    pub gc_ms: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
-struct Floor {
-    t_s: f64,
-    heap_used: u64,
-    heap_total: u64,
+pub struct Floor {
+    pub t_s: f64,
+    pub heap_used: u64,
+    pub heap_total: u64,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq)]
 #[serde(rename_all = "kebab-case")]
-enum Ended {
+pub enum Ended {
     Duration,
     Interrupted,
     TargetExited,
@@ -80,39 +84,42 @@ enum Ended {
 }
 
 #[derive(Serialize)]
-struct TargetJson<'a> {
-    pid: u32,
-    node_version: &'a str,
-    argv: &'a [String],
-    started_by_leakhound: bool,
+pub struct TargetJson<'a> {
+    pub pid: u32,
+    pub node_version: &'a str,
+    pub argv: &'a [String],
+    pub started_by_leakhound: bool,
 }
 
+/// Everything a watch found: printed as `--json`, drawn by `--html`.
 #[derive(Serialize)]
-struct JsonOut<'a> {
-    schema_version: u32,
-    command: &'static str,
-    target: TargetJson<'a>,
-    interval_s: f64,
-    elapsed_s: f64,
-    ended: Ended,
+pub struct WatchReport<'a> {
+    pub schema_version: u32,
+    pub command: &'static str,
+    pub target: TargetJson<'a>,
+    pub interval_s: f64,
+    pub elapsed_s: f64,
+    pub ended: Ended,
     #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<&'a str>,
-    floor_source: &'static str,
-    heap_size_limit: u64,
-    gcs: GcCounts,
-    samples: &'a [Sample],
-    floors: &'a [Floor],
-    verdict: Verdict,
-    reason: &'a str,
-    growth_bytes_per_hour: Option<f64>,
-    recent_growth_bytes_per_hour: Option<f64>,
-    p_value: Option<f64>,
-    time_to_limit_s: Option<f64>,
-    early_signal: bool,
-    longest_growth_run: usize,
-    min_growth_bytes_per_hour: f64,
-    analysis: &'a FloorVerdict,
-    floors_dropped: u64,
+    pub error: Option<&'a str>,
+    pub floor_source: &'static str,
+    pub heap_size_limit: u64,
+    pub gcs: GcCounts,
+    pub samples: &'a [Sample],
+    pub floors: &'a [Floor],
+    pub verdict: Verdict,
+    pub reason: &'a str,
+    pub growth_bytes_per_hour: Option<f64>,
+    pub recent_growth_bytes_per_hour: Option<f64>,
+    pub p_value: Option<f64>,
+    pub time_to_limit_s: Option<f64>,
+    pub early_signal: bool,
+    pub longest_growth_run: usize,
+    pub min_growth_bytes_per_hour: f64,
+    pub analysis: &'a FloorVerdict,
+    pub floors_dropped: u64,
+    /// Unix seconds when the watch began.
+    pub started_at: u64,
 }
 
 /// SI, as `output::bytes`.
@@ -169,6 +176,7 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
         );
     }
 
+    let started_at_unix = crate::report::now_unix();
     let mut s = Series { samples: Vec::new(), floors: Vec::new(), gcs: GcCounts::default(), t0_ms: None, dropped: 0 };
     let mut ticker = tokio::time::interval(args.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -242,8 +250,9 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
     let (xs, ys) = floor_xy(&s.floors);
     let v = floor_verdict(&xs, &ys, Some(limit as f64), opts);
     let elapsed = s.samples.last().map_or(0.0, |x| x.t_s);
-    if args.json {
-        let out = JsonOut {
+    let summary = final_block(&info, args, &s, &v, limit, elapsed, &exit_note);
+    {
+        let out = WatchReport {
             schema_version: 1,
             command: "watch",
             target: TargetJson { pid: info.pid, node_version: &info.node_version, argv: &info.argv, started_by_leakhound: started },
@@ -267,10 +276,19 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
             min_growth_bytes_per_hour: opts.min_growth_bytes_per_hour,
             analysis: &v,
             floors_dropped: s.dropped,
+            started_at: started_at_unix,
         };
-        println!("{}", serde_json::to_string_pretty(&out)?);
-    } else {
-        print!("{}", final_block(&info, args, &s, &v, limit, elapsed, &exit_note));
+        if let Some(path) = &args.html {
+            let page = crate::report::html::watch_page(&out, &summary, &crate::report::html::command_line());
+            crate::report::write_page(path, &page)?;
+        }
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        } else if args.quiet {
+            println!("verdict: {} — {}", verdict_word(v.verdict), v.reason);
+        } else {
+            print!("{summary}");
+        }
     }
     let _ = std::io::stdout().flush();
     if let Some(e) = stopped_by {

@@ -233,3 +233,50 @@ fn run_report_renders_in_chromium() {
     assert!(std::fs::read_to_string(&spage).unwrap().contains("EventEmitter"));
     eprintln!("whole test {:?}", t.elapsed());
 }
+
+/// `watch --html`: the timeline of a leaking process drawn from the same
+/// samples as `--json`, with its floors, their trend and the verdict.
+#[test]
+fn watch_report_renders_in_chromium() {
+    let node = require_node(20);
+    let work = tempfile::tempdir().unwrap();
+    let page = work.path().join("watch.html");
+    let out = Command::new(BIN)
+        .args(["watch", "--json", "--duration", "8s", "--interval", "250ms", "--html"])
+        .arg(&page)
+        .arg("--")
+        .arg(&node)
+        .args(["--max-old-space-size=128", "--max-semi-space-size=1"])
+        .arg(repo_root().join("fixtures/live/leak.js"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "watch failed: {}", String::from_utf8_lossy(&out.stderr));
+    let json: Value = serde_json::from_slice(&out.stdout).expect("watch --json");
+    check_schema("watch", &json);
+    check_file(&page);
+    let seen = probe(&page, work.path());
+    eprintln!("probe: {seen}");
+    assert_eq!(seen["errors"], serde_json::json!([]), "errors in the page");
+    assert_eq!(seen["resources"], serde_json::json!([]), "the page fetched something");
+    let paths = seen["paths"].as_array().unwrap();
+    let samples = json["samples"].as_array().unwrap().len() as u64;
+    let floors = json["floors"].as_array().unwrap().len() as u64;
+    assert!(samples >= 20 && floors >= 3, "a leaking process watched for 8 s: {samples} samples, {floors} floors");
+    for (want, n) in [("heapUsed", samples), ("heapTotal", samples), ("rss", samples), ("heap after full GC (floor)", floors), ("floor trend (Theil-Sen)", 2)] {
+        let p = paths.iter().find(|p| p["series"] == want).unwrap_or_else(|| panic!("no {want} line in {paths:?}"));
+        assert_eq!(p["points"].as_u64().unwrap(), n, "{want}: points vs the JSON's series");
+        assert!(p["length"].as_f64().unwrap() > 10.0 && p["width"].as_f64().unwrap() > 10.0, "{want} is not drawn: {p}");
+    }
+    // The verdict box says what --json says, and the rate is in words.
+    let word = match json["verdict"].as_str().unwrap() {
+        "leak" => "Leak",
+        "no-leak" => "No leak",
+        _ => "Inconclusive",
+    };
+    assert!(seen["verdict"].as_str().unwrap().starts_with(word), "{} vs {}", seen["verdict"], json["verdict"]);
+    assert!(seen["rate"].as_str().unwrap().contains("/h"), "no growth rate in words: {}", seen["rate"]);
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains(json["target"]["node_version"].as_str().unwrap()), "the header lacks the Node version");
+    assert!(html.contains("consecutive full GCs"), "the summary lines are missing");
+}

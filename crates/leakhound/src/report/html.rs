@@ -510,3 +510,87 @@ pub fn command_line() -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+/// The page of `leakhound watch`: the verdict in words, the memory
+/// timeline with the post-GC floors and their trend, and the watch's
+/// summary lines (`summary`, as printed on the terminal).
+pub fn watch_page(w: &crate::cmd_watch::WatchReport, summary: &str, command_line: &str) -> String {
+    let mut p = Page::new(&format!("leakhound watch — process {}", w.target.pid));
+    p.fact("Command", command_line);
+    p.fact("Process", &format!("{} ({})", w.target.pid, w.target.argv.join(" ")));
+    p.fact("Node", w.target.node_version);
+    p.fact("Started", &utc_text(w.started_at));
+    p.fact("Duration", &format!("{:.1} s, {} samples every {:.3} s", w.elapsed_s, w.samples.len(), w.interval_s));
+    p.fact("Floors from", if w.floor_source == "forced-gc" { "a forced full GC before each sample" } else { "the process's own full GCs" });
+    p.fact(
+        "GCs",
+        &format!("{} full, {} minor, {:.0} ms in GC", w.gcs.major, w.gcs.minor, w.gcs.gc_ms),
+    );
+    let (class, word) = match w.verdict {
+        diagnose::gclog::Verdict::Leak => verdict_word(Verdict::Leak),
+        diagnose::gclog::Verdict::NoLeak => verdict_word(Verdict::NoLeak),
+        diagnose::gclog::Verdict::Inconclusive => verdict_word(Verdict::Inconclusive),
+    };
+    let mut top = verdict_box(class, word, w.reason);
+    let mut rate = match w.growth_bytes_per_hour {
+        Some(g) => format!("The heap after full GCs grows {}/h (Theil-Sen over {} floors", signed_bytes(g as i64), w.floors.len()),
+        None => format!("Too few post-GC floors ({}) to fit a growth rate", w.floors.len()),
+    };
+    if w.growth_bytes_per_hour.is_some() {
+        if let Some(p) = w.p_value {
+            let _ = write!(rate, ", Mann-Kendall p {}", diagnose::gclog::p_text(p));
+        }
+        rate.push(')');
+    }
+    if let Some(r) = w.recent_growth_bytes_per_hour {
+        let _ = write!(rate, "; {}/h over the latest {} floors", signed_bytes(r as i64), w.analysis.recent_floors);
+    }
+    if let Some(s) = w.time_to_limit_s {
+        let _ = write!(rate, "; at this rate it reaches the {} heap limit in {}", bytes(w.heap_size_limit), duration_words(s));
+    }
+    if w.early_signal {
+        let _ = write!(rate, "; the floor rose at {} consecutive full GCs (memwatch's early leak signal)", w.longest_growth_run);
+    }
+    rate.push('.');
+    let _ = write!(top, r#"<p id="rate">{}</p>"#, esc(&rate));
+    let pts = |f: &dyn Fn(&crate::cmd_watch::Sample) -> u64| -> Vec<(f64, f64)> {
+        svg::downsample(&w.samples.iter().map(|s| (s.t_s, f(s) as f64)).collect::<Vec<_>>(), MAX_POINTS)
+    };
+    let floors = svg::downsample(&w.floors.iter().map(|f| (f.t_s, f.heap_used as f64)).collect::<Vec<_>>(), MAX_POINTS);
+    let heap = TimeChart {
+        title: "JS heap over the watch",
+        lines: vec![
+            Line { label: "heapTotal", class: "total", points: pts(&|s| s.heap_total), dots: false },
+            Line { label: "heapUsed", class: "used", points: pts(&|s| s.heap_used), dots: false },
+            Line { label: "heap after full GC (floor)", class: "floor", points: floors, dots: true },
+        ],
+        bands: Vec::new(),
+        marks: Vec::new(),
+        trend: w.analysis.trend.as_ref().map(|t| (t.intercept, t.slope_per_sec, "floor trend (Theil-Sen)")),
+        x_text: None,
+    };
+    let process = TimeChart {
+        title: "Process memory over the watch",
+        lines: vec![
+            Line { label: "rss", class: "rss", points: pts(&|s| s.rss), dots: false },
+            Line { label: "heapTotal", class: "total", points: pts(&|s| s.heap_total), dots: false },
+            Line { label: "external", class: "used", points: pts(&|s| s.external), dots: false },
+        ],
+        bands: Vec::new(),
+        marks: Vec::new(),
+        trend: None,
+        x_text: None,
+    };
+    let _ = write!(top, r#"<h3>JS heap</h3>{}<h3 class="second">Process (rss)</h3>{}"#, heap.render(), process.render());
+    p.section("timeline", "Memory timeline", &top);
+    let mut o = String::from("<ul class=\"summary\">");
+    for line in summary.lines().filter(|l| !l.trim().is_empty()) {
+        let _ = write!(o, "<li>{}</li>", esc(line.trim()));
+    }
+    o.push_str("</ul>");
+    if let Some(e) = w.error {
+        let _ = write!(o, r#"<p class="note">stopped by an error: {}</p>"#, esc(e));
+    }
+    p.section("summary", "Summary", &o);
+    p.finish()
+}

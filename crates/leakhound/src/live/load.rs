@@ -1,0 +1,128 @@
+//! The load a live command puts on the app meanwhile (`run`, `allocations`):
+//! `--load URL...` for the built-in driver, or `--load-cmd CMD` for the
+//! user's own (autocannon, k6). One set of flags, one way to run a phase.
+
+use crate::cmd_load::build_requests;
+use anyhow::{bail, Context, Result};
+use loadgen::{LoadConfig, LoadReport, Request, Stop};
+use std::time::Duration;
+
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct LoadArgs {
+    /// URL to load (on this machine); several rotate, one per request.
+    #[arg(long = "load", value_name = "URL")]
+    pub urls: Vec<String>,
+    /// Run your own load driver instead (`sh -c`), e.g. 'autocannon -a 2000 http://127.0.0.1:3000/'.
+    #[arg(long, value_name = "CMD", conflicts_with = "urls")]
+    pub load_cmd: Option<String>,
+    /// Concurrent connections of the load driver.
+    #[arg(short = 'c', long, default_value_t = 8)]
+    pub connections: usize,
+    #[command(flatten)]
+    pub request: RequestArgs,
+}
+
+/// What each request is, beside its URL (`load`, `run`, `allocations`).
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct RequestArgs {
+    /// HTTP method.
+    #[arg(short = 'm', long, default_value = "GET")]
+    pub method: String,
+    /// A request header, `'Name: value'`; repeatable.
+    #[arg(short = 'H', long = "header", value_name = "'NAME: VALUE'")]
+    pub headers: Vec<String>,
+    /// Request body: the text itself, or `@FILE` for a file's bytes.
+    #[arg(short = 'b', long)]
+    pub body: Option<String>,
+}
+
+impl RequestArgs {
+    /// One request per URL, for the driver to rotate through.
+    pub fn build(&self, urls: &[String]) -> Result<Vec<Request>> {
+        build_requests(urls, &self.method, &self.headers, self.body.as_deref())
+    }
+}
+
+/// The load, checked and ready to run phase after phase.
+pub struct Load {
+    pub args: LoadArgs,
+    pub requests: Vec<Request>,
+}
+
+impl LoadArgs {
+    pub fn prepare(&self) -> Result<Load> {
+        if self.connections == 0 {
+            bail!("--connections must be at least 1");
+        }
+        let requests = if self.urls.is_empty() {
+            Vec::new()
+        } else {
+            self.request.build(&self.urls)?
+        };
+        Ok(Load { args: self.clone(), requests })
+    }
+}
+
+impl Load {
+    /// Wait until the first URL answers (any HTTP status), for at most
+    /// `timeout`; nothing to wait for without `--load`.
+    pub async fn wait_until_ready(&self, timeout: Duration) -> Result<()> {
+        if let Some(first) = self.requests.first() {
+            loadgen::wait_until_ready(first, timeout)
+                .await
+                .with_context(|| format!("the app did not answer {} within {:?}", self.args.urls[0], timeout))?;
+        }
+        Ok(())
+    }
+
+    /// What one phase does, for progress lines: `2000 requests to URL`.
+    pub fn describe(&self, stop: Stop) -> String {
+        match &self.args.load_cmd {
+            Some(cmd) => cmd.clone(),
+            None if self.requests.is_empty() => format!("{} without load", stop_text(stop)),
+            None => format!("{} to {}", stop_text(stop), self.args.urls.join(", ")),
+        }
+    }
+
+    /// One load phase. The built-in driver stops at `stop`; a `--load-cmd`
+    /// runs to its own end; without load the app is left alone for the
+    /// phase's duration (`idle` when `stop` counts requests). `None` when
+    /// there are no figures (a command, or no load).
+    pub async fn phase(&self, stop: Stop, idle: Duration, name: &str) -> Result<Option<LoadReport>> {
+        if let Some(cmd) = &self.args.load_cmd {
+            let r = loadgen::run_command(cmd, Duration::from_secs(3600)).await?;
+            if !r.success() {
+                let how = match (r.exit_code, r.signal, r.timed_out) {
+                    (_, _, true) => "timed out".to_string(),
+                    (Some(c), _, _) => format!("exit {c}"),
+                    (_, Some(sig), _) => format!("signal {sig}"),
+                    _ => "failed".to_string(),
+                };
+                bail!("the load command failed ({how}): {cmd}");
+            }
+            return Ok(None);
+        }
+        if self.requests.is_empty() {
+            let d = match stop {
+                Stop::Duration(d) => d,
+                Stop::Requests(_) => idle,
+            };
+            tokio::time::sleep(d).await;
+            return Ok(None);
+        }
+        let cfg = LoadConfig::new(self.requests.clone(), self.args.connections, stop);
+        let report = loadgen::run(&cfg, None, None).await?;
+        if report.requests > 0 && report.errors == report.requests {
+            let example = report.error_examples.values().next().cloned().unwrap_or_default();
+            bail!("every request of the {name} failed: {example}");
+        }
+        Ok(Some(report))
+    }
+}
+
+fn stop_text(s: Stop) -> String {
+    match s {
+        Stop::Requests(n) => format!("{n} requests"),
+        Stop::Duration(d) => format!("{:.1} s", d.as_secs_f64()),
+    }
+}
