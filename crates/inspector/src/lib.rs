@@ -11,7 +11,8 @@
 //!   protocol method with a timeout, [`Session::subscribe`] for events, and
 //!   helpers: [`Session::evaluate`], [`Session::memory`],
 //!   [`Session::collect_garbage`], [`Session::take_heap_snapshot`] (streamed
-//!   to `FILE.part`, renamed when complete).
+//!   to `FILE.part`, renamed when complete), [`Session::start_sampling`] and
+//!   [`Session::sampling_profile`] (the sampling heap profiler, [`sampling`]).
 //! - Errors: one [`Error`] enum whose messages are one line naming the
 //!   address, process or file.
 //!
@@ -30,6 +31,7 @@ pub mod attach;
 pub mod discover;
 pub mod error;
 pub mod launch;
+pub mod sampling;
 pub mod session;
 pub mod snapshot;
 
@@ -38,5 +40,6 @@ pub use attach::{attach_pid, attach_pid_with, Attached, DEFAULT_PORT};
 pub use discover::{discover, TargetInfo};
 pub use error::{Error, Result};
 pub use launch::{launch, launch_with, ChildStdout, LaunchOptions, Launched};
+pub use sampling::{SamplingNode, SamplingProfile, DEFAULT_SAMPLING_INTERVAL};
 pub use session::{EvalOptions, Event, MemorySample, ProcessInfo, Session};
 pub use snapshot::{part_path, SnapshotOptions, SnapshotProgress};

@@ -1,5 +1,6 @@
 //! leakhound: find, explain and survive memory leaks in Node.js services.
 
+mod cmd_allocations;
 mod cmd_diagnose;
 mod cmd_diff;
 mod cmd_gclog;
@@ -104,6 +105,8 @@ enum Command {
     Snapshot(cmd_snapshot::Args),
     /// Watch a running Node process's memory: heap floor trend, growth per hour, time to the heap limit.
     Watch(cmd_watch::Args),
+    /// Which functions allocated the memory still alive after a load phase: V8's sampling heap profiler, top-down, by site, as a flame graph.
+    Allocations(cmd_allocations::Args),
     /// What keeps a Node process alive: timers, sockets, servers, watchers, child processes, with callback locations.
     Handles(cmd_handles::Args),
     /// Every EventEmitter's listener counts per event, flagged above a threshold (from a snapshot or a live process).
@@ -159,6 +162,7 @@ fn main() -> ExitCode {
         Command::Snapshot(a) => cmd_snapshot::run(&a),
         Command::Watch(a) => cmd_watch::run(&a),
         Command::Handles(a) => cmd_handles::run(&a),
+        Command::Allocations(a) => cmd_allocations::run(&a),
     };
     match result {
         Ok(code) => code,

@@ -10,6 +10,10 @@
 mod common;
 
 use common::*;
+
+#[path = "support/schema.rs"]
+mod schema;
+use schema::{check_schema, documented_required};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -85,68 +89,11 @@ fn check_file(page: &Path) {
     assert!(!Path::new(&format!("{}.part", page.display())).exists(), "a .part file was left behind");
 }
 
-// ---- docs/json.md: the required fields of each command -----------------
-
-/// `## `run`` headings, then table rows `| `field` | type | yes | meaning |`.
-fn documented_required() -> Vec<(String, Vec<String>)> {
-    let doc = std::fs::read_to_string(repo_root().join("docs/json.md")).expect("docs/json.md");
-    let mut out: Vec<(String, Vec<String>)> = Vec::new();
-    for line in doc.lines() {
-        if let Some(h) = line.strip_prefix("## `leakhound ") {
-            let cmd = h.split(|c: char| c == '`' || c == ' ').next().unwrap().to_string();
-            out.push((cmd, Vec::new()));
-        } else if line.starts_with("| `") {
-            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
-            if cells.len() >= 5 && cells[3] == "yes" {
-                if let Some((_, fields)) = out.last_mut() {
-                    fields.push(cells[1].trim_matches('`').to_string());
-                }
-            }
-        }
-    }
-    out
-}
-
-/// Every value at a dotted path (`a.b`, `a[].b`: each element of array a).
-fn lookup<'a>(v: &'a Value, path: &str) -> Vec<Option<&'a Value>> {
-    let mut cur: Vec<&Value> = vec![v];
-    let parts: Vec<&str> = path.split('.').collect();
-    for (i, part) in parts.iter().enumerate() {
-        let (name, each) = match part.strip_suffix("[]") {
-            Some(n) => (n, true),
-            None => (*part, false),
-        };
-        let mut next = Vec::new();
-        for c in cur {
-            match c.get(name) {
-                None => return vec![None],
-                Some(x) if each && i + 1 < parts.len() => next.extend(x.as_array().expect("documented as an array").iter()),
-                Some(x) => next.push(x),
-            }
-        }
-        cur = next;
-    }
-    cur.into_iter().map(Some).collect()
-}
-
-fn check_schema(cmd: &str, v: &Value) {
-    let docs = documented_required();
-    let fields = &docs.iter().find(|(c, _)| c == cmd).unwrap_or_else(|| panic!("docs/json.md has no section for {cmd}")).1;
-    assert!(fields.len() >= 3, "docs/json.md lists only {} required fields for {cmd}", fields.len());
-    for f in fields {
-        for x in lookup(v, f) {
-            assert!(x.is_some(), "`leakhound {cmd} --json` lacks the documented field {f}");
-        }
-    }
-    assert_eq!(v["command"], cmd);
-    assert_eq!(v["schema_version"], 1);
-}
-
 #[test]
 fn docs_cover_every_json_command() {
     let docs = documented_required();
     let cmds: Vec<&str> = docs.iter().map(|(c, _)| c.as_str()).collect();
-    for c in ["summary", "retainers", "node", "gclog", "diff", "diagnose", "run", "load", "snapshot", "watch"] {
+    for c in ["summary", "retainers", "node", "gclog", "diff", "diagnose", "run", "load", "snapshot", "watch", "allocations"] {
         assert!(cmds.contains(&c), "docs/json.md has no section for {c} (has {cmds:?})");
     }
 }

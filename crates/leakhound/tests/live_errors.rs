@@ -27,13 +27,7 @@ fn leakhound(args: &[&str]) -> Output {
 /// Exit 2, nothing on stdout, one stderr line: `leakhound: error: <expected...>`.
 fn one_line_error(args: &[&str], expected: &str) -> String {
     let o = leakhound(args);
-    let stderr = String::from_utf8_lossy(&o.stderr).to_string();
-    assert_eq!(o.status.code(), Some(2), "leakhound {args:?}: {stderr}");
-    assert_eq!(stderr.lines().count(), 1, "leakhound {args:?}: {stderr}");
-    assert!(stderr.starts_with("leakhound: error: "), "{stderr}");
-    assert!(stderr.contains(expected), "leakhound {args:?}: expected {expected:?} in {stderr}");
-    assert!(o.stdout.is_empty(), "{}", String::from_utf8_lossy(&o.stdout));
-    stderr
+    assert_one_line_error(&o, &format!("leakhound {args:?}"), expected)
 }
 
 #[test]

@@ -51,6 +51,11 @@ pub async fn run_command(cmd: &str, timeout: Duration) -> Result<CommandReport, 
     use std::os::unix::process::ExitStatusExt;
     let mut command = tokio::process::Command::new("sh");
     command.arg("-c").arg(cmd).process_group(0).kill_on_drop(true);
+    // The driver's own report goes to our stderr: stdout is leakhound's
+    // result (a JSON document with --json), never to be mixed with it.
+    if let Ok(fd) = std::os::fd::AsFd::as_fd(&std::io::stderr()).try_clone_to_owned() {
+        command.stdout(std::process::Stdio::from(fd));
+    }
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
         command.pre_exec(|| {

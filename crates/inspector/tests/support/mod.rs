@@ -190,3 +190,16 @@ pub fn count_class(path: &Path, class: &str) -> usize {
         .unwrap_or_else(|e| panic!("{} does not parse: {e}", path.display()));
     s.nodes().filter(|&n| s.kind(n) == heapsnap::NodeKind::Object && s.name(n) == class).count()
 }
+
+/// A failed leakhound run as users must see it: exit 2, nothing on stdout,
+/// one stderr line `leakhound: error: ...` containing `expected`. Returns that line.
+#[allow(dead_code)]
+pub fn assert_one_line_error(o: &std::process::Output, what: &str, expected: &str) -> String {
+    let stderr = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(o.status.code(), Some(2), "{what}: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{what}: {stderr}");
+    assert!(stderr.starts_with("leakhound: error: "), "{stderr}");
+    assert!(stderr.contains(expected), "{what}: expected {expected:?} in {stderr}");
+    assert!(o.stdout.is_empty(), "{}", String::from_utf8_lossy(&o.stdout));
+    stderr
+}

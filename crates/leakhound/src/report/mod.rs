@@ -6,6 +6,7 @@
 //! edge names, paths, URLs) goes through [`esc`]: names like `<anonymous>`
 //! or `Map<K,V>` are common, and a string in the heap can be anything.
 
+pub mod flame;
 pub mod html;
 pub mod svg;
 
