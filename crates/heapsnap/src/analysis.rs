@@ -52,7 +52,7 @@ pub fn analyze_with<T: Send>(
     let t0 = std::time::Instant::now();
     let lap = |what: &str| {
         if timing {
-            eprintln!("  analyze: {what} at {:.2?}", t0.elapsed());
+            eprintln!("  analyze: {what} at {:.2?} (cpu {:.2} s)", t0.elapsed(), crate::mem::cpu_seconds());
         }
     };
     let has_user_roots = !flags::user_roots(s).is_empty();

@@ -10,6 +10,7 @@
 
 use crate::bits::BitSet;
 use crate::snapshot::{HeapSnapshot, NodeIndex};
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 const NONE: u32 = u32::MAX;
 
@@ -98,7 +99,7 @@ pub fn compute_with(s: &HeapSnapshot, essential: &BitSet, before_peak: impl FnOn
     let t0 = std::time::Instant::now();
     let lap = |what: &str| {
         if debug {
-            eprintln!("    dominators: {what} at {:.2?}", t0.elapsed());
+            eprintln!("    dominators: {what} at {:.2?} (cpu {:.2} s)", t0.elapsed(), crate::mem::cpu_seconds());
         }
     };
     let counts = retainer_counts(s, essential);
@@ -180,6 +181,7 @@ pub fn compute_with(s: &HeapSnapshot, essential: &BitSet, before_peak: impl FnOn
     drop(stack);
     let m = pre_to_node.len();
     before_peak();
+    lap("joined the side work");
 
     // Predecessors in DFS-number space. A predecessor numbered before its
     // target is always its own semi-dominator candidate, so only the least
@@ -250,13 +252,19 @@ pub fn compute_with(s: &HeapSnapshot, essential: &BitSet, before_peak: impl FnOn
     for (w, &d) in idom_pre.iter().enumerate() {
         idom[pre_to_node[w] as usize] = pre_to_node[d as usize];
     }
-    // A trivial leaf's only essential retainer is its dominator.
-    for &u in &pre_to_node {
-        for e in s.edges(u) {
-            if essential.get(e as usize) && leaf_reached.get(s.edge_target(e) as usize) {
-                idom[s.edge_target(e) as usize] = u;
+    // A trivial leaf's only essential retainer is its dominator (exactly
+    // one edge writes each leaf, so the two halves never meet).
+    {
+        let idom_a = atomic_view(&mut idom);
+        parallel_nodes(pre_to_node.len() as u32, |range| {
+            for &u in &pre_to_node[range.start as usize..range.end as usize] {
+                for e in s.edges(u) {
+                    if essential.get(e as usize) && leaf_reached.get(s.edge_target(e) as usize) {
+                        idom_a[s.edge_target(e) as usize].store(u, Relaxed);
+                    }
+                }
             }
-        }
+        });
     }
     idom[root as usize] = root;
     lap("idom by node");
@@ -337,3 +345,16 @@ fn semi_nca(
     }
     idom
 }
+
+/// A vector's elements as atomics, for passes that share it between threads.
+fn atomic_view(v: &mut [u32]) -> &[AtomicU32] {
+    // SAFETY: AtomicU32 has the size and alignment of u32, and the
+    // exclusive borrow guarantees no plain access meanwhile.
+    unsafe { std::slice::from_raw_parts(v.as_mut_ptr() as *const AtomicU32, v.len()) }
+}
+
+/// Run `work` on two halves of the nodes at once (one, below a million).
+fn parallel_nodes(n: u32, work: impl Fn(std::ops::Range<u32>) + Sync) {
+    crate::mem::on_two_halves(n, 1 << 20, || (), |r, _| work(r));
+}
+

@@ -59,6 +59,13 @@ pub fn filled<T: Copy>(n: usize, value: T) -> Vec<T> {
     v
 }
 
+/// `min`, unless `HEAPSNAP_PARALLEL_MIN` says otherwise: tests set it low
+/// so that the two-thread paths run on their small graphs too.
+fn parallel_min(min: u32) -> u32 {
+    static OVERRIDE: std::sync::OnceLock<Option<u32>> = std::sync::OnceLock::new();
+    OVERRIDE.get_or_init(|| std::env::var("HEAPSNAP_PARALLEL_MIN").ok().and_then(|v| v.parse().ok())).unwrap_or(min)
+}
+
 /// Run `work` over `0..n` as two halves on two cores, each half into its own
 /// accumulator made by `fresh`; returns both for the caller to merge (the
 /// second is `None` when `n` is below `min` and one pass did it all).
@@ -69,7 +76,7 @@ pub fn on_two_halves<T: Send>(
     work: impl Fn(std::ops::Range<u32>, &mut T) + Sync,
 ) -> (T, Option<T>) {
     let mut first = fresh();
-    if n < min {
+    if n < parallel_min(min) {
         work(0..n, &mut first);
         return (first, None);
     }
@@ -84,4 +91,16 @@ pub fn on_two_halves<T: Send>(
         h.join().expect("worker thread panicked")
     });
     (first, Some(second))
+}
+
+/// CPU seconds this process has used so far (all threads), for the
+/// `HEAPSNAP_DEBUG` timings: wall time alone hides an idle core.
+pub fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage fills the struct it is given.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+        return 0.0;
+    }
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(u.ru_utime) + tv(u.ru_stime)
 }

@@ -145,6 +145,10 @@ fn parse_with(mut sc: Scanner<'_>, threads: usize, nodes_only: bool) -> Result<H
     let mut node_total = 0u64;
     let mut edges: Option<EdgeColumns> = None;
     let mut edge_total = 0u64;
+    // Once `edges` is read, the graph is finished (CSR offsets, kinds packed
+    // into the targets, the largest string references found) on another
+    // thread while this one reads `locations` and `strings`.
+    let mut graph_job: Option<std::thread::JoinHandle<Graph>> = None;
     let mut strings: Option<Strings> = None;
     let mut locations_raw: Option<Vec<u32>> = None;
     let mut trace_function_infos = Vec::new();
@@ -183,7 +187,7 @@ fn parse_with(mut sc: Scanner<'_>, threads: usize, nodes_only: bool) -> Result<H
         sc.string_into(&mut key, "a top-level key")?;
         sc.expect(b':', "the top-level object")?;
         if debug {
-            eprintln!("  parse: `{}` at {:.2?}", String::from_utf8_lossy(&key), t0.elapsed());
+            eprintln!("  parse: `{}` at {:.2?} (cpu {:.2} s)", String::from_utf8_lossy(&key), t0.elapsed(), crate::mem::cpu_seconds());
         }
         if !seen_keys.insert(key.clone()) {
             return Err(SnapshotError::syntax(
@@ -216,7 +220,13 @@ fn parse_with(mut sc: Scanner<'_>, threads: usize, nodes_only: bool) -> Result<H
                 let mut cols = EdgeColumns::new(m, n.kind.len() as u64, sc.max_numbers());
                 edge_total = parse_array(&mut sc, &mut cols, threads, "edges")?;
                 cols.truncate(edge_total.div_ceil(m.edge_field_count() as u64) as usize);
-                edges = Some(cols);
+                if threads > 1 && edge_total % m.edge_field_count() as u64 == 0 {
+                    let n = nodes.as_mut().expect("checked above");
+                    let (edge_count, node_name) = (std::mem::take(&mut n.edge_count), std::mem::take(&mut n.name));
+                    graph_job = Some(std::thread::spawn(move || Graph::finish(edge_count, node_name, cols)));
+                } else {
+                    edges = Some(cols);
+                }
             }
             b"locations" => {
                 let mut flat = FlatU32::default();
@@ -253,11 +263,15 @@ fn parse_with(mut sc: Scanner<'_>, threads: usize, nodes_only: bool) -> Result<H
         ));
     }
     if debug {
-        eprintln!("  parse: end of input at {:.2?}", t0.elapsed());
+        eprintln!("  parse: end of input at {:.2?} (cpu {:.2} s)", t0.elapsed(), crate::mem::cpu_seconds());
     }
     let meta = meta.ok_or_else(|| SnapshotError::Foreign("no `snapshot` header".into()))?;
     let mut nodes = nodes.ok_or_else(|| SnapshotError::Foreign("no `nodes` array".into()))?;
-    let edges = edges.ok_or_else(|| SnapshotError::Foreign("no `edges` array".into()))?;
+    let graph = match (graph_job, edges) {
+        (Some(job), _) => job.join().expect("graph thread panicked"),
+        (None, Some(cols)) => Graph::finish(std::mem::take(&mut nodes.edge_count), std::mem::take(&mut nodes.name), cols),
+        (None, None) => return Err(SnapshotError::Foreign("no `edges` array".into())),
+    };
     let strings = strings.ok_or_else(|| SnapshotError::Foreign("no `strings` array".into()))?;
 
     let nf = meta.node_field_count() as u64;
@@ -273,7 +287,7 @@ fn parse_with(mut sc: Scanner<'_>, threads: usize, nodes_only: bool) -> Result<H
         )));
     }
     let node_count = nodes.kind.len();
-    let edge_count = edges.to.len();
+    let edge_count = graph.edge_to.len();
     if let Some(d) = meta.declared_node_count {
         if d != node_count as u64 {
             return Err(SnapshotError::Inconsistent(format!(
@@ -298,15 +312,7 @@ fn parse_with(mut sc: Scanner<'_>, threads: usize, nodes_only: bool) -> Result<H
         return Err(SnapshotError::Inconsistent("`nodes` is empty".into()));
     }
 
-    // edge_count per node -> first-edge offsets (CSR), checking the sum.
-    let mut first_edge = std::mem::take(&mut nodes.edge_count);
-    first_edge.push(0);
-    let mut sum: u64 = 0;
-    for slot in first_edge.iter_mut() {
-        let c = *slot as u64;
-        *slot = sum.min(u32::MAX as u64) as u32;
-        sum += c;
-    }
+    let Graph { first_edge, edge_sum: sum, node_name, max_node_name, edge_name, edge_to, max_edge_string } = graph;
     if sum != edge_count as u64 {
         return Err(SnapshotError::Inconsistent(format!(
             "the nodes' edge_count fields sum to {sum} but `edges` holds {edge_count} edges"
@@ -314,14 +320,19 @@ fn parse_with(mut sc: Scanner<'_>, threads: usize, nodes_only: bool) -> Result<H
     }
 
     // String references must resolve.
+    // (The largest ones were found while the strings were read; only a
+    // bad file pays for finding which.)
     let string_count = strings.len() as u32;
-    if let Some((n, &s)) = nodes.name.iter().enumerate().find(|&(_, &s)| s >= string_count) {
-        return Err(SnapshotError::Inconsistent(format!(
-            "node {n} has name string {s} but `strings` holds {string_count}"
-        )));
+    if max_node_name.is_some_and(|m| m >= string_count) {
+        if let Some((n, &s)) = node_name.iter().enumerate().find(|&(_, &s)| s >= string_count) {
+            return Err(SnapshotError::Inconsistent(format!(
+                "node {n} has name string {s} but `strings` holds {string_count}"
+            )));
+        }
     }
-    for (e, (&k, &s)) in edges.kind.iter().zip(edges.name.iter()).enumerate() {
-        if s >= string_count && !EdgeKind::ALL[k as usize].name_is_index() {
+    if max_edge_string.is_some_and(|m| m >= string_count) {
+        let kind_of = |e: usize| EdgeKind::from_u8((edge_to[e] >> crate::snapshot::EDGE_KIND_SHIFT) as u8);
+        if let Some((e, &s)) = edge_name.iter().enumerate().find(|&(e, &s)| s >= string_count && !kind_of(e).name_is_index()) {
             return Err(SnapshotError::Inconsistent(format!(
                 "edge {e} has name string {s} but `strings` holds {string_count}"
             )));
@@ -343,15 +354,15 @@ fn parse_with(mut sc: Scanner<'_>, threads: usize, nodes_only: bool) -> Result<H
     Ok(HeapSnapshot {
         meta,
         node_kind: nodes.kind,
-        node_name: nodes.name,
+        node_name,
         node_id: nodes.id,
         node_self_size: nodes.self_size,
         big_sizes,
         first_edge,
         trace_node_id: if nodes.trace_node_id.iter().any(|&t| t != 0) { nodes.trace_node_id } else { Vec::new() },
         detachedness: if nodes.detachedness.iter().any(|&t| t != 0) { nodes.detachedness } else { Vec::new() },
-        edge_name: edges.name,
-        edge_to: pack_edge_kinds(edges.kind, edges.to),
+        edge_name,
+        edge_to,
         strings,
         locations,
         trace_function_infos,
@@ -522,9 +533,39 @@ fn resolve_locations(meta: &Meta, raw: &[u32], node_count: usize) -> Result<Vec<
 }
 
 /// Fold the edge kind column into the top bits of the target column.
-fn pack_edge_kinds(kind: Vec<u8>, mut to: Vec<u32>) -> Vec<u32> {
-    for (t, k) in to.iter_mut().zip(kind) {
-        *t |= (k as u32) << crate::snapshot::EDGE_KIND_SHIFT;
+/// The graph's columns once `edges` is read: what needs no strings.
+struct Graph {
+    /// Each node's first edge (CSR offsets), one more than the nodes.
+    first_edge: Vec<u32>,
+    /// Sum of the nodes' edge_count fields (must equal the edges read).
+    edge_sum: u64,
+    node_name: Vec<u32>,
+    max_node_name: Option<u32>,
+    edge_name: Vec<u32>,
+    /// Target ordinals with the edge kind in the top bits.
+    edge_to: Vec<u32>,
+    /// The largest string index an edge with a string name uses.
+    max_edge_string: Option<u32>,
+}
+
+impl Graph {
+    fn finish(mut first_edge: Vec<u32>, node_name: Vec<u32>, edges: EdgeColumns) -> Graph {
+        first_edge.push(0);
+        let mut sum: u64 = 0;
+        for slot in first_edge.iter_mut() {
+            let c = *slot as u64;
+            *slot = sum.min(u32::MAX as u64) as u32;
+            sum += c;
+        }
+        let max_node_name = node_name.iter().copied().max();
+        let EdgeColumns { kind, name, mut to, .. } = edges;
+        let mut max_edge_string = None;
+        for ((t, &k), &n) in to.iter_mut().zip(&kind).zip(&name) {
+            *t |= (k as u32) << crate::snapshot::EDGE_KIND_SHIFT;
+            if !EdgeKind::from_u8(k).name_is_index() {
+                max_edge_string = max_edge_string.max(Some(n));
+            }
+        }
+        Graph { first_edge, edge_sum: sum, node_name, max_node_name, edge_name: name, edge_to: to, max_edge_string }
     }
-    to
 }
