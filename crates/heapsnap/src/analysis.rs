@@ -48,6 +48,21 @@ pub fn analyze_with<T: Send>(
     opts: AnalysisOptions,
     side: impl FnOnce(&HeapSnapshot) -> T + Send,
 ) -> (Analysis, T) {
+    analyze_with_early(s, opts, |_| (), |s, ()| side(s))
+}
+
+/// `analyze_with`, also running `early` from the start, beside the first
+/// read-only passes, for work that does not read self sizes (they are not
+/// folded yet): class keys, say. Its result goes to `side`. The first
+/// passes leave a core idle now and then, and the dominator pass waits for
+/// `side` before its memory peak: the earlier the side work starts, the
+/// less it waits.
+pub fn analyze_with_early<E: Send, T: Send>(
+    s: &mut HeapSnapshot,
+    opts: AnalysisOptions,
+    early: impl FnOnce(&HeapSnapshot) -> E + Send,
+    side: impl FnOnce(&HeapSnapshot, E) -> T + Send,
+) -> (Analysis, T) {
     let timing = std::env::var_os("HEAPSNAP_DEBUG").is_some();
     let t0 = std::time::Instant::now();
     let lap = |what: &str| {
@@ -59,20 +74,22 @@ pub fn analyze_with<T: Send>(
     let fold = opts.fold_shallow_sizes && has_user_roots;
     // Read-only passes first, two at a time: who owns what (for folding)
     // beside the page-owned set and the essential edges.
-    let (owners, essential) = {
+    let (owners, essential, early) = {
         let s: &HeapSnapshot = s;
         std::thread::scope(|scope| {
             let owners = scope.spawn(move || fold.then(|| shallow::owners(s)));
+            let early = scope.spawn(move || early(s));
             let page: Option<BitSet> = if has_user_roots { Some(flags::page_owned(s)) } else { None };
             let essential = flags::essential_edges(s, page.as_ref());
-            (owners.join().expect("fold thread panicked"), essential)
+            // Joined here: folding below needs the snapshot to itself.
+            (owners.join().expect("fold thread panicked"), essential, early.join().expect("early analysis thread panicked"))
         })
     };
     let folded = owners.map(|o| shallow::apply(s, &o)).unwrap_or(0);
     lap("fold, page-owned, essential edges");
     let s: &HeapSnapshot = s;
     std::thread::scope(|scope| {
-        let side = scope.spawn(move || side(s));
+        let side = scope.spawn(move || side(s, early));
         let mut side_result = None;
         let dom = dominators::compute_with(s, &essential, || {
             side_result = Some(side.join().expect("analysis side thread panicked"));

@@ -230,6 +230,10 @@ pub fn compute(s: &HeapSnapshot) -> Classes {
     let mut by_type = [u32::MAX; NodeKind::ALL.len()];
     // Object/native names without a location, by string index.
     let mut by_name: HashMap<u32, u32> = HashMap::default();
+    // Class instances carry their constructor's location: most objects of
+    // a big heap come here, so the key is looked up without building it.
+    let mut by_name_at: HashMap<(u32, (u32, u32, u32)), u32> = HashMap::default();
+    let mut by_shape_at: HashMap<(u32, (u32, u32, u32)), u32> = HashMap::default();
     // Plain objects by their sorted property list.
     let mut by_shape: HashMap<Vec<u32>, u32> = HashMap::default();
     let mut hits = HashMap::default();
@@ -268,13 +272,15 @@ pub fn compute(s: &HeapSnapshot) -> Classes {
                     };
                     match location {
                         None => name_id,
-                        Some(l) => {
+                        Some(l) => *by_shape_at.entry((name_id, l)).or_insert_with(|| {
                             let name = table.keys[name_id as usize].name.clone();
                             table.intern(ClassKey { name, location: Some(l) })
-                        }
+                        }),
                     }
                 } else if let Some(l) = location {
-                    table.intern(ClassKey { name: object_class_name(s.name(n)), location: Some(l) })
+                    *by_name_at
+                        .entry((s.name_index(n), l))
+                        .or_insert_with(|| table.intern(ClassKey { name: object_class_name(s.name(n)), location: Some(l) }))
                 } else {
                     let raw = s.name_index(n);
                     match by_name.get(&raw) {

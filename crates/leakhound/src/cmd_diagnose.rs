@@ -5,7 +5,7 @@ use crate::output::{bytes, paint, Colour, Timer};
 use crate::{load, SnapshotArgs};
 use anyhow::{bail, Result};
 use diagnose::leaks::{self, Census, Diagnosis, Last, Options, PathTree, Suspect, Verdict};
-use heapsnap::analysis::analyze_with;
+use heapsnap::analysis::analyze_with_early;
 use heapsnap::source::ScriptNames;
 use heapsnap::{analyze, classes, AnalysisOptions, HeapSnapshot};
 use serde::Serialize;
@@ -110,10 +110,11 @@ pub fn diagnose_files(files: &[PathBuf], threads: usize, opts: &Options, exact: 
     })?;
     timer.phase("parse all, census of the earlier snapshots");
     let f = &files[files.len() - 1];
-    let (a, (classes, scripts, tree)) = analyze_with(
+    let (a, (classes, scripts, tree)) = analyze_with_early(
         &mut snap,
         AnalysisOptions { fold_shallow_sizes: true, dominator_tree: false },
-        |s| (classes::compute(s), ScriptNames::build(s), PathTree::compute(s)),
+        |s| (classes::compute(s), ScriptNames::build(s)),
+        |s, (classes, scripts)| (classes, scripts, PathTree::compute(s)),
     );
     timer.phase("analysis of the last snapshot");
     let name = f.display().to_string();

@@ -4,7 +4,7 @@ use crate::output::{bytes, terminal_width, Table};
 use crate::{load, SnapshotArgs};
 use anyhow::Result;
 use heapsnap::summary::{apply_distances, class_distances, class_summaries, ClassSummary};
-use heapsnap::analysis::analyze_with;
+use heapsnap::analysis::analyze_with_early;
 use heapsnap::{classes, distances, AnalysisOptions};
 use serde::Serialize;
 use std::process::ExitCode;
@@ -49,11 +49,15 @@ pub fn run(args: &SnapshotArgs, top: usize, sort: SortBy, html: Option<&std::pat
     let total_size = snap.total_size();
     // Classes and their distances need no dominators: the other core does them.
     let (analysis, (classes, class_dist)) =
-        analyze_with(&mut snap, AnalysisOptions { fold_shallow_sizes: !args.raw_sizes, dominator_tree: true }, |s| {
-            let classes = classes::compute(s);
-            let dist = class_distances(s, &classes);
-            (classes, dist)
-        });
+        analyze_with_early(
+            &mut snap,
+            AnalysisOptions { fold_shallow_sizes: !args.raw_sizes, dominator_tree: true },
+            classes::compute,
+            |s, classes| {
+                let dist = class_distances(s, &classes);
+                (classes, dist)
+            },
+        );
     t.phase("dominators, retained sizes, classes, distances");
     // The class table walks the dominator tree's child lists; the parent
     // array can go now (memory is what is scarce).
