@@ -310,6 +310,12 @@ pub(crate) struct FlatU32 {
     view: SharedSlice<u32>,
 }
 
+impl FlatU32 {
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        FlatU32 { values: Vec::with_capacity(n), view: SharedSlice::default() }
+    }
+}
+
 impl NumberSink for FlatU32 {
     fn reserve(&mut self, total: u64) -> Result<()> {
         let total = usize::try_from(total).map_err(|_| SnapshotError::Inconsistent("array too long".into()))?;

@@ -229,7 +229,9 @@ fn parse_with(mut sc: Scanner<'_>, threads: usize, nodes_only: bool) -> Result<H
                 }
             }
             b"locations" => {
-                let mut flat = FlatU32::default();
+                // Room for all it could hold (address space only, until
+                // written): growing by doubling would copy it over and over.
+                let mut flat = FlatU32::with_capacity(sc.max_numbers().min(1 << 32) as usize);
                 parse_array(&mut sc, &mut flat, threads, "locations")?;
                 locations_raw = Some(flat.values);
             }
