@@ -3,6 +3,7 @@
 use crate::error::{Result, SnapshotError};
 use crate::meta::{EdgeField, Meta, NodeField};
 use crate::numbers::{for_each_number, NumberSink, PieceError, SharedSlice};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Mutex;
 
 /// `self_size` is kept in 32 bits; the rare larger ones (a 5 GiB
@@ -21,6 +22,9 @@ pub(crate) struct NodeColumns {
     pub trace_node_id: Vec<u32>,
     pub detachedness: Vec<u8>,
     pub big_sizes: Mutex<Vec<(u32, u64)>>,
+    /// Whether any trace_node_id / detachedness was not zero.
+    pub nonzero_trace: AtomicBool,
+    pub nonzero_detachedness: AtomicBool,
     views: NodeViews,
 }
 
@@ -47,13 +51,17 @@ impl NodeColumns {
         NodeColumns {
             layout: meta.node_layout.clone(),
             kind_of_type: meta.node_kinds.iter().map(|k| *k as u8).collect(),
-            kind: crate::mem::with_capacity(cap),
-            name: crate::mem::with_capacity(cap),
-            id: crate::mem::with_capacity(cap),
-            self_size: crate::mem::with_capacity(cap),
-            edge_count: crate::mem::with_capacity(cap + 1),
-            trace_node_id: if has_trace { Vec::with_capacity(cap) } else { Vec::new() },
-            detachedness: if has_det { Vec::with_capacity(cap) } else { Vec::new() },
+            kind: crate::mem::zeroed(cap),
+            name: crate::mem::zeroed(cap),
+            id: crate::mem::zeroed(cap),
+            self_size: crate::mem::zeroed(cap),
+            edge_count: crate::mem::zeroed(cap + 1),
+            // Nearly always all zero: only non-zero values are written, so
+            // the pages of an all-zero column are never touched.
+            trace_node_id: if has_trace { crate::mem::zeroed_lazy(cap) } else { Vec::new() },
+            detachedness: if has_det { crate::mem::zeroed_lazy(cap) } else { Vec::new() },
+            nonzero_trace: AtomicBool::new(false),
+            nonzero_detachedness: AtomicBool::new(false),
             big_sizes: Mutex::new(Vec::new()),
             views: NodeViews::default(),
         }
@@ -99,6 +107,7 @@ impl NumberSink for NodeColumns {
         let layout = &self.layout[..];
         let kinds = &self.kind_of_type[..];
         let mut big = Vec::new();
+        let (mut trace_seen, mut detached_seen) = (false, false);
         // SAFETY (all writes): `reserve` sized every column for these
         // records, and concurrent runs cover disjoint records/fields.
         let n = for_each_number(text, |x| {
@@ -121,8 +130,18 @@ impl NumberSink for NodeColumns {
                     unsafe { v.self_size.write(rec, s) }
                 }
                 NodeField::EdgeCount => unsafe { v.edge_count.write(rec, u32_of(x, "edge_count")?) },
-                NodeField::TraceNodeId => unsafe { v.trace_node_id.write(rec, u32_of(x, "trace_node_id")?) },
-                NodeField::Detachedness => unsafe { v.detachedness.write(rec, x.min(255) as u8) },
+                NodeField::TraceNodeId => {
+                    if x != 0 {
+                        trace_seen = true;
+                        unsafe { v.trace_node_id.write(rec, u32_of(x, "trace_node_id")?) }
+                    }
+                }
+                NodeField::Detachedness => {
+                    if x != 0 {
+                        detached_seen = true;
+                        unsafe { v.detachedness.write(rec, x.min(255) as u8) }
+                    }
+                }
                 NodeField::Ignored => {}
             }
             field += 1;
@@ -134,6 +153,12 @@ impl NumberSink for NodeColumns {
         })?;
         if !big.is_empty() {
             self.big_sizes.lock().unwrap().extend(big);
+        }
+        if trace_seen {
+            self.nonzero_trace.store(true, Relaxed);
+        }
+        if detached_seen {
+            self.nonzero_detachedness.store(true, Relaxed);
         }
         Ok(n)
     }
@@ -164,9 +189,9 @@ impl EdgeColumns {
             kind_of_type: meta.edge_kinds.iter().map(|k| *k as u8).collect(),
             node_fields: meta.node_field_count() as u64,
             node_count,
-            kind: crate::mem::with_capacity(cap),
-            name: crate::mem::with_capacity(cap),
-            to: crate::mem::with_capacity(cap),
+            kind: crate::mem::zeroed(cap),
+            name: crate::mem::zeroed(cap),
+            to: crate::mem::zeroed(cap),
             views: Default::default(),
         }
     }
