@@ -56,23 +56,17 @@ pub fn with_capacity<T>(n: usize) -> Vec<T> {
 /// from the kernel, already zero, so nothing is written twice: the parser's
 /// columns take their full declared length up front this way, with no
 /// serial fill as they grow.
-pub fn zeroed<T: Copy + Default + ZeroIsDefault>(n: usize) -> Vec<T> {
+pub fn zeroed<T: Copy + Default>(n: usize) -> Vec<T> {
     let mut v = zeroed_lazy(n);
     populate(&mut v);
     v
 }
 
 /// `vec![0; n]` left untouched: pages never written cost no memory.
-pub fn zeroed_lazy<T: Copy + Default + ZeroIsDefault>(n: usize) -> Vec<T> {
-    // `vec![T::default(); n]` for integers is `alloc_zeroed` (calloc).
+/// (For the integer columns this is `alloc_zeroed`, i.e. calloc.)
+pub fn zeroed_lazy<T: Copy + Default>(n: usize) -> Vec<T> {
     vec![T::default(); n]
 }
-
-/// Integer types whose default is all-zero bytes.
-pub trait ZeroIsDefault {}
-impl ZeroIsDefault for u8 {}
-impl ZeroIsDefault for u32 {}
-impl ZeroIsDefault for u64 {}
 
 /// `vec![value; n]`, pre-faulted.
 pub fn filled<T: Copy>(n: usize, value: T) -> Vec<T> {

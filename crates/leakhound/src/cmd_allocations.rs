@@ -16,7 +16,7 @@
 //! caller (`--no-inlining` asks V8 not to inline, when leakhound starts node).
 
 use crate::live::load::LoadArgs;
-use crate::live::{self, ConnectOptions, Target, TargetArgs};
+use crate::live::{self, ConnectOptions, Target, TargetArgs, TargetJson};
 use crate::output::{bytes, clip, paint, terminal_width, Colour};
 use anyhow::{bail, Result};
 use inspector::{ChildStdout, SamplingNode, SamplingProfile};
@@ -156,14 +156,6 @@ pub enum Ended {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct TargetJson {
-    pub pid: u32,
-    pub node_version: String,
-    pub argv: Vec<String>,
-    pub started_by_leakhound: bool,
-}
-
-#[derive(Debug, Clone, Serialize)]
 pub struct AllocReport {
     pub schema_version: u32,
     pub command: &'static str,
@@ -239,14 +231,6 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Pending forever when we did not start the target.
-async fn program_finished(target: &Target) {
-    match &target.launched {
-        Some(l) => l.finished().await,
-        None => std::future::pending().await,
-    }
-}
-
 const DURING: &str = "during the allocation sampling";
 
 /// Connect, sample over the load phase, read the profile, let the target
@@ -260,7 +244,7 @@ async fn profile(args: &Args, targs: &TargetArgs, load: &live::load::Load, start
     };
     let ready = tokio::select! {
         r = load.wait_until_ready(args.ready_timeout) => r,
-        _ = program_finished(&target) => {
+        _ = target.program_finished() => {
             return Err(target.fail(inspector::Error::Closed { during: String::new() }, "before it answered the load URL").await);
         }
         _ = interrupts.recv() => {
@@ -292,7 +276,7 @@ async fn profile(args: &Args, targs: &TargetArgs, load: &live::load::Load, start
         r = load.phase(Stop::Duration(duration), duration, "load phase") => r.map(|rep| (rep, ended)),
         _ = deadline => Ok((None, Ended::Duration)),
         _ = interrupts.recv() => Ok((None, Ended::Interrupted)),
-        _ = program_finished(&target) => Err(inspector::Error::Closed { during: format!(" {DURING}") }.into()),
+        _ = target.program_finished() => Err(inspector::Error::Closed { during: format!(" {DURING}") }.into()),
         _ = target.session.closed() => Err(inspector::Error::Closed { during: format!(" {DURING}") }.into()),
     };
     let duration_s = start.elapsed().as_secs_f64();
@@ -318,9 +302,8 @@ async fn profile(args: &Args, targs: &TargetArgs, load: &live::load::Load, start
         Ok(p) => p,
         Err(e) => return Err(target.fail(e, "while leakhound read the allocation profile").await),
     };
-    let info = target.info.clone();
+    let target_json = target.json();
     let label = target.label.clone();
-    let started = target.launched.is_some();
     target.finish().await;
     if let Some(path) = &args.heapprofile {
         write_heapprofile(path, &profile)?;
@@ -332,7 +315,7 @@ async fn profile(args: &Args, targs: &TargetArgs, load: &live::load::Load, start
     Ok(Some(AllocReport {
         schema_version: 1,
         command: "allocations",
-        target: TargetJson { pid: info.pid, node_version: info.node_version, argv: info.argv, started_by_leakhound: started },
+        target: target_json,
         started_at,
         duration_s,
         ended,

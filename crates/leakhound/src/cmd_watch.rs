@@ -8,7 +8,7 @@
 //! sample. The verdict is `diagnose::series::floor_verdict`.
 
 use crate::live::probe::{GcCounts, Probe};
-use crate::live::{self, ConnectOptions, Target, TargetArgs};
+use crate::live::{self, ConnectOptions, Target, TargetArgs, TargetJson};
 use crate::output;
 use anyhow::Result;
 use diagnose::gclog::{p_text, Verdict};
@@ -83,20 +83,12 @@ pub enum Ended {
     Error,
 }
 
-#[derive(Serialize)]
-pub struct TargetJson<'a> {
-    pub pid: u32,
-    pub node_version: &'a str,
-    pub argv: &'a [String],
-    pub started_by_leakhound: bool,
-}
-
 /// Everything a watch found: printed as `--json`, drawn by `--html`.
 #[derive(Serialize)]
 pub struct WatchReport<'a> {
     pub schema_version: u32,
     pub command: &'static str,
-    pub target: TargetJson<'a>,
+    pub target: TargetJson,
     pub interval_s: f64,
     pub elapsed_s: f64,
     pub ended: Ended,
@@ -127,14 +119,6 @@ const MB: f64 = 1e6;
 
 pub fn run(args: &Args) -> Result<ExitCode> {
     live::block_on(run_async(args))?
-}
-
-/// Pending forever when we did not start the target.
-async fn program_finished(target: &Target) {
-    match &target.launched {
-        Some(l) => l.finished().await,
-        None => std::future::pending().await,
-    }
 }
 
 struct Series {
@@ -190,7 +174,7 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
             _ = ticker.tick() => false,
             _ = async { tokio::time::sleep_until(deadline.expect("guarded")).await }, if deadline.is_some() => true,
             _ = interrupts.recv() => break Ended::Interrupted,
-            _ = program_finished(&target) => break Ended::TargetExited,
+            _ = target.program_finished() => break Ended::TargetExited,
             _ = target.session.closed() => break Ended::TargetExited,
         };
         // The deadline right after a tick: that sample was the last one.
@@ -244,7 +228,7 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
         (_, Ended::Error) => "stopped by an error".to_string(),
     };
     let info = target.info.clone();
-    let started = target.launched.is_some();
+    let target_json = target.json();
     target.finish().await;
 
     let (xs, ys) = floor_xy(&s.floors);
@@ -255,7 +239,7 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
         let out = WatchReport {
             schema_version: 1,
             command: "watch",
-            target: TargetJson { pid: info.pid, node_version: &info.node_version, argv: &info.argv, started_by_leakhound: started },
+            target: target_json,
             interval_s: args.interval.as_secs_f64(),
             elapsed_s: elapsed,
             ended,

@@ -78,6 +78,16 @@ fn probe(page: &Path, work: &Path) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("probe output is not JSON ({e}): {text}"))
 }
 
+/// `check_file`, then the page in Chromium: no errors, nothing fetched.
+fn open_checked(page: &Path, work: &Path) -> Value {
+    check_file(page);
+    let seen = probe(page, work);
+    eprintln!("probe: {seen}");
+    assert_eq!(seen["errors"], serde_json::json!([]), "errors in the page");
+    assert_eq!(seen["resources"], serde_json::json!([]), "the page fetched something");
+    seen
+}
+
 fn check_file(page: &Path) {
     let size = std::fs::metadata(page).unwrap().len();
     assert!(size < MAX_REPORT_BYTES, "{} is {size} bytes", page.display());
@@ -125,11 +135,7 @@ fn run_report_renders_in_chromium() {
     check_schema("run", &json);
     assert_eq!(json["verdict"], "leak");
 
-    check_file(&page);
-    let seen = probe(&page, work.path());
-    eprintln!("probe: {seen}");
-    assert_eq!(seen["errors"], serde_json::json!([]), "errors in the page");
-    assert_eq!(seen["resources"], serde_json::json!([]), "the page fetched something");
+    let seen = open_checked(&page, work.path());
     let paths = seen["paths"].as_array().unwrap();
     for want in ["heapUsed", "heapTotal", "rss", "heap after GC (floor)", "floor trend (Theil-Sen)"] {
         let p = paths.iter().find(|p| p["series"] == want).unwrap_or_else(|| panic!("no {want} line in {paths:?}"));
@@ -201,11 +207,7 @@ fn watch_report_renders_in_chromium() {
     assert!(out.status.success(), "watch failed: {}", String::from_utf8_lossy(&out.stderr));
     let json: Value = serde_json::from_slice(&out.stdout).expect("watch --json");
     check_schema("watch", &json);
-    check_file(&page);
-    let seen = probe(&page, work.path());
-    eprintln!("probe: {seen}");
-    assert_eq!(seen["errors"], serde_json::json!([]), "errors in the page");
-    assert_eq!(seen["resources"], serde_json::json!([]), "the page fetched something");
+    let seen = open_checked(&page, work.path());
     let paths = seen["paths"].as_array().unwrap();
     let samples = json["samples"].as_array().unwrap().len() as u64;
     let floors = json["floors"].as_array().unwrap().len() as u64;

@@ -105,7 +105,34 @@ pub async fn explain(e: inspector::Error, launched: Option<&Launched>, when: &st
     }
 }
 
+/// Who was watched, as the live commands' JSON says it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TargetJson {
+    pub pid: u32,
+    pub node_version: String,
+    pub argv: Vec<String>,
+    pub started_by_leakhound: bool,
+}
+
 impl Target {
+    pub fn json(&self) -> TargetJson {
+        TargetJson {
+            pid: self.info.pid,
+            node_version: self.info.node_version.clone(),
+            argv: self.info.argv.clone(),
+            started_by_leakhound: self.launched.is_some(),
+        }
+    }
+
+    /// Resolves when the program we started has finished; never for a
+    /// process we only attached to.
+    pub async fn program_finished(&self) {
+        match &self.launched {
+            Some(l) => l.finished().await,
+            None => std::future::pending().await,
+        }
+    }
+
     /// Give up on the target after `e`: disconnect, explain the error by
     /// the child's exit if that is what happened, stop the child.
     pub async fn fail(self, e: inspector::Error, when: &str) -> anyhow::Error {

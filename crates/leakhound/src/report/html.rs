@@ -518,7 +518,7 @@ pub fn watch_page(w: &crate::cmd_watch::WatchReport, summary: &str, command_line
     let mut p = Page::new(&format!("leakhound watch — process {}", w.target.pid));
     p.fact("Command", command_line);
     p.fact("Process", &format!("{} ({})", w.target.pid, w.target.argv.join(" ")));
-    p.fact("Node", w.target.node_version);
+    p.fact("Node", &w.target.node_version);
     p.fact("Started", &utc_text(w.started_at));
     p.fact("Duration", &format!("{:.1} s, {} samples every {:.3} s", w.elapsed_s, w.samples.len(), w.interval_s));
     p.fact("Floors from", if w.floor_source == "forced-gc" { "a forced full GC before each sample" } else { "the process's own full GCs" });
