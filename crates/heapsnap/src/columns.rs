@@ -100,6 +100,53 @@ impl NumberSink for NodeColumns {
     }
 
     fn write_run(&self, first: u64, text: &[u8]) -> Result<u64, PieceError> {
+        use NodeField::*;
+        match self.layout[..] {
+            [Type, Name, Id, SelfSize, EdgeCount, TraceNodeId] => {
+                with_fast_records::<6>(first, text, |f, t| self.careful(f, t), |rec, v| self.fast_record::<6>(rec, v))
+            }
+            [Type, Name, Id, SelfSize, EdgeCount, TraceNodeId, Detachedness] => {
+                with_fast_records::<7>(first, text, |f, t| self.careful(f, t), |rec, v| self.fast_record::<7>(rec, v))
+            }
+            _ => self.careful(first, text),
+        }
+    }
+}
+
+impl NodeColumns {
+    /// One record of the usual layout: type, name, id, self_size,
+    /// edge_count, trace_node_id (and detachedness when `F` is 7). False,
+    /// for the careful path, on anything it would report or keep aside.
+    #[inline(always)]
+    fn fast_record<const F: usize>(&self, rec: usize, x: &[u64; F]) -> bool {
+        let v = self.views;
+        let kinds = &self.kind_of_type[..];
+        let wide = |x: u64| x > u32::MAX as u64;
+        if (x[0] >= kinds.len() as u64) | wide(x[1]) | wide(x[2]) | (x[3] >= BIG_SIZE as u64) | wide(x[4]) | wide(x[5]) {
+            return false;
+        }
+        // SAFETY: `reserve` sized every column for these records, and
+        // concurrent runs cover disjoint records; x[0] was checked above.
+        unsafe {
+            v.kind.write(rec, *kinds.get_unchecked(x[0] as usize));
+            v.name.write(rec, x[1] as u32);
+            v.id.write(rec, x[2] as u32);
+            v.self_size.write(rec, x[3] as u32);
+            v.edge_count.write(rec, x[4] as u32);
+            if x[5] != 0 {
+                self.nonzero_trace.store(true, Relaxed);
+                v.trace_node_id.write(rec, x[5] as u32);
+            }
+            if F == 7 && x[F - 1] != 0 {
+                self.nonzero_detachedness.store(true, Relaxed);
+                v.detachedness.write(rec, x[F - 1].min(255) as u8);
+            }
+        }
+        true
+    }
+
+    /// Any layout, a number at a time, every value checked.
+    fn careful(&self, first: u64, text: &[u8]) -> Result<u64, PieceError> {
         let f = self.layout.len();
         let mut field = (first % f as u64) as usize;
         let mut rec = (first / f as u64) as usize;
@@ -225,9 +272,45 @@ impl NumberSink for EdgeColumns {
 }
 
 impl EdgeColumns {
-    /// `NF`: the node field count when known at compile time, else 0.
     #[inline(always)]
     fn write_edges<const NF: u64>(&self, first: u64, text: &[u8]) -> Result<u64, PieceError> {
+        use EdgeField::*;
+        match self.layout[..] {
+            [Type, NameOrIndex, ToNode] => with_fast_records::<3>(
+                first,
+                text,
+                |f, t| self.careful::<NF>(f, t),
+                |rec, x| self.fast_record::<NF>(rec, x),
+            ),
+            _ => self.careful::<NF>(first, text),
+        }
+    }
+
+    /// One record of the usual layout: type, name_or_index, to_node. False,
+    /// for the careful path, on anything it would report.
+    #[inline(always)]
+    fn fast_record<const NF: u64>(&self, rec: usize, x: &[u64; 3]) -> bool {
+        let (vk, vn, vt) = self.views;
+        let kinds = &self.kind_of_type[..];
+        let nf = if NF == 0 { self.node_fields } else { NF };
+        let (q, r) = if NF == 0 { (x[2] / nf, x[2] % nf) } else { (x[2] / NF, x[2] % NF) };
+        if (x[0] >= kinds.len() as u64) | (x[1] > u32::MAX as u64) | (r != 0) | (q >= self.node_count) {
+            return false;
+        }
+        // SAFETY: `reserve` sized the columns for these records, concurrent
+        // runs cover disjoint records; x[0] was checked above.
+        unsafe {
+            vk.write(rec, *kinds.get_unchecked(x[0] as usize));
+            vn.write(rec, x[1] as u32);
+            vt.write(rec, q as u32);
+        }
+        true
+    }
+
+    /// Any layout, a number at a time, every value checked.
+    /// `NF`: the node field count when known at compile time, else 0.
+    #[inline(always)]
+    fn careful<const NF: u64>(&self, first: u64, text: &[u8]) -> Result<u64, PieceError> {
         let f = self.layout.len();
         let mut field = (first % f as u64) as usize;
         let mut rec = (first / f as u64) as usize;
@@ -267,6 +350,35 @@ impl EdgeColumns {
 }
 
 
+/// A run of numbers for a layout of `F` fields: the careful path finishes
+/// a record begun in the previous run, the fast path (`records`) takes whole
+/// records, the careful path whatever it left (at least the end).
+#[inline(always)]
+fn with_fast_records<const F: usize>(
+    first: u64,
+    text: &[u8],
+    careful: impl Fn(u64, &[u8]) -> Result<u64, PieceError>,
+    mut fast: impl FnMut(usize, &[u64; F]) -> bool,
+) -> Result<u64, PieceError> {
+    let f = F as u64;
+    let skip = ((f - first % f) % f) as usize;
+    // The body starts after the head's `skip` numbers and their commas.
+    let mut body_at = 0;
+    for _ in 0..skip {
+        match memchr::memchr(b',', &text[body_at..]) {
+            Some(c) => body_at += c + 1,
+            None => return careful(first, text),
+        }
+    }
+    let head = if skip == 0 { 0 } else { careful(first, &text[..body_at - 1])? };
+    let rec0 = ((first + head) / f) as usize;
+    let r = crate::records::fast_records::<F>(&text[body_at..], |i, x| fast(rec0 + i, x));
+    let at = body_at + r.at;
+    let done = head + (r.records * F) as u64;
+    let rest = careful(first + done, &text[at..]).map_err(|e| PieceError { at: e.at + at, msg: e.msg })?;
+    Ok(done + rest)
+}
+
 /// Columns are allocated at the declared size up front; they only grow if
 /// the file holds more than it declared (the mismatch is reported after).
 fn grow<T: Copy + Default>(v: &mut Vec<T>, len: usize) {
@@ -293,5 +405,84 @@ impl EdgeColumns {
         self.kind.truncate(records);
         self.name.truncate(records);
         self.to.truncate(records);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::records::{CAREFUL_ONLY, FAST_RECORDS};
+    use crate::{HeapSnapshot, ParseOptions};
+    use std::sync::atomic::Ordering::Relaxed;
+
+    /// A ring of `n` objects with a chord each, one record a line as V8
+    /// writes them: big enough for the fast path.
+    fn ring(n: usize) -> String {
+        let meta = r#"{"snapshot":{"meta":{"node_fields":["type","name","id","self_size","edge_count","trace_node_id","detachedness"],"node_types":[["hidden","array","string","object","code","closure","regexp","number","native","synthetic","concatenated string","sliced string","symbol","bigint","object shape"],"string","number","number","number","number","number"],"edge_fields":["type","name_or_index","to_node"],"edge_types":[["context","element","property","internal","hidden","shortcut","weak"],"string_or_number","node"],"location_fields":["object_index","script_id","line","column"]},"node_count":NODES,"edge_count":EDGES},"#;
+        let nodes: Vec<String> = (0..n)
+            .map(|i| format!("{},{},{},{},2,{},{}", if i == 0 { 9 } else { 3 }, i % 4, 2 * i + 1, (i * 7919) % 100_000_000, i % 3, i % 2))
+            .collect();
+        let edges: Vec<String> = (0..n).flat_map(|i| [format!("2,{},{}", i % 4, (i + 1) % n * 7), format!("1,{},{}", i, (i * 13) % n * 7)]).collect();
+        format!(
+            "{}\n\"nodes\":[{}],\n\"edges\":[{}],\n\"locations\":[],\n\"strings\":[\"\",\"a\",\"b\",\"c\"]}}",
+            meta.replace("NODES", &n.to_string()).replace("EDGES", &(2 * n).to_string()),
+            nodes.join("\n,"),
+            edges.join("\n,")
+        )
+    }
+
+    fn parse(text: &[u8], threads: usize) -> Result<HeapSnapshot, String> {
+        crate::parse_snapshot(Box::new(std::io::Cursor::new(text.to_vec())), ParseOptions { threads, progress: None })
+            .map_err(|e| e.to_string())
+    }
+
+    /// Everything the columns hold, for comparing two parses.
+    fn columns(s: &HeapSnapshot) -> Vec<u64> {
+        let mut out = vec![s.node_count() as u64, s.edge_count() as u64];
+        for n in s.nodes() {
+            out.extend([s.kind(n) as u64, s.name_index(n) as u64, s.id(n) as u64, s.self_size(n)]);
+            out.extend([s.trace_node_id(n) as u64, s.detachedness(n) as u64, s.edges(n).start as u64]);
+            for e in s.edges(n) {
+                out.extend([s.edge_kind(e) as u64, s.edge_name_raw(e) as u64, s.edge_target(e) as u64]);
+            }
+        }
+        out
+    }
+
+    /// Whatever the bytes, the fast path gives what the careful path alone
+    /// gives: the same columns, or the same error at the same offset.
+    #[test]
+    fn fast_and_careful_paths_agree_on_corrupted_records() {
+        let text = ring(1500).into_bytes();
+        let find = |what: &[u8]| text.windows(what.len()).position(|w| w == what).unwrap();
+        let (nodes_at, end) = (find(b"\"nodes\":"), find(b"\"locations\""));
+        let before = FAST_RECORDS.load(Relaxed);
+        let good = columns(&parse(&text, 2).unwrap());
+        #[cfg(target_arch = "x86_64")]
+        assert!(FAST_RECORDS.load(Relaxed) - before > 4000, "the fast path did not run");
+        let mut cases = 0;
+        for (k, i) in (nodes_at + 9..end).step_by(157).enumerate() {
+            for b in [b',', b'x', b' ', b'9', b'\n', b'-', b']', b'0'][k % 8..].iter().take(3) {
+                let mut v = text.clone();
+                v[i] = *b;
+                if *b == b'9' {
+                    v.splice(i..i, b"12345678901234567".iter().copied()); // a number too long
+                }
+                for threads in [1, 2] {
+                    CAREFUL_ONLY.store(false, Relaxed);
+                    let fast = parse(&v, threads).map(|s| columns(&s));
+                    CAREFUL_ONLY.store(true, Relaxed);
+                    let careful = parse(&v, threads).map(|s| columns(&s));
+                    CAREFUL_ONLY.store(false, Relaxed);
+                    assert_eq!(fast, careful, "byte {i} set to {:?}, {threads} threads", *b as char);
+                    cases += 1;
+                }
+            }
+        }
+        assert!(cases > 1000, "{cases}");
+        // And the untouched text parses the same both ways.
+        CAREFUL_ONLY.store(true, Relaxed);
+        let careful = columns(&parse(&text, 2).unwrap());
+        CAREFUL_ONLY.store(false, Relaxed);
+        assert_eq!(good, careful);
     }
 }

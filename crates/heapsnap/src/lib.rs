@@ -18,6 +18,7 @@ pub mod mem;
 pub mod meta;
 mod numbers;
 mod parse;
+mod records;
 pub mod retainers;
 mod scan;
 pub mod shallow;
