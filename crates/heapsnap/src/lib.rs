@@ -15,6 +15,7 @@ pub mod dominators;
 pub mod error;
 pub mod flags;
 pub mod mem;
+pub mod recycle;
 pub mod meta;
 mod numbers;
 mod parse;

@@ -20,6 +20,10 @@ mod output;
 mod report;
 
 use clap::{Parser, Subcommand};
+
+/// Big freed arrays keep their pages for the next big array (see `heapsnap::recycle`).
+#[global_allocator]
+static ALLOC: heapsnap::recycle::Recycler = heapsnap::recycle::Recycler;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
