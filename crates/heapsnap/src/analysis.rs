@@ -67,7 +67,7 @@ pub fn analyze_with_early<E: Send, T: Send>(
     let t0 = std::time::Instant::now();
     let lap = |what: &str| {
         if timing {
-            eprintln!("  analyze: {what} at {:.2?} (cpu {:.2} s)", t0.elapsed(), crate::mem::cpu_seconds());
+            eprintln!("  analyze: {what} at {:.2?} ({})", t0.elapsed(), crate::mem::usage());
         }
     };
     let has_user_roots = !flags::user_roots(s).is_empty();

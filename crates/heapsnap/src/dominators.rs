@@ -99,7 +99,7 @@ pub fn compute_with(s: &HeapSnapshot, essential: &BitSet, before_peak: impl FnOn
     let t0 = std::time::Instant::now();
     let lap = |what: &str| {
         if debug {
-            eprintln!("    dominators: {what} at {:.2?} (cpu {:.2} s)", t0.elapsed(), crate::mem::cpu_seconds());
+            eprintln!("    dominators: {what} at {:.2?} ({})", t0.elapsed(), crate::mem::usage());
         }
     };
     let counts = retainer_counts(s, essential);

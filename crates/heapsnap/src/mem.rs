@@ -120,3 +120,17 @@ pub fn cpu_seconds() -> f64 {
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     tv(u.ru_utime) + tv(u.ru_stime)
 }
+
+/// CPU time, resident and peak resident memory now, for the
+/// `HEAPSNAP_DEBUG` timings.
+pub fn usage() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches(" kB").parse::<u64>().ok())
+            .map_or("?".to_string(), |kb| (kb / 1024).to_string())
+    };
+    format!("cpu {:.2} s, rss {} MiB, peak {} MiB", cpu_seconds(), field("VmRSS:"), field("VmHWM:"))
+}

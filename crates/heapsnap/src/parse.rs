@@ -187,7 +187,7 @@ fn parse_with(mut sc: Scanner<'_>, threads: usize, nodes_only: bool) -> Result<H
         sc.string_into(&mut key, "a top-level key")?;
         sc.expect(b':', "the top-level object")?;
         if debug {
-            eprintln!("  parse: `{}` at {:.2?} (cpu {:.2} s)", String::from_utf8_lossy(&key), t0.elapsed(), crate::mem::cpu_seconds());
+            eprintln!("  parse: `{}` at {:.2?} ({})", String::from_utf8_lossy(&key), t0.elapsed(), crate::mem::usage());
         }
         if !seen_keys.insert(key.clone()) {
             return Err(SnapshotError::syntax(
@@ -265,7 +265,7 @@ fn parse_with(mut sc: Scanner<'_>, threads: usize, nodes_only: bool) -> Result<H
         ));
     }
     if debug {
-        eprintln!("  parse: end of input at {:.2?} (cpu {:.2} s)", t0.elapsed(), crate::mem::cpu_seconds());
+        eprintln!("  parse: end of input at {:.2?} ({})", t0.elapsed(), crate::mem::usage());
     }
     let meta = meta.ok_or_else(|| SnapshotError::Foreign("no `snapshot` header".into()))?;
     let mut nodes = nodes.ok_or_else(|| SnapshotError::Foreign("no `nodes` array".into()))?;
