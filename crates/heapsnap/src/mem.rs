@@ -132,5 +132,6 @@ pub fn usage() -> String {
             .and_then(|v| v.trim().trim_end_matches(" kB").parse::<u64>().ok())
             .map_or("?".to_string(), |kb| (kb / 1024).to_string())
     };
-    format!("cpu {:.2} s, rss {} MiB, peak {} MiB", cpu_seconds(), field("VmRSS:"), field("VmHWM:"))
+    let (fresh, reused) = (crate::recycle::FRESH.load(std::sync::atomic::Ordering::Relaxed), crate::recycle::REUSED.load(std::sync::atomic::Ordering::Relaxed));
+    format!("cpu {:.2} s, rss {} MiB, peak {} MiB, big fresh {} reused {} MiB", cpu_seconds(), field("VmRSS:"), field("VmHWM:"), fresh >> 20, reused >> 20)
 }

@@ -29,6 +29,10 @@ struct Kept {
 
 static KEPT: Mutex<Kept> = Mutex::new(Kept { free: Vec::new(), pieced: Vec::new() });
 
+/// Bytes of big blocks from fresh pages, and from kept ones (for `HEAPSNAP_DEBUG`).
+pub static FRESH: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+pub static REUSED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// The recycling allocator (Linux; elsewhere it is the system allocator).
 pub struct Recycler;
 
@@ -78,6 +82,7 @@ mod os {
             } else {
                 free.swap_remove(i);
             }
+            REUSED.fetch_add(len, std::sync::atomic::Ordering::Relaxed);
             return (addr as *mut u8, len);
         }
         // Otherwise fresh pages, with kept blocks moved over their start.
@@ -102,6 +107,8 @@ mod os {
             pieces.push((target as usize, part));
             filled += part;
         }
+        REUSED.fetch_add(filled, std::sync::atomic::Ordering::Relaxed);
+        FRESH.fetch_add(len - filled, std::sync::atomic::Ordering::Relaxed);
         if !pieces.is_empty() {
             if filled < len {
                 pieces.push((block as usize + filled, len - filled));
