@@ -413,17 +413,69 @@ fn nodes_only_snapshot(meta: Option<Meta>, nodes: Option<NodeColumns>, node_tota
     })
 }
 
-/// The first `"` or `\\` in `hay`: a plain loop for the short strings
-/// that make up most tables, SIMD past that.
-#[inline(always)]
-fn quote_or_escape(hay: &[u8]) -> Option<usize> {
-    let short = hay.len().min(32);
-    for (i, &b) in hay[..short].iter().enumerate() {
-        if b == b'"' || b == b'\\' {
-            return Some(i);
+/// Strings without escapes, each followed by `,` or `]`, from `pos` on
+/// (the window's end left for the careful path, with a margin): their
+/// contents appended to `data` and their ends to `ends`. Returns where the
+/// careful path goes on, and whether the array was closed. Sixteen bytes
+/// are looked at and copied at a time: most strings are short, and a call
+/// to `memchr` and `memcpy` each would cost more than the string.
+fn plain_strings(buf: &[u8], mut pos: usize, end: usize, data: &mut Vec<u8>, ends: &mut Vec<u32>) -> (usize, bool) {
+    let end = end.min(buf.len());
+    loop {
+        let mut p = pos;
+        // V8 puts a newline before each string after the first.
+        while p < end && crate::scan::is_ws(buf[p]) {
+            p += 1;
+        }
+        if p >= end || buf[p] != b'"' {
+            return (pos, false);
+        }
+        let start = p + 1;
+        let mut q = start;
+        let hit = loop {
+            if q + 16 > end || data.capacity() - data.len() < q - start + 16 || data.len() + (q - start) > u32::MAX as usize - 16 {
+                return (pos, false);
+            }
+            let chunk: &[u8; 16] = buf[q..q + 16].try_into().unwrap();
+            // SAFETY: the check above left 16 bytes of room past what this
+            // string has copied so far; `set_len` below covers only its text.
+            unsafe { std::ptr::copy_nonoverlapping(chunk.as_ptr(), data.as_mut_ptr().add(data.len() + (q - start)), 16) };
+            let m = quote_or_backslash16(chunk);
+            if m != 0 {
+                break q + m.trailing_zeros() as usize;
+            }
+            q += 16;
+        };
+        if buf[hit] != b'"' || hit + 1 >= end || (buf[hit + 1] != b',' && buf[hit + 1] != b']') {
+            return (pos, false);
+        }
+        // SAFETY: the bytes up to `hit` were copied in above.
+        unsafe { data.set_len(data.len() + (hit - start)) };
+        ends.push(data.len() as u32);
+        pos = hit + 2;
+        if buf[hit + 1] == b']' {
+            return (pos, true);
         }
     }
-    memchr::memchr2(b'"', b'\\', &hay[short..]).map(|i| i + short)
+}
+
+/// A bit for each `"` or `\\` among 16 bytes.
+#[inline(always)]
+fn quote_or_backslash16(chunk: &[u8; 16]) -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        // SAFETY: SSE2 is part of x86_64; the load is unaligned.
+        unsafe {
+            let v = _mm_loadu_si128(chunk.as_ptr() as *const __m128i);
+            let m = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8)), _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8)));
+            _mm_movemask_epi8(m) as u32
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        chunk.iter().enumerate().fold(0, |m, (i, &b)| m | (((b == b'"' || b == b'\\') as u32) << i))
+    }
 }
 
 fn parse_strings(sc: &mut Scanner<'_>) -> Result<Strings> {
@@ -437,24 +489,12 @@ fn parse_strings(sc: &mut Scanner<'_>) -> Result<Strings> {
         sc.pos += 1;
     } else {
         loop {
-            // Fast path: a string without escapes followed directly by its
+            // Fast path: strings without escapes followed directly by their
             // delimiter, all inside the window (nearly every string).
-            let (p, end) = (sc.pos, sc.end);
-            let buf = sc.buf();
-            if p < end && buf[p] == b'"' {
-                if let Some(i) = quote_or_escape(&buf[p + 1..end]) {
-                    let q = p + 1 + i;
-                    if buf[q] == b'"' && q + 1 < end && (buf[q + 1] == b',' || buf[q + 1] == b']') {
-                        data.extend_from_slice(&buf[p + 1..q]);
-                        ends.push(u32::try_from(data.len()).map_err(|_| too_big())?);
-                        let last = buf[q + 1] == b']';
-                        sc.pos = q + 2;
-                        if last {
-                            break;
-                        }
-                        continue;
-                    }
-                }
+            let (pos, closed) = plain_strings(sc.buf(), sc.pos, sc.end, &mut data, &mut ends);
+            sc.pos = pos;
+            if closed {
+                break;
             }
             sc.string_into(&mut data, "`strings`")?;
             ends.push(u32::try_from(data.len()).map_err(|_| too_big())?);
