@@ -611,3 +611,38 @@ impl Graph {
         Graph { first_edge, edge_sum: sum, node_name, max_node_name, edge_name: name, edge_to: to, max_edge_string }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The 16-bytes-at-a-time path and the careful one together read every
+    /// string back: short, long, escaped early or late, non-ASCII, empty,
+    /// with and without V8's newlines.
+    #[test]
+    fn strings_of_every_shape() {
+        let mut want: Vec<String> = Vec::new();
+        for i in 0..3000usize {
+            let base = "abcdefghijklmnopqrstuvwxyz0123456789".repeat(2 + i % 5);
+            let s = match i % 7 {
+                0 => String::new(),
+                1 => base[..i % 40].to_string(),
+                2 => format!("{}\"quoted\" {}", &base[..i % 33], i),
+                3 => format!("{}é ✓ 😀 {}", &base[..i % 20], i),
+                4 => format!("{}\\back\\slash\n{}", &base[..(i * 7) % 50], i),
+                5 => base.clone(),
+                _ => format!("{}{}", i, &base[..i % 17]),
+            };
+            want.push(s);
+        }
+        for sep in [",", ",\n", ", "] {
+            let text = format!("[{}]", want.iter().map(|s| serde_json::to_string(s).unwrap()).collect::<Vec<_>>().join(sep));
+            let mut sc = Scanner::new(Box::new(std::io::Cursor::new(text.into_bytes())), None);
+            let strings = parse_strings(&mut sc).unwrap();
+            assert_eq!(strings.len(), want.len());
+            for (i, w) in want.iter().enumerate() {
+                assert_eq!(strings.get(i as u32), Some(w.as_str()), "string {i} with {sep:?}");
+            }
+        }
+    }
+}
