@@ -212,8 +212,12 @@ pub fn compute_with(s: &HeapSnapshot, essential: &BitSet, before_peak: impl FnOn
             }
         }
     }
-    for i in 2..m + 2 {
-        pred_start[i] += pred_start[i - 1];
+    // Running sum in a register: `p[i] += p[i - 1]` would wait on the store
+    // it just made, every step.
+    let mut sum = 0;
+    for c in &mut pred_start[2..] {
+        sum += *c;
+        *c = sum;
     }
     let mut preds: Vec<u32> = crate::mem::filled(pred_start[m + 1] as usize, 0);
     for u in 0..n as u32 {

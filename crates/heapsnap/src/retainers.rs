@@ -18,8 +18,10 @@ impl Retainers {
         for e in 0..s.edge_count() as u32 {
             first[s.edge_target(e) as usize + 2] += 1;
         }
-        for i in 2..n + 2 {
-            first[i] += first[i - 1];
+        let mut sum = 0;
+        for c in &mut first[2..] {
+            sum += *c;
+            *c = sum;
         }
         let mut edges = crate::mem::filled(s.edge_count(), 0u32);
         for e in 0..s.edge_count() as u32 {

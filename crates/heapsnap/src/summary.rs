@@ -30,8 +30,10 @@ impl DominatorTree {
                 first_child[d as usize + 2] += 1;
             }
         }
-        for i in 2..n + 2 {
-            first_child[i] += first_child[i - 1];
+        let mut sum = 0;
+        for c in &mut first_child[2..] {
+            sum += *c;
+            *c = sum;
         }
         let mut children = crate::mem::filled(n.saturating_sub(1), 0u32);
         for (v, &d) in idom.iter().enumerate() {
