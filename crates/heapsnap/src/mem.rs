@@ -133,5 +133,5 @@ pub fn usage() -> String {
             .map_or("?".to_string(), |kb| (kb / 1024).to_string())
     };
     let (fresh, reused) = (crate::recycle::FRESH.load(std::sync::atomic::Ordering::Relaxed), crate::recycle::REUSED.load(std::sync::atomic::Ordering::Relaxed));
-    format!("cpu {:.2} s, rss {} MiB, peak {} MiB, big fresh {} reused {} MiB", cpu_seconds(), field("VmRSS:"), field("VmHWM:"), fresh >> 20, reused >> 20)
+    format!("cpu {:.2} s, rss {} MiB (file {}), peak {} MiB, big fresh {} reused {} kept {} MiB", cpu_seconds(), field("VmRSS:"), field("RssFile:"), field("VmHWM:"), fresh >> 20, reused >> 20, crate::recycle::kept_bytes() >> 20)
 }

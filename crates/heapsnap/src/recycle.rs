@@ -44,6 +44,14 @@ fn is_big(layout: &Layout) -> bool {
     cfg!(target_os = "linux") && layout.size() >= BIG && layout.align() <= PAGE
 }
 
+/// Bytes of freed big blocks kept for reuse now.
+pub fn kept_bytes() -> usize {
+    #[cfg(target_os = "linux")]
+    return os::kept_bytes();
+    #[cfg(not(target_os = "linux"))]
+    0
+}
+
 #[cfg(target_os = "linux")]
 mod os {
     use super::*;
@@ -128,6 +136,11 @@ mod os {
             }
             None => kept.free.push((ptr as usize, len)),
         }
+    }
+
+    /// Bytes kept now, for `HEAPSNAP_DEBUG`.
+    pub fn kept_bytes() -> usize {
+        kept().free.iter().map(|&(_, l)| l).sum()
     }
 
     /// Whether a block is made of several mappings (it can't be remapped whole).
