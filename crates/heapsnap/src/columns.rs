@@ -3,7 +3,7 @@
 use crate::error::{Result, SnapshotError};
 use crate::meta::{EdgeField, Meta, NodeField};
 use crate::numbers::{for_each_number, NumberSink, PieceError, SharedSlice};
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 
 /// `self_size` is kept in 32 bits; the rare larger ones (a 5 GiB
@@ -22,6 +22,8 @@ pub(crate) struct NodeColumns {
     pub trace_node_id: Vec<u32>,
     pub detachedness: Vec<u8>,
     pub big_sizes: Mutex<Vec<(u32, u64)>>,
+    /// One more than the largest name string index (0: no nodes).
+    pub max_name: AtomicU64,
     /// Whether any trace_node_id / detachedness was not zero.
     pub nonzero_trace: AtomicBool,
     pub nonzero_detachedness: AtomicBool,
@@ -60,6 +62,7 @@ impl NodeColumns {
             // the pages of an all-zero column are never touched.
             trace_node_id: if has_trace { crate::mem::zeroed_lazy(cap) } else { Vec::new() },
             detachedness: if has_det { crate::mem::zeroed_lazy(cap) } else { Vec::new() },
+            max_name: AtomicU64::new(0),
             nonzero_trace: AtomicBool::new(false),
             nonzero_detachedness: AtomicBool::new(false),
             big_sizes: Mutex::new(Vec::new()),
@@ -102,18 +105,29 @@ impl NumberSink for NodeColumns {
     fn write_run(&self, first: u64, text: &[u8]) -> Result<u64, PieceError> {
         use NodeField::*;
         match self.layout[..] {
-            [Type, Name, Id, SelfSize, EdgeCount, TraceNodeId] => {
-                with_fast_records::<6>(first, text, |f, t| self.careful(f, t), |rec, v| self.fast_record::<6>(rec, v))
-            }
-            [Type, Name, Id, SelfSize, EdgeCount, TraceNodeId, Detachedness] => {
-                with_fast_records::<7>(first, text, |f, t| self.careful(f, t), |rec, v| self.fast_record::<7>(rec, v))
-            }
+            [Type, Name, Id, SelfSize, EdgeCount, TraceNodeId] => self.fast_run::<6>(first, text),
+            [Type, Name, Id, SelfSize, EdgeCount, TraceNodeId, Detachedness] => self.fast_run::<7>(first, text),
             _ => self.careful(first, text),
         }
     }
 }
 
 impl NodeColumns {
+    fn fast_run<const F: usize>(&self, first: u64, text: &[u8]) -> Result<u64, PieceError> {
+        let mut max_name = 0;
+        let n = with_fast_records::<F>(
+            first,
+            text,
+            |f, t| self.careful(f, t),
+            |rec, v| {
+                max_name = max_name.max(v[1] + 1);
+                self.fast_record::<F>(rec, v)
+            },
+        );
+        self.max_name.fetch_max(max_name, Relaxed);
+        n
+    }
+
     /// One record of the usual layout: type, name, id, self_size,
     /// edge_count, trace_node_id (and detachedness when `F` is 7). False,
     /// for the careful path, on anything it would report or keep aside.
@@ -155,6 +169,7 @@ impl NodeColumns {
         let kinds = &self.kind_of_type[..];
         let mut big = Vec::new();
         let (mut trace_seen, mut detached_seen) = (false, false);
+        let mut max_name = 0;
         // SAFETY (all writes): `reserve` sized every column for these
         // records, and concurrent runs cover disjoint records/fields.
         let n = for_each_number(text, |x| {
@@ -165,7 +180,10 @@ impl NodeColumns {
                         .ok_or_else(|| format!("node type {x} is not in meta.node_types ({} types)", kinds.len()))?;
                     unsafe { v.kind.write(rec, k) }
                 }
-                NodeField::Name => unsafe { v.name.write(rec, u32_of(x, "node name")?) },
+                NodeField::Name => {
+                    max_name = max_name.max(x + 1);
+                    unsafe { v.name.write(rec, u32_of(x, "node name")?) }
+                }
                 NodeField::Id => unsafe { v.id.write(rec, u32_of(x, "node id")?) },
                 NodeField::SelfSize => {
                     let s = if x >= BIG_SIZE as u64 {
@@ -198,6 +216,7 @@ impl NodeColumns {
             }
             Ok(())
         })?;
+        self.max_name.fetch_max(max_name, Relaxed);
         if !big.is_empty() {
             self.big_sizes.lock().unwrap().extend(big);
         }
@@ -219,12 +238,18 @@ fn u32_of(x: u64, what: &str) -> Result<u32, String> {
 pub(crate) struct EdgeColumns {
     layout: Vec<EdgeField>,
     kind_of_type: Vec<u8>,
+    /// Per edge type: whether its name is a string (not an index).
+    string_named: Vec<bool>,
     node_fields: u64,
     node_count: u64,
-    pub kind: Vec<u8>,
     pub name: Vec<u32>,
+    /// Target ordinals with the edge kind in the top bits (see
+    /// `snapshot::EDGE_KIND_SHIFT`), written packed as they are read.
     pub to: Vec<u32>,
-    views: (SharedSlice<u8>, SharedSlice<u32>, SharedSlice<u32>),
+    /// One more than the largest string index an edge with a string name
+    /// uses (0: none); the careful path counts every name (a bound).
+    pub max_string: AtomicU64,
+    views: (SharedSlice<u32>, SharedSlice<u32>),
 }
 
 impl EdgeColumns {
@@ -234,11 +259,12 @@ impl EdgeColumns {
         EdgeColumns {
             layout: meta.edge_layout.clone(),
             kind_of_type: meta.edge_kinds.iter().map(|k| *k as u8).collect(),
+            string_named: meta.edge_kinds.iter().map(|k| !k.name_is_index()).collect(),
             node_fields: meta.node_field_count() as u64,
             node_count,
-            kind: crate::mem::zeroed(cap),
             name: crate::mem::zeroed(cap),
             to: crate::mem::zeroed(cap),
+            max_string: AtomicU64::new(0),
             views: Default::default(),
         }
     }
@@ -251,10 +277,9 @@ impl NumberSink for EdgeColumns {
             return Err(SnapshotError::Inconsistent(format!("more than {} edges", u32::MAX)));
         }
         let r = records as usize;
-        grow(&mut self.kind, r);
         grow(&mut self.name, r);
         grow(&mut self.to, r);
-        self.views = (SharedSlice::new(&mut self.kind), SharedSlice::new(&mut self.name), SharedSlice::new(&mut self.to));
+        self.views = (SharedSlice::new(&mut self.name), SharedSlice::new(&mut self.to));
         Ok(())
     }
 
@@ -276,12 +301,24 @@ impl EdgeColumns {
     fn write_edges<const NF: u64>(&self, first: u64, text: &[u8]) -> Result<u64, PieceError> {
         use EdgeField::*;
         match self.layout[..] {
-            [Type, NameOrIndex, ToNode] => with_fast_records::<3>(
-                first,
-                text,
-                |f, t| self.careful::<NF>(f, t),
-                |rec, x| self.fast_record::<NF>(rec, x),
-            ),
+            [Type, NameOrIndex, ToNode] => {
+                let mut max_string = 0;
+                let n = with_fast_records::<3>(
+                    first,
+                    text,
+                    |f, t| self.careful::<NF>(f, t),
+                    |rec, x| {
+                        let ok = self.fast_record::<NF>(rec, x);
+                        // Type checked in range by `fast_record` when ok.
+                        if ok && self.string_named[x[0] as usize] {
+                            max_string = max_string.max(x[1] + 1);
+                        }
+                        ok
+                    },
+                );
+                self.max_string.fetch_max(max_string, Relaxed);
+                n
+            }
             _ => self.careful::<NF>(first, text),
         }
     }
@@ -290,7 +327,7 @@ impl EdgeColumns {
     /// for the careful path, on anything it would report.
     #[inline(always)]
     fn fast_record<const NF: u64>(&self, rec: usize, x: &[u64; 3]) -> bool {
-        let (vk, vn, vt) = self.views;
+        let (vn, vt) = self.views;
         let kinds = &self.kind_of_type[..];
         let nf = if NF == 0 { self.node_fields } else { NF };
         let (q, r) = if NF == 0 { (x[2] / nf, x[2] % nf) } else { (x[2] / NF, x[2] % NF) };
@@ -298,11 +335,12 @@ impl EdgeColumns {
             return false;
         }
         // SAFETY: `reserve` sized the columns for these records, concurrent
-        // runs cover disjoint records; x[0] was checked above.
+        // runs cover disjoint records; x[0] was checked above. A record the
+        // careful path also reads (the last one) gets the same bits again.
         unsafe {
-            vk.write(rec, *kinds.get_unchecked(x[0] as usize));
+            let kind = *kinds.get_unchecked(x[0] as usize) as u32;
             vn.write(rec, x[1] as u32);
-            vt.write(rec, q as u32);
+            vt.write(rec, q as u32 | kind << crate::snapshot::EDGE_KIND_SHIFT);
         }
         true
     }
@@ -314,20 +352,26 @@ impl EdgeColumns {
         let f = self.layout.len();
         let mut field = (first % f as u64) as usize;
         let mut rec = (first / f as u64) as usize;
-        let (vk, vn, vt) = self.views;
+        let (vn, vt) = self.views;
         let layout = &self.layout[..];
         let kinds = &self.kind_of_type[..];
         let nf = if NF == 0 { self.node_fields } else { NF };
         let node_count = self.node_count;
-        for_each_number(text, |x| {
+        let mut max_string = 0;
+        // The kind and the target share a word, and a record cut between
+        // two runs has them written by two threads: or-ed in atomically.
+        let n = for_each_number(text, |x| {
             match layout[field] {
                 EdgeField::Type => {
                     let k = *kinds
                         .get(x as usize)
                         .ok_or_else(|| format!("edge type {x} is not in meta.edge_types ({} types)", kinds.len()))?;
-                    unsafe { vk.write(rec, k) }
+                    unsafe { vt.fetch_or(rec, (k as u32) << crate::snapshot::EDGE_KIND_SHIFT) }
                 }
-                EdgeField::NameOrIndex => unsafe { vn.write(rec, u32_of(x, "edge name_or_index")?) },
+                EdgeField::NameOrIndex => {
+                    max_string = max_string.max(x + 1);
+                    unsafe { vn.write(rec, u32_of(x, "edge name_or_index")?) }
+                }
                 EdgeField::ToNode => {
                     let (q, r) = if NF == 0 { (x / nf, x % nf) } else { (x / NF, x % NF) };
                     if r != 0 || q >= node_count {
@@ -335,7 +379,7 @@ impl EdgeColumns {
                             "edge {rec} to_node {x} is not a node offset ({node_count} nodes of {nf} fields)"
                         ));
                     }
-                    unsafe { vt.write(rec, q as u32) }
+                    unsafe { vt.fetch_or(rec, q as u32) }
                 }
                 EdgeField::Ignored => {}
             }
@@ -345,7 +389,9 @@ impl EdgeColumns {
                 rec += 1;
             }
             Ok(())
-        })
+        })?;
+        self.max_string.fetch_max(max_string, Relaxed);
+        Ok(n)
     }
 }
 
@@ -402,7 +448,6 @@ impl NodeColumns {
 
 impl EdgeColumns {
     pub(crate) fn truncate(&mut self, records: usize) {
-        self.kind.truncate(records);
         self.name.truncate(records);
         self.to.truncate(records);
     }

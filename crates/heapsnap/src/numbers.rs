@@ -367,3 +367,14 @@ impl<T: Copy> SharedSlice<T> {
         self.ptr.add(i).write(v);
     }
 }
+
+impl SharedSlice<u32> {
+    /// `v[i] |= bits`, atomically: for a word two threads may both write.
+    /// # Safety
+    /// As `write`, except that concurrent `fetch_or`s of index `i` are allowed.
+    #[inline(always)]
+    pub(crate) unsafe fn fetch_or(&self, i: usize, bits: u32) {
+        assert!(i < self.len, "parser wrote past its reserved room");
+        std::sync::atomic::AtomicU32::from_ptr(self.ptr.add(i)).fetch_or(bits, std::sync::atomic::Ordering::Relaxed);
+    }
+}

@@ -223,7 +223,8 @@ fn parse_with(mut sc: Scanner<'_>, threads: usize, nodes_only: bool) -> Result<H
                 if threads > 1 && edge_total % m.edge_field_count() as u64 == 0 {
                     let n = nodes.as_mut().expect("checked above");
                     let (edge_count, node_name) = (std::mem::take(&mut n.edge_count), std::mem::take(&mut n.name));
-                    graph_job = Some(std::thread::spawn(move || Graph::finish(edge_count, node_name, cols)));
+                    let max_name = n.max_name.load(std::sync::atomic::Ordering::Relaxed);
+                    graph_job = Some(std::thread::spawn(move || Graph::finish(edge_count, node_name, max_name, cols)));
                 } else {
                     edges = Some(cols);
                 }
@@ -271,7 +272,10 @@ fn parse_with(mut sc: Scanner<'_>, threads: usize, nodes_only: bool) -> Result<H
     let mut nodes = nodes.ok_or_else(|| SnapshotError::Foreign("no `nodes` array".into()))?;
     let graph = match (graph_job, edges) {
         (Some(job), _) => job.join().expect("graph thread panicked"),
-        (None, Some(cols)) => Graph::finish(std::mem::take(&mut nodes.edge_count), std::mem::take(&mut nodes.name), cols),
+        (None, Some(cols)) => {
+            let max_name = nodes.max_name.load(std::sync::atomic::Ordering::Relaxed);
+            Graph::finish(std::mem::take(&mut nodes.edge_count), std::mem::take(&mut nodes.name), max_name, cols)
+        }
         (None, None) => return Err(SnapshotError::Foreign("no `edges` array".into())),
     };
     let strings = strings.ok_or_else(|| SnapshotError::Foreign("no `strings` array".into()))?;
@@ -574,7 +578,6 @@ fn resolve_locations(meta: &Meta, raw: &[u32], node_count: usize) -> Result<Vec<
     Ok(out)
 }
 
-/// Fold the edge kind column into the top bits of the target column.
 /// The graph's columns once `edges` is read: what needs no strings.
 struct Graph {
     /// Each node's first edge (CSR offsets), one more than the nodes.
@@ -591,7 +594,10 @@ struct Graph {
 }
 
 impl Graph {
-    fn finish(mut first_edge: Vec<u32>, node_name: Vec<u32>, edges: EdgeColumns) -> Graph {
+    /// `max_name`: one more than the largest node name (0: none), found
+    /// while the nodes were read; so are the edges' kinds, packed with their
+    /// targets, and their largest string name.
+    fn finish(mut first_edge: Vec<u32>, node_name: Vec<u32>, max_name: u64, edges: EdgeColumns) -> Graph {
         first_edge.push(0);
         let mut sum: u64 = 0;
         for slot in first_edge.iter_mut() {
@@ -599,15 +605,10 @@ impl Graph {
             *slot = sum.min(u32::MAX as u64) as u32;
             sum += c;
         }
-        let max_node_name = node_name.iter().copied().max();
-        let EdgeColumns { kind, name, mut to, .. } = edges;
-        let mut max_edge_string = None;
-        for ((t, &k), &n) in to.iter_mut().zip(&kind).zip(&name) {
-            *t |= (k as u32) << crate::snapshot::EDGE_KIND_SHIFT;
-            if !EdgeKind::from_u8(k).name_is_index() {
-                max_edge_string = max_edge_string.max(Some(n));
-            }
-        }
+        let below = |m: u64| m.checked_sub(1).map(|m| m.min(u32::MAX as u64) as u32);
+        let max_node_name = below(max_name);
+        let EdgeColumns { name, to, max_string, .. } = edges;
+        let max_edge_string = below(max_string.into_inner());
         Graph { first_edge, edge_sum: sum, node_name, max_node_name, edge_name: name, edge_to: to, max_edge_string }
     }
 }
