@@ -103,8 +103,7 @@ pub fn analyze_with_early<E: Send, T: Send>(
             let retained = dom.retained_sizes(|n| s.self_size(n));
             (retained, tree.map(|t| t.join().expect("dominator tree thread panicked")))
         });
-        let dominators::Dominators { idom, preorder } = dom;
-        drop(preorder);
+        let dominators::Dominators { idom, .. } = dom;
         lap("retained sizes");
         let side = side_result.expect("the dominator pass calls its hook");
         (Analysis { idom, retained, folded, tree }, side)

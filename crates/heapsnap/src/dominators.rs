@@ -22,6 +22,8 @@ pub struct Dominators {
     /// The numbered nodes in DFS preorder: every node's dominator comes
     /// before it. Nodes not listed are leaves (dominated by their only retainer).
     pub preorder: Vec<NodeIndex>,
+    /// Those leaves.
+    pub leaves: BitSet,
 }
 
 impl Dominators {
@@ -30,17 +32,10 @@ impl Dominators {
         let n = self.idom.len();
         let mut retained: Vec<u64> = crate::mem::with_capacity(n);
         retained.extend((0..n as u32).map(&self_size));
-        let root = self.preorder.first().copied().unwrap_or(0);
         // Leaves first: nothing hangs below them.
-        let mut numbered = crate::bits::BitSet::new(n);
-        for &v in &self.preorder {
-            numbered.set(v as usize);
-        }
-        for v in 0..n {
-            if !numbered.get(v) && v as u32 != root {
-                let d = self.idom[v] as usize;
-                retained[d] += retained[v];
-            }
+        for v in self.leaves.ones() {
+            let d = self.idom[v] as usize;
+            retained[d] += retained[v];
         }
         for &v in self.preorder.iter().skip(1).rev() {
             let d = self.idom[v as usize] as usize;
@@ -272,7 +267,7 @@ pub fn compute_with(s: &HeapSnapshot, essential: &BitSet, before_peak: impl FnOn
     }
     idom[root as usize] = root;
     lap("idom by node");
-    Dominators { idom, preorder: pre_to_node }
+    Dominators { idom, preorder: pre_to_node, leaves: leaf_reached }
 }
 
 /// Semi-NCA over DFS numbers: `parent[w] < w`, vertex 0 is the root.

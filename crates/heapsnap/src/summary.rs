@@ -60,42 +60,57 @@ pub fn class_summaries(
     tree: &DominatorTree,
     retained: &[u64],
 ) -> Vec<ClassSummary> {
+    // Counts and shallow sizes on a second core, beside the tree walk.
+    let (counts, retained_of) = std::thread::scope(|scope| {
+        let counts = scope.spawn(|| {
+            let mut counts = vec![(0u64, 0u64); classes.keys.len()];
+            for n in s.nodes() {
+                let size = s.self_size(n);
+                if size != 0 {
+                    let c = &mut counts[classes.class_of(n) as usize];
+                    c.0 += 1;
+                    c.1 += size;
+                }
+            }
+            counts
+        });
+        // Depth-first over the dominator tree, with how many counted ancestors each class has.
+        let mut retained_of = vec![0u64; classes.keys.len()];
+        let mut active = vec![0u32; classes.keys.len()];
+        // Stack entries: a node to enter, or (with bit 32 set) a class to release.
+        const RELEASE: u64 = 1 << 32;
+        let mut stack: Vec<u64> = vec![s.root() as u64];
+        while let Some(top) = stack.pop() {
+            if top & RELEASE != 0 {
+                active[(top & !RELEASE) as usize] -= 1;
+                continue;
+            }
+            let n = top as u32;
+            let c = classes.class_of(n) as usize;
+            let kids = tree.children(n);
+            if active[c] == 0 && s.self_size(n) != 0 {
+                retained_of[c] += retained[n as usize];
+                if !kids.is_empty() {
+                    active[c] += 1;
+                    stack.push(c as u64 | RELEASE);
+                }
+            }
+            stack.extend(kids.iter().map(|&k| k as u64));
+        }
+        (counts.join().expect("class count thread panicked"), retained_of)
+    });
     let mut rows: Vec<ClassSummary> = classes
         .keys
         .iter()
-        .map(|k| ClassSummary { key: k.clone(), count: 0, shallow_size: 0, retained_size: 0, distance: u32::MAX })
+        .zip(counts.iter().zip(&retained_of))
+        .map(|(k, (&(count, shallow_size), &retained_size))| ClassSummary {
+            key: k.clone(),
+            count,
+            shallow_size,
+            retained_size,
+            distance: u32::MAX,
+        })
         .collect();
-    for n in s.nodes() {
-        let size = s.self_size(n);
-        if size == 0 {
-            continue;
-        }
-        let r = &mut rows[classes.class_of(n) as usize];
-        r.count += 1;
-        r.shallow_size += size;
-    }
-    // Depth-first over the dominator tree, with how many counted ancestors each class has.
-    let mut active = vec![0u32; rows.len()];
-    // Stack entries: a node to enter, or (with bit 32 set) a class to release.
-    const RELEASE: u64 = 1 << 32;
-    let mut stack: Vec<u64> = vec![s.root() as u64];
-    while let Some(top) = stack.pop() {
-        if top & RELEASE != 0 {
-            active[(top & !RELEASE) as usize] -= 1;
-            continue;
-        }
-        let n = top as u32;
-        let c = classes.class_of(n) as usize;
-        let kids = tree.children(n);
-        if active[c] == 0 && s.self_size(n) != 0 {
-            rows[c].retained_size += retained[n as usize];
-            if !kids.is_empty() {
-                active[c] += 1;
-                stack.push(c as u64 | RELEASE);
-            }
-        }
-        stack.extend(kids.iter().map(|&k| k as u64));
-    }
     rows.retain(|r| r.count > 0);
     rows
 }
