@@ -248,15 +248,17 @@ pub fn compute_with(s: &HeapSnapshot, essential: &BitSet, before_peak: impl FnOn
     idom.resize(n, root);
     idom.shrink_to_fit(); // give back the tail of a larger buffer
 
-    for (w, &d) in idom_pre.iter().enumerate() {
-        idom[pre_to_node[w] as usize] = pre_to_node[d as usize];
-    }
-    // A trivial leaf's only essential retainer is its dominator (exactly
-    // one edge writes each leaf, so the two halves never meet).
+    // Back to node ordinals (each written once: numbering is one to one),
+    // and a trivial leaf's only essential retainer is its dominator (exactly
+    // one edge writes each leaf): two halves never meet.
     {
         let idom_a = atomic_view(&mut idom);
         parallel_nodes(pre_to_node.len() as u32, |range| {
-            for &u in &pre_to_node[range.start as usize..range.end as usize] {
+            let (a, b) = (range.start as usize, range.end as usize);
+            for (w, &d) in idom_pre[a..b].iter().enumerate() {
+                idom_a[pre_to_node[a + w] as usize].store(pre_to_node[d as usize], Relaxed);
+            }
+            for &u in &pre_to_node[a..b] {
                 for e in s.edges(u) {
                     if essential.get(e as usize) && leaf_reached.get(s.edge_target(e) as usize) {
                         idom_a[s.edge_target(e) as usize].store(u, Relaxed);
