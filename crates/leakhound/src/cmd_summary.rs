@@ -54,7 +54,9 @@ pub fn run(args: &SnapshotArgs, top: usize, sort: SortBy, html: Option<&std::pat
             AnalysisOptions { fold_shallow_sizes: !args.raw_sizes, dominator_tree: true },
             classes::compute,
             |s, classes| {
+                let t = std::time::Instant::now();
                 let dist = class_distances(s, &classes);
+                if std::env::var_os("HEAPSNAP_DEBUG").is_some() { eprintln!("  side: class distances {:.3?}", t.elapsed()); }
                 (classes, dist)
             },
         );
