@@ -80,7 +80,7 @@ pub fn analyze_with_early<E: Send, T: Send>(
             let owners = scope.spawn(move || fold.then(|| shallow::owners(s)));
             let early = scope.spawn(move || early(s));
             let page: Option<BitSet> = if has_user_roots { Some(flags::page_owned(s)) } else { None };
-            let essential = flags::essential_edges(s, page.as_ref());
+            let essential = flags::essential_edges_counted(s, page.as_ref());
             // Joined here: folding below needs the snapshot to itself.
             (owners.join().expect("fold thread panicked"), essential, early.join().expect("early analysis thread panicked"))
         })
@@ -91,7 +91,8 @@ pub fn analyze_with_early<E: Send, T: Send>(
     std::thread::scope(|scope| {
         let side = scope.spawn(move || side(s, early));
         let mut side_result = None;
-        let dom = dominators::compute_with(s, &essential, || {
+        let (essential, counts) = essential;
+        let dom = dominators::compute_counted(s, &essential, counts, || {
             side_result = Some(side.join().expect("analysis side thread panicked"));
         });
         drop(essential);

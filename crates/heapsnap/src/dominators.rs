@@ -88,6 +88,12 @@ pub fn compute(s: &HeapSnapshot, essential: &BitSet) -> Dominators {
 /// allocated: a caller running other work on another thread joins it there,
 /// so that work's memory is gone by the time this pass needs the most.
 pub fn compute_with(s: &HeapSnapshot, essential: &BitSet, before_peak: impl FnOnce()) -> Dominators {
+    compute_counted(s, essential, retainer_counts(s, essential), before_peak)
+}
+
+/// `compute_with`, given each node's essential retainer count saturated at
+/// 2 (`flags::essential_edges_counted` finds them with the edges).
+pub fn compute_counted(s: &HeapSnapshot, essential: &BitSet, counts: Vec<u8>, before_peak: impl FnOnce()) -> Dominators {
     let n = s.node_count();
     let root = s.root();
     let debug = std::env::var_os("HEAPSNAP_DEBUG").is_some();
@@ -97,8 +103,6 @@ pub fn compute_with(s: &HeapSnapshot, essential: &BitSet, before_peak: impl FnOn
             eprintln!("    dominators: {what} at {:.2?} ({})", t0.elapsed(), crate::mem::usage());
         }
     };
-    let counts = retainer_counts(s, essential);
-    lap("retainer counts");
     // A trivial leaf: one essential retainer, no essential edge out.
     let trivial = |v: NodeIndex| v != root && counts[v as usize] == 1 && !has_essential_out(s, essential, v);
 

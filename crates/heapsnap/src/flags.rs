@@ -92,9 +92,16 @@ pub fn weakmap_names(s: &HeapSnapshot) -> HashMap<u32, u32> {
 /// from the root, not the table-to-value half of a WeakMap entry, and not
 /// from outside the page-owned set into it (except from the root).
 pub fn essential_edges(s: &HeapSnapshot, page: Option<&BitSet>) -> BitSet {
+    essential_edges_counted(s, page).0
+}
+
+/// `essential_edges`, and how many essential edges point at each node,
+/// saturating at 2 (what the dominator pass needs to tell the nodes with a
+/// single retainer), counted in the same pass.
+pub fn essential_edges_counted(s: &HeapSnapshot, page: Option<&BitSet>) -> (BitSet, Vec<u8>) {
     let weak_names = weakmap_names(s);
     let root = s.root();
-    let mark = |nodes: std::ops::Range<u32>, bits: &mut BitSet| {
+    let mark = |nodes: std::ops::Range<u32>, (bits, counts): &mut (BitSet, Vec<u8>)| {
         for n in nodes {
             let from_page = page.is_none_or(|p| p.get(n as usize));
             for e in s.edges(n) {
@@ -114,14 +121,21 @@ pub fn essential_edges(s: &HeapSnapshot, page: Option<&BitSet>) -> BitSet {
                     }
                 }
                 bits.set(e as usize);
+                let c = &mut counts[t as usize];
+                *c = (*c + 1).min(2);
             }
         }
     };
-    // Two halves of the nodes on two cores, each into its own bit set, OR-ed.
-    let (mut bits, other) =
-        crate::mem::on_two_halves(s.node_count() as u32, 1 << 16, || BitSet::new(s.edge_count()), mark);
-    if let Some(other) = other {
-        bits.or_with(&other);
+    // Two halves of the nodes on two cores, each into its own bit set and
+    // counts, merged.
+    let fresh = || (BitSet::new(s.edge_count()), crate::mem::filled(s.node_count(), 0u8));
+    let ((mut bits, mut counts), other) = crate::mem::on_two_halves(s.node_count() as u32, 1 << 16, fresh, mark);
+    if let Some((other_bits, other_counts)) = other {
+        bits.or_with(&other_bits);
+        drop(other_bits);
+        for (a, b) in counts.iter_mut().zip(other_counts) {
+            *a = (*a + b).min(2);
+        }
     }
-    bits
+    (bits, counts)
 }
