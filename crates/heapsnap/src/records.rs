@@ -209,21 +209,23 @@ mod x86 {
         if len <= 8 && e >= 8 {
             return Some(combine((load(base.add(e - 8)) ^ ZEROS) & TOP[len]));
         }
-        number_long(base, s, e)
-    }
-
-    /// Numbers of 9-15 digits, and any near the text's start.
-    #[cold]
-    #[inline(never)]
-    unsafe fn number_long(base: *const u8, s: usize, e: usize) -> Option<u64> {
-        let len = e - s;
-        if len >= 16 {
-            return None;
-        }
-        if e >= 16 {
+        // 9 digits are common too: `to_node` past 100 million (14 million
+        // nodes of 7 fields), ids past 2^27.
+        if len < 16 && e >= 16 {
             let lo = combine(load(base.add(e - 8)) ^ ZEROS);
             let hi = combine((load(base.add(e - 16)) ^ ZEROS) & TOP[len - 8]);
             return Some(hi * 100_000_000 + lo);
+        }
+        number_rare(base, s, e)
+    }
+
+    /// Numbers of 16 digits or more (the careful path's), and any near the
+    /// text's start.
+    #[cold]
+    #[inline(never)]
+    unsafe fn number_rare(base: *const u8, s: usize, e: usize) -> Option<u64> {
+        if e - s >= 16 {
+            return None;
         }
         let mut v = 0u64;
         for i in s..e {
