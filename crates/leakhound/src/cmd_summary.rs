@@ -56,7 +56,10 @@ pub fn run(args: &SnapshotArgs, top: usize, sort: SortBy, html: Option<&std::pat
             |s, classes| {
                 let t = std::time::Instant::now();
                 let dist = class_distances(s, &classes);
-                if std::env::var_os("HEAPSNAP_DEBUG").is_some() { eprintln!("  side: class distances {:.3?}", t.elapsed()); }
+                // The side work is what the dominator pass waits for, if anything.
+                if std::env::var_os("HEAPSNAP_DEBUG").is_some() {
+                    eprintln!("  side: class distances {:.3?}", t.elapsed());
+                }
                 (classes, dist)
             },
         );
