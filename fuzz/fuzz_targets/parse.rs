@@ -10,7 +10,7 @@ fuzz_target!(|data: &[u8]| {
     let input = Box::new(std::io::Cursor::new(data.to_vec()));
     if let Ok(mut snap) = heapsnap::parse_snapshot(input, ParseOptions { threads: 1, progress: None }) {
         let total = snap.total_size();
-        let a = analyze(&mut snap, AnalysisOptions { fold_shallow_sizes: true, dominator_tree: true });
+        let a = analyze(&mut snap, AnalysisOptions { fold_shallow_sizes: true, dominator_tree: true, ..Default::default() });
         assert_eq!(a.retained[snap.root() as usize], total, "root retained size != total size");
         let c = classes::compute(&snap);
         let tree = heapsnap::summary::DominatorTree::from_idom(&a.idom, snap.root());

@@ -14,11 +14,15 @@ pub struct AnalysisOptions {
     /// Also build the dominator tree's child lists (for class aggregates),
     /// on the second core while retained sizes are summed.
     pub dominator_tree: bool,
+    /// Let the side work run on through the dominator pass's memory peak
+    /// (joined after Semi-NCA rather than before its arrays), for side work
+    /// that needs little memory: the core is otherwise idle then.
+    pub side_through_peak: bool,
 }
 
 impl Default for AnalysisOptions {
     fn default() -> Self {
-        AnalysisOptions { fold_shallow_sizes: true, dominator_tree: false }
+        AnalysisOptions { fold_shallow_sizes: true, dominator_tree: false, side_through_peak: false }
     }
 }
 
@@ -55,8 +59,8 @@ pub fn analyze_with<T: Send>(
 /// read-only passes, for work that does not read self sizes (they are not
 /// folded yet): class keys, say. Its result goes to `side`. The first
 /// passes leave a core idle now and then, and the dominator pass waits for
-/// `side` before its memory peak: the earlier the side work starts, the
-/// less it waits.
+/// `side` before its memory peak (or after it, with `side_through_peak`):
+/// the earlier the side work starts, the less it waits.
 pub fn analyze_with_early<E: Send, T: Send>(
     s: &mut HeapSnapshot,
     opts: AnalysisOptions,
@@ -92,7 +96,8 @@ pub fn analyze_with_early<E: Send, T: Send>(
         let side = scope.spawn(move || side(s, early));
         let mut side_result = None;
         let (essential, counts) = essential;
-        let dom = dominators::compute_counted(s, &essential, counts, || {
+        let join = if opts.side_through_peak { dominators::Join::AfterSemiNca } else { dominators::Join::BeforePeak };
+        let dom = dominators::compute_counted(s, &essential, counts, join, || {
             side_result = Some(side.join().expect("analysis side thread panicked"));
         });
         drop(essential);

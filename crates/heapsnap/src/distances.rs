@@ -19,10 +19,146 @@ fn string_indexes(s: &HeapSnapshot, want: &str) -> Vec<u32> {
 
 /// Breadth-first distances, skipping weak edges and DevTools' few V8 links
 /// that would make everything look one step from the native context.
-/// Calls `visit(node, distance)` once per reached node, nearest first;
-/// memory is one bit per node plus two BFS levels.
+/// Calls `visit(node, distance)` once per reached node, nearest first.
+///
+/// Memory stays a few MB whatever the heap: a level is a list while it is
+/// short and a bit per node once it is long (`visit_tree`'s lists reach
+/// 48 MB on a 1 GB snapshot, and this runs beside the dominator pass, at
+/// its memory peak). Distances do not depend on the order within a level,
+/// so walking a long one in node order changes nothing.
 pub fn visit(s: &HeapSnapshot, mut visit: impl FnMut(NodeIndex, u32)) {
-    visit_tree(s, |n, d, _, _| visit(n, d));
+    let n = s.node_count();
+    let list_max = list_max();
+    let mut seen = BitSet::new(n);
+    let mut filter = Filter::new(s);
+    enum Level {
+        List(Vec<u32>),
+        Bits(BitSet),
+    }
+    let mut walk = |start: Vec<u32>, mut d: u32, seen: &mut BitSet, visit: &mut dyn FnMut(NodeIndex, u32)| {
+        let mut level = Level::List(start);
+        loop {
+            let mut next_list: Vec<u32> = Vec::new();
+            let mut next_bits: Option<BitSet> = None;
+            let mut expand = |x: NodeIndex, seen: &mut BitSet| {
+                for e in s.edges(x) {
+                    if s.edge_kind(e) == EdgeKind::Weak {
+                        continue;
+                    }
+                    let t = s.edge_target(e);
+                    if seen.get(t as usize) || !filter.pass(x, e) {
+                        continue;
+                    }
+                    seen.set(t as usize);
+                    visit(t, d + 1);
+                    match &mut next_bits {
+                        Some(bits) => bits.set(t as usize),
+                        None => {
+                            next_list.push(t);
+                            if next_list.len() > list_max {
+                                let mut bits = BitSet::new(n);
+                                for &y in &next_list {
+                                    bits.set(y as usize);
+                                }
+                                next_list = Vec::new();
+                                next_bits = Some(bits);
+                            }
+                        }
+                    }
+                }
+            };
+            match &level {
+                Level::List(list) => list.iter().for_each(|&x| expand(x, seen)),
+                Level::Bits(bits) => bits.ones().for_each(|x| expand(x as u32, seen)),
+            }
+            level = match next_bits {
+                Some(bits) => Level::Bits(bits),
+                None if next_list.is_empty() => return,
+                None => Level::List(next_list),
+            };
+            d += 1;
+        }
+    };
+    let users = user_roots(s);
+    let mut first = Vec::new();
+    for &u in &users {
+        if seen.insert(u as usize) {
+            visit(u, 1);
+            first.push(u);
+        }
+    }
+    walk(first, 1, &mut seen, &mut visit);
+    let root = s.root();
+    let root_distance = if users.is_empty() { 0 } else { BASE_SYSTEM_DISTANCE };
+    if seen.insert(root as usize) {
+        visit(root, root_distance);
+    }
+    walk(vec![root], root_distance, &mut seen, &mut visit);
+}
+
+/// The longest level `visit` keeps as a list (`HEAPSNAP_BFS_LIST_MAX`
+/// overrides it, for tests on small heaps).
+fn list_max() -> usize {
+    static OVERRIDE: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    OVERRIDE.get_or_init(|| std::env::var("HEAPSNAP_BFS_LIST_MAX").ok().and_then(|v| v.parse().ok())).unwrap_or(1 << 18)
+}
+
+/// DevTools' rules for which edges a distance may follow.
+struct Filter<'a> {
+    s: &'a HeapSnapshot,
+    native_context: Vec<u32>,
+    sloppy: Vec<u32>,
+    descriptors: Vec<u32>,
+    weak_names: rustc_hash::FxHashMap<u32, u32>,
+    /// WeakMap values: reached only through the second of their two edges.
+    half_seen: HashSet<&'a str>,
+}
+
+impl<'a> Filter<'a> {
+    fn new(s: &'a HeapSnapshot) -> Self {
+        Filter {
+            s,
+            native_context: string_indexes(s, "system / NativeContext"),
+            sloppy: string_indexes(s, "sloppy_function_map"),
+            descriptors: string_indexes(s, "(map descriptors)"),
+            weak_names: crate::flags::weakmap_names(s),
+            half_seen: HashSet::default(),
+        }
+    }
+
+    /// Whether edge `e` out of `x` leads one step further.
+    fn pass(&mut self, x: NodeIndex, e: u32) -> bool {
+        let s = self.s;
+        let kind = s.kind(x);
+        if kind == NodeKind::Hidden
+            && self.native_context.contains(&s.name_index(x))
+            && !s.edge_kind(e).name_is_index()
+            && self.sloppy.contains(&s.edge_name_raw(e))
+        {
+            return false;
+        }
+        if kind == NodeKind::Array && self.descriptors.contains(&s.name_index(x)) {
+            let k: Option<u64> = match s.edge_name(e) {
+                EdgeName::Index(i) => Some(i as u64),
+                EdgeName::Name(t) => t.parse().ok(),
+            };
+            return match k {
+                Some(k) => k < 2 || k % 3 != 1,
+                None => true,
+            };
+        }
+        if s.edge_kind(e) == EdgeKind::Internal && self.weak_names.contains_key(&s.edge_name_raw(e)) {
+            let name = s.strings.get(s.edge_name_raw(e)).unwrap_or("");
+            if let Some((_, digits)) = parse_weakmap_edge_name(name) {
+                let part = &name[digits..];
+                if self.half_seen.insert(part) {
+                    return false;
+                }
+                self.half_seen.remove(part);
+            }
+        }
+        true
+    }
 }
 
 /// No parent: a root-level node (a user root or the snapshot root).
@@ -34,43 +170,8 @@ pub const NO_EDGE: EdgeIndex = EdgeIndex::MAX;
 pub fn visit_tree(s: &HeapSnapshot, mut visit: impl FnMut(NodeIndex, u32, EdgeIndex, NodeIndex)) {
     let n = s.node_count();
     let mut seen = BitSet::new(n);
-    let native_context = string_indexes(s, "system / NativeContext");
-    let sloppy = string_indexes(s, "sloppy_function_map");
-    let descriptors = string_indexes(s, "(map descriptors)");
-    let weak_names = crate::flags::weakmap_names(s);
-    // WeakMap values: reached only through the second of their two edges.
-    let mut half_seen: HashSet<&str> = HashSet::default();
-    let mut pass = |x: NodeIndex, e: u32| -> bool {
-        let kind = s.kind(x);
-        if kind == NodeKind::Hidden
-            && native_context.contains(&s.name_index(x))
-            && !s.edge_kind(e).name_is_index()
-            && sloppy.contains(&s.edge_name_raw(e))
-        {
-            return false;
-        }
-        if kind == NodeKind::Array && descriptors.contains(&s.name_index(x)) {
-            let k: Option<u64> = match s.edge_name(e) {
-                EdgeName::Index(i) => Some(i as u64),
-                EdgeName::Name(t) => t.parse().ok(),
-            };
-            return match k {
-                Some(k) => k < 2 || k % 3 != 1,
-                None => true,
-            };
-        }
-        if s.edge_kind(e) == EdgeKind::Internal && weak_names.contains_key(&s.edge_name_raw(e)) {
-            let name = s.strings.get(s.edge_name_raw(e)).unwrap_or("");
-            if let Some((_, digits)) = parse_weakmap_edge_name(name) {
-                let part = &name[digits..];
-                if half_seen.insert(part) {
-                    return false;
-                }
-                half_seen.remove(part);
-            }
-        }
-        true
-    };
+    let mut filter = Filter::new(s);
+    let mut pass = |x: NodeIndex, e: u32| filter.pass(x, e);
     let mut level: Vec<u32> = Vec::new();
     let mut next: Vec<u32> = Vec::new();
     let mut bfs = |level: &mut Vec<u32>,

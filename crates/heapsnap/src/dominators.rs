@@ -88,12 +88,38 @@ pub fn compute(s: &HeapSnapshot, essential: &BitSet) -> Dominators {
 /// allocated: a caller running other work on another thread joins it there,
 /// so that work's memory is gone by the time this pass needs the most.
 pub fn compute_with(s: &HeapSnapshot, essential: &BitSet, before_peak: impl FnOnce()) -> Dominators {
-    compute_counted(s, essential, retainer_counts(s, essential), before_peak)
+    compute_counted(s, essential, retainer_counts(s, essential), Join::BeforePeak, before_peak)
+}
+
+/// When `compute_counted` calls its hook (joins the caller's other thread).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Join {
+    /// Before the Semi-NCA arrays are allocated: the other work's memory is
+    /// gone by the peak.
+    BeforePeak,
+    /// Once Semi-NCA is done, before this pass needs both cores again: the
+    /// predecessor lists and Semi-NCA leave a core idle until then, but the
+    /// other work's memory adds to the peak, so it must be small.
+    AfterSemiNca,
 }
 
 /// `compute_with`, given each node's essential retainer count saturated at
 /// 2 (`flags::essential_edges_counted` finds them with the edges).
-pub fn compute_counted(s: &HeapSnapshot, essential: &BitSet, counts: Vec<u8>, before_peak: impl FnOnce()) -> Dominators {
+pub fn compute_counted(
+    s: &HeapSnapshot,
+    essential: &BitSet,
+    counts: Vec<u8>,
+    join: Join,
+    hook: impl FnOnce(),
+) -> Dominators {
+    let mut hook = Some(hook);
+    let mut join_at = |here: Join| {
+        if here == join {
+            if let Some(h) = hook.take() {
+                h();
+            }
+        }
+    };
     let n = s.node_count();
     let root = s.root();
     let debug = std::env::var_os("HEAPSNAP_DEBUG").is_some();
@@ -179,8 +205,7 @@ pub fn compute_counted(s: &HeapSnapshot, essential: &BitSet, counts: Vec<u8>, be
     }
     drop(stack);
     let m = pre_to_node.len();
-    before_peak();
-    lap("joined the side work");
+    join_at(Join::BeforePeak);
 
     // Predecessors in DFS-number space. A predecessor numbered before its
     // target is always its own semi-dominator candidate, so only the least
@@ -247,6 +272,8 @@ pub fn compute_counted(s: &HeapSnapshot, essential: &BitSet, counts: Vec<u8>, be
     }
     let idom_pre = semi_nca(parent, semi, pred_start, &preds, numbered_by_dfs, spare);
     lap("semi-nca");
+    join_at(Join::AfterSemiNca);
+    lap("joined the side work");
     let mut idom = preds;
     idom.clear();
     idom.resize(n, root);

@@ -104,6 +104,8 @@ fn class_row<'a>(rows: &'a [heapsnap::summary::ClassSummary], name: &str) -> Vec
 }
 
 fn check_major(major: u32) {
+    // Long BFS levels go to bits past 4 nodes (read once per process).
+    std::env::set_var("HEAPSNAP_BFS_LIST_MAX", "4");
     let path = snapshot_for(major);
     let header = header_json(&path);
     let mut s = read(&path);
@@ -300,6 +302,15 @@ fn check_major(major: u32) {
     assert_eq!(raw_now, raw_sizes, "{ctx}: analyze without folding changed self sizes");
     assert_eq!(b.retained[0], total, "{ctx}: raw root retained");
     check_idom_chains(&raw, &b.idom, &ctx);
+
+    // Distances: the memory-bounded walk (levels as bits once long; this
+    // test file makes every level past four nodes long) agrees node for
+    // node with the shortest-path tree's.
+    let mut by_tree = vec![heapsnap::distances::UNREACHABLE; s.node_count()];
+    heapsnap::distances::visit_tree(&s, |n, d, _, _| by_tree[n as usize] = d);
+    let bounded = heapsnap::distances::compute(&s);
+    assert_eq!(bounded, by_tree, "{ctx}: distances");
+    assert!(bounded.iter().filter(|&&d| d != heapsnap::distances::UNREACHABLE).count() > s.node_count() / 2, "{ctx}");
 }
 
 /// Every node's dominator chain reaches the root without a cycle.

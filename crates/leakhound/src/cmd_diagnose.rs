@@ -88,7 +88,7 @@ pub fn diagnose_files(files: &[PathBuf], threads: usize, opts: &Options, exact: 
         if !exact {
             return Census::ids_only(&f.display().to_string(), &snap);
         }
-        let a = analyze(&mut snap, AnalysisOptions { fold_shallow_sizes: true, dominator_tree: false });
+        let a = analyze(&mut snap, AnalysisOptions { fold_shallow_sizes: true, ..Default::default() });
         Census::take(&f.display().to_string(), &snap, a.retained)
     };
     let load_earlier = |f: &PathBuf| if exact { load_one(f) } else { load::load_nodes_only(f, threads) };
@@ -112,7 +112,7 @@ pub fn diagnose_files(files: &[PathBuf], threads: usize, opts: &Options, exact: 
     let f = &files[files.len() - 1];
     let (a, (classes, scripts, tree)) = analyze_with_early(
         &mut snap,
-        AnalysisOptions { fold_shallow_sizes: true, dominator_tree: false },
+        AnalysisOptions { fold_shallow_sizes: true, ..Default::default() },
         |s| (classes::compute(s), ScriptNames::build(s)),
         |s, (classes, scripts)| (classes, scripts, PathTree::compute(s)),
     );

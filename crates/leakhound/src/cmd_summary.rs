@@ -47,11 +47,13 @@ pub fn run(args: &SnapshotArgs, top: usize, sort: SortBy, html: Option<&std::pat
     let mut snap = load::load(args)?;
     t.phase("parse");
     let total_size = snap.total_size();
-    // Classes and their distances need no dominators: the other core does them.
+    // Classes and their distances need no dominators: the other core does
+    // them, the distances on through the dominator pass (their walk keeps its
+    // memory to a few MB).
     let (analysis, (classes, class_dist)) =
         analyze_with_early(
             &mut snap,
-            AnalysisOptions { fold_shallow_sizes: !args.raw_sizes, dominator_tree: true },
+            AnalysisOptions { fold_shallow_sizes: !args.raw_sizes, dominator_tree: true, side_through_peak: true },
             classes::compute,
             |s, classes| {
                 let t = std::time::Instant::now();
