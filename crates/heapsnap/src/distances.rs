@@ -180,15 +180,7 @@ pub fn visit_tree(s: &HeapSnapshot, mut visit: impl FnMut(NodeIndex, u32, EdgeIn
                    seen: &mut BitSet,
                    visit: &mut dyn FnMut(NodeIndex, u32, EdgeIndex, NodeIndex)| {
         while !level.is_empty() {
-            for (i, &x) in level.iter().enumerate() {
-                // The level is known: fetch the edge ranges of the nodes
-                // 16 ahead, and the edges of those 8 ahead (ranges in by now).
-                if let Some(&y) = level.get(i + 16) {
-                    s.prefetch_edges(y, false);
-                }
-                if let Some(&y) = level.get(i + 8) {
-                    s.prefetch_edges(y, true);
-                }
+            for &x in level.iter() {
                 for e in s.edges(x) {
                     if s.edge_kind(e) == EdgeKind::Weak {
                         continue;

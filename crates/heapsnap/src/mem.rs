@@ -135,20 +135,3 @@ pub fn usage() -> String {
     let (fresh, reused) = (crate::recycle::FRESH.load(std::sync::atomic::Ordering::Relaxed), crate::recycle::REUSED.load(std::sync::atomic::Ordering::Relaxed));
     format!("cpu {:.2} s, rss {} MiB (file {}), peak {} MiB, big fresh {} reused {} kept {} MiB", cpu_seconds(), field("VmRSS:"), field("RssFile:"), field("VmHWM:"), fresh >> 20, reused >> 20, crate::recycle::kept_bytes() >> 20)
 }
-
-/// Ask for `slice[i]` to be brought into cache, for passes that know their
-/// next random reads some iterations ahead (a BFS level, say): out of order
-/// execution alone overlaps only a few of those misses. Out of range is
-/// harmless: a prefetch never faults.
-#[inline(always)]
-pub fn prefetch<T>(slice: &[T], i: usize) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch reads nothing architecturally; the address is
-    // computed with wrapping arithmetic and never dereferenced.
-    unsafe {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        _mm_prefetch::<_MM_HINT_T0>(slice.as_ptr().wrapping_add(i) as *const i8);
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (slice, i);
-}

@@ -222,9 +222,8 @@ fn parse_with(mut sc: Scanner<'_>, threads: usize, nodes_only: bool) -> Result<H
                 cols.truncate(edge_total.div_ceil(m.edge_field_count() as u64) as usize);
                 if threads > 1 && edge_total % m.edge_field_count() as u64 == 0 {
                     let n = nodes.as_mut().expect("checked above");
-                    let (edge_count, node_name) = (std::mem::take(&mut n.edge_count), std::mem::take(&mut n.name));
-                    let max_name = n.max_name.load(std::sync::atomic::Ordering::Relaxed);
-                    graph_job = Some(std::thread::spawn(move || Graph::finish(edge_count, node_name, max_name, cols)));
+                    let edge_count = std::mem::take(&mut n.edge_count);
+                    graph_job = Some(std::thread::spawn(move || Graph::finish(edge_count, cols)));
                 } else {
                     edges = Some(cols);
                 }
@@ -272,10 +271,7 @@ fn parse_with(mut sc: Scanner<'_>, threads: usize, nodes_only: bool) -> Result<H
     let mut nodes = nodes.ok_or_else(|| SnapshotError::Foreign("no `nodes` array".into()))?;
     let graph = match (graph_job, edges) {
         (Some(job), _) => job.join().expect("graph thread panicked"),
-        (None, Some(cols)) => {
-            let max_name = nodes.max_name.load(std::sync::atomic::Ordering::Relaxed);
-            Graph::finish(std::mem::take(&mut nodes.edge_count), std::mem::take(&mut nodes.name), max_name, cols)
-        }
+        (None, Some(cols)) => Graph::finish(std::mem::take(&mut nodes.edge_count), cols),
         (None, None) => return Err(SnapshotError::Foreign("no `edges` array".into())),
     };
     let strings = strings.ok_or_else(|| SnapshotError::Foreign("no `strings` array".into()))?;
@@ -318,7 +314,10 @@ fn parse_with(mut sc: Scanner<'_>, threads: usize, nodes_only: bool) -> Result<H
         return Err(SnapshotError::Inconsistent("`nodes` is empty".into()));
     }
 
-    let Graph { first_edge, edge_sum: sum, node_name, max_node_name, edge_name, edge_to, max_edge_string } = graph;
+    let Graph { first_edge, edge_sum: sum, edge_name, edge_to, max_edge_string } = graph;
+    let node_name = std::mem::take(&mut nodes.name);
+    // One more than the largest, found while the nodes were read (0: none).
+    let max_node_name = nodes.max_name.load(std::sync::atomic::Ordering::Relaxed).checked_sub(1);
     if sum != edge_count as u64 {
         return Err(SnapshotError::Inconsistent(format!(
             "the nodes' edge_count fields sum to {sum} but `edges` holds {edge_count} edges"
@@ -329,14 +328,14 @@ fn parse_with(mut sc: Scanner<'_>, threads: usize, nodes_only: bool) -> Result<H
     // (The largest ones were found while the strings were read; only a
     // bad file pays for finding which.)
     let string_count = strings.len() as u32;
-    if max_node_name.is_some_and(|m| m >= string_count) {
+    if max_node_name.is_some_and(|m| m >= string_count as u64) {
         if let Some((n, &s)) = node_name.iter().enumerate().find(|&(_, &s)| s >= string_count) {
             return Err(SnapshotError::Inconsistent(format!(
                 "node {n} has name string {s} but `strings` holds {string_count}"
             )));
         }
     }
-    if max_edge_string.is_some_and(|m| m >= string_count) {
+    if max_edge_string.is_some_and(|m| m >= string_count as u64) {
         let kind_of = |e: usize| EdgeKind::from_u8((edge_to[e] >> crate::snapshot::EDGE_KIND_SHIFT) as u8);
         if let Some((e, &s)) = edge_name.iter().enumerate().find(|&(e, &s)| s >= string_count && !kind_of(e).name_is_index()) {
             return Err(SnapshotError::Inconsistent(format!(
@@ -584,20 +583,18 @@ struct Graph {
     first_edge: Vec<u32>,
     /// Sum of the nodes' edge_count fields (must equal the edges read).
     edge_sum: u64,
-    node_name: Vec<u32>,
-    max_node_name: Option<u32>,
     edge_name: Vec<u32>,
     /// Target ordinals with the edge kind in the top bits.
     edge_to: Vec<u32>,
     /// The largest string index an edge with a string name uses.
-    max_edge_string: Option<u32>,
+    max_edge_string: Option<u64>,
 }
 
 impl Graph {
-    /// `max_name`: one more than the largest node name (0: none), found
-    /// while the nodes were read; so are the edges' kinds, packed with their
-    /// targets, and their largest string name.
-    fn finish(mut first_edge: Vec<u32>, node_name: Vec<u32>, max_name: u64, edges: EdgeColumns) -> Graph {
+    /// The CSR offsets from the edge counts. The edges' kinds were packed
+    /// with their targets, and their largest string name found, while they
+    /// were read.
+    fn finish(mut first_edge: Vec<u32>, edges: EdgeColumns) -> Graph {
         first_edge.push(0);
         let mut sum: u64 = 0;
         for slot in first_edge.iter_mut() {
@@ -605,11 +602,10 @@ impl Graph {
             *slot = sum.min(u32::MAX as u64) as u32;
             sum += c;
         }
-        let below = |m: u64| m.checked_sub(1).map(|m| m.min(u32::MAX as u64) as u32);
-        let max_node_name = below(max_name);
         let EdgeColumns { name, to, max_string, .. } = edges;
-        let max_edge_string = below(max_string.into_inner());
-        Graph { first_edge, edge_sum: sum, node_name, max_node_name, edge_name: name, edge_to: to, max_edge_string }
+        // One more than the largest (0: none).
+        let max_edge_string = max_string.into_inner().checked_sub(1);
+        Graph { first_edge, edge_sum: sum, edge_name: name, edge_to: to, max_edge_string }
     }
 }
 

@@ -102,40 +102,36 @@ mod x86 {
         records_core::<F, true>(text, record)
     }
 
+    /// One vector width's pass of `classify`: the same compares for SSE2
+    /// (16 bytes) and AVX2 (32), named by their intrinsics.
+    macro_rules! classify_lanes {
+        ($p:expr, $width:literal, $vec:ty, $load:ident, $set1:ident, $sub:ident, $min:ident, $eq:ident, $or:ident, $mask:ident) => {{
+            let (mut d, mut c, mut w) = (0u64, 0u64, 0u64);
+            for k in 0..64 / $width {
+                let b = $load($p.add($width * k) as *const $vec);
+                let x = $sub(b, $set1(b'0' as i8));
+                let digit = $eq($min(x, $set1(9)), x);
+                let is_comma = $eq(b, $set1(b',' as i8));
+                let ws = $or(
+                    $or($eq(b, $set1(b' ' as i8)), $eq(b, $set1(b'\n' as i8))),
+                    $or($eq(b, $set1(b'\r' as i8)), $eq(b, $set1(b'\t' as i8))),
+                );
+                d |= ($mask(digit) as u32 as u64) << ($width * k);
+                c |= ($mask(is_comma) as u32 as u64) << ($width * k);
+                w |= ($mask(ws) as u32 as u64) << ($width * k);
+            }
+            (d, c, w)
+        }};
+    }
+
     /// The digit, comma and whitespace bytes of one 64-byte block, a bit each.
     #[inline(always)]
     unsafe fn classify<const AVX2: bool>(p: *const u8) -> (u64, u64, u64) {
-        let (mut d, mut c, mut w) = (0u64, 0u64, 0u64);
         if AVX2 {
-            for k in 0..2 {
-                let b = _mm256_loadu_si256(p.add(32 * k) as *const __m256i);
-                let x = _mm256_sub_epi8(b, _mm256_set1_epi8(b'0' as i8));
-                let digit = _mm256_cmpeq_epi8(_mm256_min_epu8(x, _mm256_set1_epi8(9)), x);
-                let is_comma = _mm256_cmpeq_epi8(b, _mm256_set1_epi8(b',' as i8));
-                let ws = _mm256_or_si256(
-                    _mm256_or_si256(_mm256_cmpeq_epi8(b, _mm256_set1_epi8(b' ' as i8)), _mm256_cmpeq_epi8(b, _mm256_set1_epi8(b'\n' as i8))),
-                    _mm256_or_si256(_mm256_cmpeq_epi8(b, _mm256_set1_epi8(b'\r' as i8)), _mm256_cmpeq_epi8(b, _mm256_set1_epi8(b'\t' as i8))),
-                );
-                d |= (_mm256_movemask_epi8(digit) as u32 as u64) << (32 * k);
-                c |= (_mm256_movemask_epi8(is_comma) as u32 as u64) << (32 * k);
-                w |= (_mm256_movemask_epi8(ws) as u32 as u64) << (32 * k);
-            }
+            classify_lanes!(p, 32, __m256i, _mm256_loadu_si256, _mm256_set1_epi8, _mm256_sub_epi8, _mm256_min_epu8, _mm256_cmpeq_epi8, _mm256_or_si256, _mm256_movemask_epi8)
         } else {
-            for k in 0..4 {
-                let b = _mm_loadu_si128(p.add(16 * k) as *const __m128i);
-                let x = _mm_sub_epi8(b, _mm_set1_epi8(b'0' as i8));
-                let digit = _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(9)), x);
-                let is_comma = _mm_cmpeq_epi8(b, _mm_set1_epi8(b',' as i8));
-                let ws = _mm_or_si128(
-                    _mm_or_si128(_mm_cmpeq_epi8(b, _mm_set1_epi8(b' ' as i8)), _mm_cmpeq_epi8(b, _mm_set1_epi8(b'\n' as i8))),
-                    _mm_or_si128(_mm_cmpeq_epi8(b, _mm_set1_epi8(b'\r' as i8)), _mm_cmpeq_epi8(b, _mm_set1_epi8(b'\t' as i8))),
-                );
-                d |= (_mm_movemask_epi8(digit) as u32 as u64) << (16 * k);
-                c |= (_mm_movemask_epi8(is_comma) as u32 as u64) << (16 * k);
-                w |= (_mm_movemask_epi8(ws) as u32 as u64) << (16 * k);
-            }
+            classify_lanes!(p, 16, __m128i, _mm_loadu_si128, _mm_set1_epi8, _mm_sub_epi8, _mm_min_epu8, _mm_cmpeq_epi8, _mm_or_si128, _mm_movemask_epi8)
         }
-        (d, c, w)
     }
 
     /// Bit i becomes the parity of bits 0..=i.

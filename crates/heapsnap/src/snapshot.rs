@@ -139,17 +139,6 @@ impl HeapSnapshot {
     pub fn trace_node_id(&self, n: NodeIndex) -> u32 {
         self.trace_node_id.get(n as usize).copied().unwrap_or(0)
     }
-    /// Start bringing node `n`'s edge range, and (when `deep`) its first
-    /// edges, into cache: for walks that know their next nodes in advance.
-    #[inline(always)]
-    pub fn prefetch_edges(&self, n: NodeIndex, deep: bool) {
-        crate::mem::prefetch(&self.first_edge, n as usize);
-        if deep {
-            if let Some(&e) = self.first_edge.get(n as usize) {
-                crate::mem::prefetch(&self.edge_to, e as usize);
-            }
-        }
-    }
     #[inline]
     pub fn edges(&self, n: NodeIndex) -> Range<EdgeIndex> {
         self.first_edge[n as usize]..self.first_edge[n as usize + 1]
