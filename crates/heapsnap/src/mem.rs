@@ -77,7 +77,7 @@ pub fn filled<T: Copy>(n: usize, value: T) -> Vec<T> {
 
 /// `min`, unless `HEAPSNAP_PARALLEL_MIN` says otherwise: tests set it low
 /// so that the two-thread paths run on their small graphs too.
-fn parallel_min(min: u32) -> u32 {
+pub(crate) fn parallel_min(min: u32) -> u32 {
     static OVERRIDE: std::sync::OnceLock<Option<u32>> = std::sync::OnceLock::new();
     OVERRIDE.get_or_init(|| std::env::var("HEAPSNAP_PARALLEL_MIN").ok().and_then(|v| v.parse().ok())).unwrap_or(min)
 }
