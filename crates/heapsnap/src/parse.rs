@@ -151,6 +151,7 @@ fn parse_with(mut sc: Scanner<'_>, threads: usize, nodes_only: bool) -> Result<H
     let mut graph_job: Option<std::thread::JoinHandle<Graph>> = None;
     let mut strings: Option<Strings> = None;
     let mut locations_raw: Option<Vec<u32>> = None;
+    let mut locations_job: Option<std::thread::JoinHandle<Result<Vec<Location>>>> = None;
     let mut trace_function_infos = Vec::new();
     let mut samples = Vec::new();
     let mut key = Vec::new();
@@ -233,7 +234,15 @@ fn parse_with(mut sc: Scanner<'_>, threads: usize, nodes_only: bool) -> Result<H
                 // written): growing by doubling would copy it over and over.
                 let mut flat = FlatU32::with_capacity(sc.max_numbers().min(1 << 32) as usize);
                 parse_array(&mut sc, &mut flat, threads, "locations")?;
-                locations_raw = Some(flat.values);
+                // Resolved on another core while this one reads `strings`.
+                match (&meta, &nodes) {
+                    (Some(m), Some(n)) if threads > 1 => {
+                        let (layout, nf, node_count) = (m.location_layout.clone(), m.node_field_count(), n.kind.len());
+                        let raw = flat.values;
+                        locations_job = Some(std::thread::spawn(move || resolve_locations(&layout, nf, &raw, node_count)));
+                    }
+                    _ => locations_raw = Some(flat.values),
+                }
             }
             b"trace_function_infos" => {
                 let mut flat = FlatU32::default();
@@ -344,9 +353,10 @@ fn parse_with(mut sc: Scanner<'_>, threads: usize, nodes_only: bool) -> Result<H
         }
     }
 
-    let locations = match locations_raw {
-        Some(raw) => resolve_locations(&meta, &raw, node_count)?,
-        None => Vec::new(),
+    let locations = match (locations_job, locations_raw) {
+        (Some(job), _) => job.join().expect("locations thread panicked")?,
+        (None, Some(raw)) => resolve_locations(&meta.location_layout, meta.node_field_count(), &raw, node_count)?,
+        (None, None) => Vec::new(),
     };
     let root = match meta.root_index {
         Some(r) if r % nf == 0 && r / nf < node_count as u64 => (r / nf) as u32,
@@ -537,8 +547,7 @@ fn parse_strings(sc: &mut Scanner<'_>) -> Result<Strings> {
     Ok(Strings { data, ends })
 }
 
-fn resolve_locations(meta: &Meta, raw: &[u32], node_count: usize) -> Result<Vec<Location>> {
-    let layout = &meta.location_layout;
+fn resolve_locations(layout: &[LocationField], nf: usize, raw: &[u32], node_count: usize) -> Result<Vec<Location>> {
     let lf = layout.len();
     if lf == 0 {
         return Ok(Vec::new());
@@ -549,7 +558,7 @@ fn resolve_locations(meta: &Meta, raw: &[u32], node_count: usize) -> Result<Vec<
             raw.len()
         )));
     }
-    let nf = meta.node_field_count() as u32;
+    let nf = nf as u32;
     let mut out = Vec::with_capacity(raw.len() / lf);
     for rec in raw.chunks_exact(lf) {
         let mut loc = Location { node: 0, script_id: 0, line: 0, column: 0 };
