@@ -263,6 +263,13 @@ fn parse_segment(
     let closing = scans.iter().position(|&(_, br)| br.is_some());
     let used = closing.map_or(scans.len(), |k| k + 1);
     let bracket = closing.and_then(|k| scans[k].1);
+    // The array ends early in this text (its last window): cut again, so
+    // that every thread still gets a share of what is left of it.
+    if let Some(br) = bracket {
+        if used < bounds.len() - 1 && br >= 2 * MIN_PIECE {
+            return parse_segment(&seg[..=br], before_comma, first, sink, threads);
+        }
+    }
     let end_of = |k: usize| if Some(k) == closing { bracket.unwrap() } else { piece(k).1 };
     if used == 1 {
         if let Some(br) = bracket {
