@@ -129,50 +129,80 @@ fn is_plain_object(s: &HeapSnapshot, n: NodeIndex, object_name: Option<u32>) -> 
 
 fn infer_interfaces(s: &HeapSnapshot, object_name: Option<u32>, proto: Option<u32>) -> Interfaces {
     let mut total = 0usize;
-    // Interface text -> (count, first-seen order, property indexes).
-    let mut seen: HashMap<String, (usize, usize, Vec<u32>)> = HashMap::default();
-    let mut text = String::new();
-    let mut props: Vec<u32> = Vec::new();
+    // Property lists (string indexes, in edge order, cut where the name
+    // would pass MAX_INTERFACE_LEN) -> (count, first-seen order). Most
+    // objects share their list with the one before: that is checked first.
+    let mut seen: HashMap<Vec<u32>, (usize, usize)> = HashMap::default();
+    // Each property name's length as written, in UTF-16 units.
+    let mut name_len: HashMap<u32, usize> = HashMap::default();
+    // This object's properties; the previous object's, its cut list (empty:
+    // not counted), and how many objects since had the same properties
+    // (not yet counted in `seen`).
+    let mut all: Vec<u32> = Vec::new();
+    let mut last_all: Vec<u32> = Vec::new();
+    let mut last: Vec<u32> = Vec::new();
+    let mut last_count = 0usize;
+    let mut first = true;
     for n in s.nodes() {
         if !is_plain_object(s, n, object_name) {
             continue;
         }
         total += 1;
-        text.clear();
-        text.push('{');
-        props.clear();
-        let mut len = 1;
-        for e in s.edges(n) {
-            if s.edge_kind(e) != EdgeKind::Property {
-                continue;
-            }
-            let raw = s.edge_name_raw(e);
-            if Some(raw) == proto {
-                continue;
-            }
-            let name = format_property_name(s.strings.get(raw).unwrap_or(""));
-            let l = utf16_len(&name);
-            if !props.is_empty() && len + l > MAX_INTERFACE_LEN {
-                break;
-            }
-            if !props.is_empty() {
-                text.push_str(", ");
-                len += 2;
-            }
-            text.push_str(&name);
-            len += l;
-            props.push(raw);
-        }
-        if props.is_empty() {
+        all.clear();
+        all.extend(
+            s.edges(n)
+                .filter(|&e| s.edge_kind(e) == EdgeKind::Property)
+                .map(|e| s.edge_name_raw(e))
+                .filter(|&raw| Some(raw) != proto),
+        );
+        if !first && all == last_all {
+            last_count += !last.is_empty() as usize;
             continue;
         }
-        text.push('}');
-        let order = seen.len();
-        seen.entry(text.clone()).or_insert_with(|| (0, order, props.clone())).0 += 1;
+        first = false;
+        if last_count > 0 {
+            seen.get_mut(&last).expect("counted before").0 += last_count;
+            last_count = 0;
+        }
+        std::mem::swap(&mut all, &mut last_all);
+        last.clear();
+        let mut len = 1;
+        for &raw in &last_all {
+            let l = *name_len
+                .entry(raw)
+                .or_insert_with(|| utf16_len(&format_property_name(s.strings.get(raw).unwrap_or(""))));
+            if !last.is_empty() && len + l > MAX_INTERFACE_LEN {
+                break;
+            }
+            if !last.is_empty() {
+                len += 2;
+            }
+            len += l;
+            last.push(raw);
+        }
+        if !last.is_empty() {
+            let order = seen.len();
+            seen.entry(last.clone()).or_insert((0, order)).0 += 1;
+        }
+    }
+    if last_count > 0 {
+        seen.get_mut(&last).expect("counted before").0 += last_count;
+    }
+    // The interface text: lists that read the same are one interface.
+    let mut by_text: HashMap<String, (usize, usize, Vec<u32>)> = HashMap::default();
+    for (props, (count, order)) in seen {
+        let names: Vec<String> = props.iter().map(|&p| format_property_name(s.strings.get(p).unwrap_or(""))).collect();
+        let text = format!("{{{}}}", names.join(", "));
+        let entry = by_text.entry(text).or_insert((0, order, props.clone()));
+        entry.0 += count;
+        if order < entry.1 {
+            entry.1 = order;
+            entry.2 = props;
+        }
     }
     let min = 2.max(total / 1000);
     let mut list: Vec<(String, usize, usize, Vec<u32>)> =
-        seen.into_iter().filter(|(_, v)| v.0 >= min).map(|(k, v)| (k, v.0, v.1, v.2)).collect();
+        by_text.into_iter().filter(|(_, v)| v.0 >= min).map(|(k, v)| (k, v.0, v.1, v.2)).collect();
     list.sort_by(|a, b| b.1.cmp(&a.1).then(a.2.cmp(&b.2)));
     let mut defs = Vec::new();
     let mut by_property: HashMap<u32, Vec<u32>> = HashMap::default();
@@ -238,6 +268,10 @@ pub fn compute(s: &HeapSnapshot) -> Classes {
     let mut by_shape: HashMap<Vec<u32>, u32> = HashMap::default();
     let mut hits = HashMap::default();
     let mut props: Vec<u32> = Vec::new();
+    // One-entry caches: the previous plain object's properties (as found)
+    // and class, and the previous class instance's key and class.
+    let mut last_shape: Option<(Vec<u32>, u32)> = None;
+    let mut last_located: Option<((u32, (u32, u32, u32)), u32)> = None;
     let mut class_of = ClassIds::Narrow(crate::mem::with_capacity(s.node_count()));
     let mut loc_i = 0usize;
     for n in s.nodes() {
@@ -256,17 +290,26 @@ pub fn compute(s: &HeapSnapshot) -> Classes {
                 if is_plain_object(s, n, object_name) && !interfaces.defs.is_empty() {
                     props.clear();
                     props.extend(s.edges(n).filter(|&e| s.edge_kind(e) == EdgeKind::Property).map(|e| s.edge_name_raw(e)));
-                    props.sort_unstable();
-                    props.dedup();
-                    let name_id = match by_shape.get(&props) {
-                        Some(&c) => c,
-                        None => {
-                            let name = match interfaces.best_match(&props, &mut hits) {
-                                Some(d) => interfaces.defs[d as usize].0.clone(),
-                                None => "Object".to_string(),
+                    // Mostly the same properties as the object before.
+                    let name_id = match last_shape {
+                        Some((ref p, c)) if *p == props => c,
+                        _ => {
+                            let raw = props.clone();
+                            props.sort_unstable();
+                            props.dedup();
+                            let c = match by_shape.get(&props) {
+                                Some(&c) => c,
+                                None => {
+                                    let name = match interfaces.best_match(&props, &mut hits) {
+                                        Some(d) => interfaces.defs[d as usize].0.clone(),
+                                        None => "Object".to_string(),
+                                    };
+                                    let c = table.intern(ClassKey { name, location: None });
+                                    by_shape.insert(props.clone(), c);
+                                    c
+                                }
                             };
-                            let c = table.intern(ClassKey { name, location: None });
-                            by_shape.insert(props.clone(), c);
+                            last_shape = Some((raw, c));
                             c
                         }
                     };
@@ -278,9 +321,17 @@ pub fn compute(s: &HeapSnapshot) -> Classes {
                         }),
                     }
                 } else if let Some(l) = location {
-                    *by_name_at
-                        .entry((s.name_index(n), l))
-                        .or_insert_with(|| table.intern(ClassKey { name: object_class_name(s.name(n)), location: Some(l) }))
+                    let key = (s.name_index(n), l);
+                    match last_located {
+                        Some((k, c)) if k == key => c,
+                        _ => {
+                            let c = *by_name_at
+                                .entry(key)
+                                .or_insert_with(|| table.intern(ClassKey { name: object_class_name(s.name(n)), location: Some(l) }));
+                            last_located = Some((key, c));
+                            c
+                        }
+                    }
                 } else {
                     let raw = s.name_index(n);
                     match by_name.get(&raw) {
