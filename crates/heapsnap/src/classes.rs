@@ -252,8 +252,8 @@ impl Interfaces {
 
 /// Compute every node's class.
 pub fn compute(s: &HeapSnapshot) -> Classes {
-    let object_name = (0..s.strings.len() as u32).find(|&i| s.strings.get(i) == Some("Object"));
-    let proto = (0..s.strings.len() as u32).find(|&i| s.strings.get(i) == Some("__proto__"));
+    let object_name = s.strings.indexes_of("Object").next();
+    let proto = s.strings.indexes_of("__proto__").next();
     let interfaces = infer_interfaces(s, object_name, proto);
 
     let mut table = KeyTable::default();

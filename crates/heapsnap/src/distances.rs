@@ -14,7 +14,7 @@ pub const UNREACHABLE: u32 = u32::MAX;
 pub const BASE_SYSTEM_DISTANCE: u32 = 100_000_000;
 
 fn string_indexes(s: &HeapSnapshot, want: &str) -> Vec<u32> {
-    (0..s.strings.len() as u32).filter(|&i| s.strings.get(i) == Some(want)).collect()
+    s.strings.indexes_of(want).collect()
 }
 
 /// Breadth-first distances, skipping weak edges and DevTools' few V8 links

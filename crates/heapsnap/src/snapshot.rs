@@ -37,6 +37,22 @@ impl Strings {
     pub fn bytes(&self) -> usize {
         self.data.len() + self.ends.len() * 4
     }
+    /// The indexes of the strings equal to `want`, in order. The arena is
+    /// searched for the text (a few ms for millions of strings), and only
+    /// hits that are a whole string count.
+    pub fn indexes_of<'a>(&'a self, want: &'a str) -> impl Iterator<Item = u32> + 'a {
+        let empty = want.is_empty().then(|| (0..self.len() as u32).filter(|&i| self.get(i) == Some("")));
+        let hits = (!want.is_empty()).then(|| {
+            memchr::memmem::find_iter(self.data.as_bytes(), want.as_bytes()).filter_map(move |at| {
+                // The first string ending past `at` starts at or before it.
+                let i = self.ends.partition_point(|&end| (end as usize) <= at);
+                let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+                let whole = start == at && self.ends.get(i).is_some_and(|&end| end as usize == at + want.len());
+                whole.then_some(i as u32)
+            })
+        });
+        empty.into_iter().flatten().chain(hits.into_iter().flatten())
+    }
 }
 
 /// A source position recorded for a closure or an object made by a JS constructor.
@@ -232,5 +248,32 @@ impl HeapSnapshot {
                 self.big_sizes.remove(k);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(strings: &[&str]) -> Strings {
+        let mut t = Strings::default();
+        for s in strings {
+            t.data.push_str(s);
+            t.ends.push(t.data.len() as u32);
+        }
+        t
+    }
+
+    /// Only whole strings match: not a part of a longer one, and not two
+    /// neighbours that spell it together.
+    #[test]
+    fn indexes_of_finds_whole_strings_only() {
+        let t = table(&["", "Object", "ObjectX", "xObject", "Object", "Obj", "ect", "", "Objec"]);
+        assert_eq!(t.indexes_of("Object").collect::<Vec<_>>(), [1, 4]);
+        assert_eq!(t.indexes_of("ect").collect::<Vec<_>>(), [6]);
+        assert_eq!(t.indexes_of("").collect::<Vec<_>>(), [0, 7]);
+        assert_eq!(t.indexes_of("Objec").collect::<Vec<_>>(), [8]);
+        assert_eq!(t.indexes_of("Objects").count(), 0);
+        assert_eq!(table(&[]).indexes_of("x").count(), 0);
     }
 }
