@@ -5,13 +5,11 @@
 //! Memory is the constraint here (peak RSS must stay below the snapshot's
 //! file size), and most of a heap is small objects with exactly one
 //! essential retainer (strings, element stores, an object's own arrays and
-//! records). Those never reach the Semi-NCA arrays:
-//! - a leaf with one retainer (no essential edge out) is never numbered;
-//! - a node with one retainer whose DFS subtree ends up with no numbered node
-//!   is un-numbered when the DFS leaves it (its number is the last one given,
-//!   so it is simply taken back), and its edges count as its retainer's.
-//!
-//! Either way the node's dominator is its only retainer. Taking such a node
+//! records). Those never reach the Semi-NCA arrays: a node with one
+//! retainer whose DFS subtree ends up with no numbered node is un-numbered
+//! when the DFS leaves it (its number is the last one given, so it is simply
+//! taken back), and its edges count as its retainer's. Its dominator is its
+//! only retainer. Taking such a node
 //! out changes no other node's semi-dominator: everything it points at was
 //! numbered before it, so for any target its path-minimum is its retainer's
 //! (or its retainer's number itself, for a target numbered after the
@@ -37,11 +35,9 @@ pub struct Dominators {
     /// Node ordinal -> its immediate dominator's ordinal.
     pub idom: Vec<NodeIndex>,
     /// The numbered nodes in DFS preorder: every node's dominator comes
-    /// before it. Nodes not listed are leaves or folded (dominated by their
-    /// only retainer).
+    /// before it. Nodes not listed are folded (dominated by their only
+    /// retainer).
     pub preorder: Vec<NodeIndex>,
-    /// The leaves.
-    pub leaves: BitSet,
     /// The folded nodes, each after every folded node it dominates.
     pub folded: Vec<NodeIndex>,
 }
@@ -52,11 +48,6 @@ impl Dominators {
         let n = self.idom.len();
         let mut retained: Vec<u64> = crate::mem::with_capacity(n);
         retained.extend((0..n as u32).map(&self_size));
-        // Leaves first: nothing hangs below them.
-        for v in self.leaves.ones() {
-            let d = self.idom[v] as usize;
-            retained[d] += retained[v];
-        }
         for &v in &self.folded {
             let d = self.idom[v as usize] as usize;
             retained[d] += retained[v as usize];
@@ -97,10 +88,6 @@ fn retainer_counts(s: &HeapSnapshot, essential: &BitSet) -> Vec<u8> {
 /// Whether any of the eight bytes is zero.
 fn has_zero_byte(x: u64) -> bool {
     x.wrapping_sub(0x0101_0101_0101_0101) & !x & 0x8080_8080_8080_8080 != 0
-}
-
-fn has_essential_out(s: &HeapSnapshot, essential: &BitSet, n: NodeIndex) -> bool {
-    s.edges(n).any(|e| essential.get(e as usize))
 }
 
 /// Compute dominators from the root over `essential` edges.
@@ -158,14 +145,10 @@ pub fn compute_counted(
             eprintln!("    dominators: {what} at {:.2?} ({})", t0.elapsed(), crate::mem::usage());
         }
     };
-    // A trivial leaf: one essential retainer, no essential edge out.
-    let trivial = |v: NodeIndex| v != root && counts[v as usize] == 1 && !has_essential_out(s, essential, v);
 
     let mut node_to_pre: Vec<u32> = crate::mem::filled(n, NONE);
     let mut pre_to_node: Vec<u32> = Vec::with_capacity(n);
     let mut parent: Vec<u32> = Vec::with_capacity(n);
-    // Trivial leaves reached by a DFS: their retainer is their dominator.
-    let mut leaf_reached = BitSet::new(n);
     // Nodes with one retainer taken back out of the numbering, in the order
     // the DFS left them (children first).
     let mut folded: Vec<u32> = Vec::new();
@@ -176,7 +159,6 @@ pub fn compute_counted(
                    node_to_pre: &mut Vec<u32>,
                    pre_to_node: &mut Vec<u32>,
                    parent: &mut Vec<u32>,
-                   leaf_reached: &mut BitSet,
                    folded: &mut Vec<u32>| {
         node_to_pre[start as usize] = pre_to_node.len() as u32;
         pre_to_node.push(start);
@@ -194,10 +176,6 @@ pub fn compute_counted(
                 }
                 let t = s.edge_target(e);
                 if node_to_pre[t as usize] != NONE {
-                    continue;
-                }
-                if trivial(t) {
-                    leaf_reached.set(t as usize);
                     continue;
                 }
                 pushed = Some(t);
@@ -227,7 +205,7 @@ pub fn compute_counted(
         }
     };
 
-    dfs(root, 0, &mut node_to_pre, &mut pre_to_node, &mut parent, &mut leaf_reached, &mut folded);
+    dfs(root, 0, &mut node_to_pre, &mut pre_to_node, &mut parent, &mut folded);
     lap("dfs");
     // Nodes with no essential retainer at all (weak-only), and what they
     // reach. (Eight counts at a time: nearly all are not zero.)
@@ -238,18 +216,18 @@ pub fn compute_counted(
         for (j, &c) in chunk.iter().enumerate() {
             let v = (i * 8 + j) as u32;
             if c == 0 && v != root && node_to_pre[v as usize] == NONE {
-                dfs(v, 0, &mut node_to_pre, &mut pre_to_node, &mut parent, &mut leaf_reached, &mut folded);
+                dfs(v, 0, &mut node_to_pre, &mut pre_to_node, &mut parent, &mut folded);
             }
         }
     }
     drop(counts);
-    // Whatever is left (including trivial leaves whose retainer was never
-    // reached) hangs directly under the root, not explored. Usually nothing:
-    // then every node is numbered, folded or a leaf reached.
+    // Whatever is left (unreachable cycles, and what only they retain) hangs
+    // directly under the root, not explored. Usually nothing: then every
+    // node is numbered or folded.
     let numbered_by_dfs = pre_to_node.len();
-    if numbered_by_dfs + folded.len() + leaf_reached.count_ones() < n {
+    if numbered_by_dfs + folded.len() < n {
         for v in 0..n as u32 {
-            if node_to_pre[v as usize] == NONE && !leaf_reached.get(v as usize) {
+            if node_to_pre[v as usize] == NONE {
                 node_to_pre[v as usize] = pre_to_node.len() as u32;
                 pre_to_node.push(v);
                 parent.push(0);
@@ -275,15 +253,14 @@ pub fn compute_counted(
     let mut semi: Vec<u32> = crate::mem::with_capacity(m);
     semi.extend_from_slice(&parent);
     // Every explored node's edges count as those of the node it is folded
-    // into (its own, if numbered); edges into folded nodes and leaves stay
-    // inside a folded unit.
+    // into (its own, if numbered); edges into folded nodes stay inside a
+    // folded unit. Unexplored nodes keep only their edge from the root.
     let source = |u: u32| -> Option<u32> {
         let pu = node_to_pre[u as usize];
-        match pu {
-            NONE => None, // a leaf
-            _ if pu & FOLDED != 0 => Some(pu & !FOLDED),
-            _ if pu as usize >= numbered_by_dfs => None, // unexplored: only its edge from the root
-            _ => Some(pu),
+        if pu & FOLDED != 0 {
+            Some(pu & !FOLDED)
+        } else {
+            (pu < numbered_by_dfs as u32).then_some(pu)
         }
     };
     // Two halves of the nodes on two cores. Each counts its own
@@ -373,7 +350,7 @@ pub fn compute_counted(
     lap("predecessors");
 
     if std::env::var_os("HEAPSNAP_DEBUG").is_some() {
-        eprintln!("dominators: {n} nodes, {m} numbered ({numbered_by_dfs} by DFS), {} leaves, {} pred edges", leaf_reached.count_ones(), preds.len());
+        eprintln!("dominators: {n} nodes, {m} numbered ({numbered_by_dfs} by DFS), {} folded, {} pred edges", folded.len(), preds.len());
     }
     let idom_pre = semi_nca(parent, semi, pred_start, &preds, numbered_by_dfs);
     lap("semi-nca");
@@ -385,7 +362,7 @@ pub fn compute_counted(
     idom.shrink_to_fit(); // give back the tail of a larger buffer
 
     // Back to node ordinals (each written once: numbering is one to one),
-    // and a leaf's or folded node's only essential retainer is its
+    // and a folded node's only essential retainer is its
     // dominator (exactly one edge writes each): two halves never meet.
     {
         let idom_a = atomic_view(&mut idom);
@@ -395,7 +372,6 @@ pub fn compute_counted(
                 idom_a[pre_to_node[a + w] as usize].store(pre_to_node[d as usize], Relaxed);
             }
         });
-        // (From an explored node, an unnumbered target is a leaf reached.)
         parallel_nodes(n as u32, |range| {
             for u in range.filter(|&u| source(u).is_some()) {
                 for e in s.edges(u) {
@@ -411,7 +387,7 @@ pub fn compute_counted(
     }
     idom[root as usize] = root;
     lap("idom by node");
-    Dominators { idom, preorder: pre_to_node, leaves: leaf_reached, folded }
+    Dominators { idom, preorder: pre_to_node, folded }
 }
 
 /// Semi-NCA over DFS numbers: `parent[w] < w`, vertex 0 is the root.
