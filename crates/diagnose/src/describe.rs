@@ -82,19 +82,18 @@ pub fn path_steps(s: &HeapSnapshot, classes: &Classes, scripts: &ScriptNames, p:
 
 pub fn path_json(s: &HeapSnapshot, classes: &Classes, scripts: &ScriptNames, p: &RetainerPath) -> JsonPath {
     let steps = path_steps(s, classes, scripts, p);
-    JsonPath {
-        start_id: s.id(p.start),
-        start: start_label(s, classes, p.start),
-        text: path_text(s, classes, scripts, p),
-        steps,
-    }
+    JsonPath { start_id: s.id(p.start), start: start_label(s, classes, p.start), text: path_text(s, classes, scripts, p), steps }
 }
 
 /// How a path's first node reads: `global`, a GC root group, or a class.
 pub fn start_label(s: &HeapSnapshot, classes: &Classes, n: NodeIndex) -> String {
     let name = s.name(n);
     if s.kind(n) == NodeKind::Synthetic || name.is_empty() {
-        if name.is_empty() { class_name(classes, n).to_string() } else { name.to_string() }
+        if name.is_empty() {
+            class_name(classes, n).to_string()
+        } else {
+            name.to_string()
+        }
     } else if name.contains("global") || class_name(classes, n) == "global" {
         "global".to_string()
     } else {

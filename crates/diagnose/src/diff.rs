@@ -48,11 +48,8 @@ fn members(s: &HeapSnapshot, classes: &Classes, keys: &mut HashMap<ClassKey, u32
             *keys.entry(k.clone()).or_insert(next)
         })
         .collect();
-    let mut v: Vec<(u32, u32, u64)> = s
-        .nodes()
-        .filter(|&n| s.self_size(n) > 0)
-        .map(|n| (local[classes.class_of(n) as usize], s.id(n), s.self_size(n)))
-        .collect();
+    let mut v: Vec<(u32, u32, u64)> =
+        s.nodes().filter(|&n| s.self_size(n) > 0).map(|n| (local[classes.class_of(n) as usize], s.id(n), s.self_size(n))).collect();
     v.sort_unstable_by_key(|&(c, id, _)| (c, id));
     v
 }
@@ -62,16 +59,19 @@ pub fn compare(base: &HeapSnapshot, base_classes: &Classes, new: &HeapSnapshot, 
     let mut keys: HashMap<ClassKey, u32> = HashMap::default();
     let a = members(base, base_classes, &mut keys);
     let b = members(new, new_classes, &mut keys);
-    let mut by_class: Vec<ClassDelta> = vec![ClassDelta {
-        class: String::new(),
-        location: None,
-        new_count: 0,
-        deleted_count: 0,
-        delta_count: 0,
-        alloc_size: 0,
-        freed_size: 0,
-        size_delta: 0,
-    }; keys.len()];
+    let mut by_class: Vec<ClassDelta> = vec![
+        ClassDelta {
+            class: String::new(),
+            location: None,
+            new_count: 0,
+            deleted_count: 0,
+            delta_count: 0,
+            alloc_size: 0,
+            freed_size: 0,
+            size_delta: 0,
+        };
+        keys.len()
+    ];
     for (k, &c) in &keys {
         by_class[c as usize].class = k.name.clone();
         by_class[c as usize].location = k.location;

@@ -187,7 +187,8 @@ pub fn parse_line(line: &str) -> Option<(Option<f64>, Format, GcEvent)> {
     if format == Format::TraceGcOld {
         c.literal("ms")?;
     }
-    let ev = GcEvent { time_ms: 0.0, kind: *kind, before_mb: before, after_mb: after, committed_mb: Some(committed), pause_ms: pause, line: 0 };
+    let ev =
+        GcEvent { time_ms: 0.0, kind: *kind, before_mb: before, after_mb: after, committed_mb: Some(committed), pause_ms: pause, line: 0 };
     Some((time, format, ev))
 }
 
@@ -214,15 +215,7 @@ fn parse_nvp(rest: &str) -> Option<GcEvent> {
         "mms" => GcKind::MinorMarkSweep,
         _ => GcKind::Other,
     };
-    Some(GcEvent {
-        time_ms: 0.0,
-        kind,
-        before_mb: before? / MB,
-        after_mb: after? / MB,
-        committed_mb: None,
-        pause_ms: pause?,
-        line: 0,
-    })
+    Some(GcEvent { time_ms: 0.0, kind, before_mb: before? / MB, after_mb: after? / MB, committed_mb: None, pause_ms: pause?, line: 0 })
 }
 
 struct Cursor<'a>(&'a str);
@@ -348,8 +341,7 @@ pub fn analyze(log: &GcLog, opts: Options) -> Analysis {
     let full: Vec<&GcEvent> = ev.iter().filter(|e| e.kind.is_full()).collect();
     // Trends use the line order when timestamps go backwards (x = ordinal).
     let monotonic = ev.windows(2).all(|w| w[1].time_ms >= w[0].time_ms);
-    let xs: Vec<f64> =
-        full.iter().enumerate().map(|(i, e)| if monotonic { e.time_ms / 1000.0 } else { i as f64 }).collect();
+    let xs: Vec<f64> = full.iter().enumerate().map(|(i, e)| if monotonic { e.time_ms / 1000.0 } else { i as f64 }).collect();
     let floor_y: Vec<f64> = full.iter().map(|e| e.after_mb).collect();
     let pause_y: Vec<f64> = full.iter().map(|e| e.pause_ms).collect();
     let floor_trend = Trend::fit(&xs, &floor_y);
@@ -467,7 +459,8 @@ mod tests {
         assert_eq!(e.kind, GcKind::Scavenge);
         let (_, _, e) = parse_line("[1:0x1]  139 ms: Mark-Compact (reduce) 4.1 (4.2) -> 3.8 (5.2) MB, 5.24 / 0.00 ms  (average mu = 1.000) low memory notification; GC in old space requested").unwrap();
         assert_eq!(e.kind, GcKind::MarkCompactReduce);
-        let (_, _, e) = parse_line("[1:0x1]  139 ms: Minor Mark-Sweep 4.1 (4.2) -> 3.8 (5.2) MB, 1.0 / 0.0 ms  allocation failure;").unwrap();
+        let (_, _, e) =
+            parse_line("[1:0x1]  139 ms: Minor Mark-Sweep 4.1 (4.2) -> 3.8 (5.2) MB, 1.0 / 0.0 ms  allocation failure;").unwrap();
         assert_eq!(e.kind, GcKind::MinorMarkSweep);
     }
 
@@ -475,7 +468,11 @@ mod tests {
     fn old_format_with_and_without_timestamps() {
         let (t, f, e) = parse_line("[28093]     7644 ms: Mark-sweep 10.9 (48.5) -> 10.9 (48.5) MB, 25.0 ms [HeapObjectsMap::UpdateHeapObjectsMap] [GC in old space requested].").unwrap();
         assert_eq!((t, f, e.kind, e.pause_ms), (Some(7644.0), Format::TraceGcOld, GcKind::MarkSweep, 25.0));
-        let log = parse(&["Mark-sweep 10.9 (48.5) -> 10.9 (48.5) MB, 25.0 ms [x]", "hello", "Mark-sweep 11.9 (48.5) -> 11.0 (48.5) MB, 26.0 ms [x]"]);
+        let log = parse(&[
+            "Mark-sweep 10.9 (48.5) -> 10.9 (48.5) MB, 25.0 ms [x]",
+            "hello",
+            "Mark-sweep 11.9 (48.5) -> 11.0 (48.5) MB, 26.0 ms [x]",
+        ]);
         assert!(!log.timestamps);
         assert_eq!(log.skipped_lines, 1);
         assert_eq!(log.events[1].time_ms, 1000.0);
@@ -485,7 +482,10 @@ mod tests {
     #[test]
     fn nvp_lines() {
         let (t, f, e) = parse_line("[15691:0x1386fcf0]      465 ms: pause=7.5 mutator=1.8 gc=mc reduce_memory=0 total_size_before=10485760 total_size_after=3145728 holes_size_before=355320").unwrap();
-        assert_eq!((t, f, e.kind, e.pause_ms, e.before_mb, e.after_mb), (Some(465.0), Format::TraceGcNvp, GcKind::MarkCompact, 7.5, 10.0, 3.0));
+        assert_eq!(
+            (t, f, e.kind, e.pause_ms, e.before_mb, e.after_mb),
+            (Some(465.0), Format::TraceGcNvp, GcKind::MarkCompact, 7.5, 10.0, 3.0)
+        );
         assert_eq!(parse_line("pause=1.0 gc=s total_size_before=0 total_size_after=0").unwrap().2.kind, GcKind::Scavenge);
     }
 
@@ -506,7 +506,11 @@ mod tests {
                 let t = i * 60_000;
                 vec![
                     format!("[1:0x1] {} ms: Scavenge 30.0 (40.0) -> 20.0 (40.0) MB, 1.00 / 0.00 ms  allocation failure;", t + 100),
-                    format!("[1:0x1] {t} ms: Mark-Compact {:.1} (90.0) -> {:.1} (90.0) MB, 10.00 / 0.00 ms  testing;", floor(i) + 30.0, floor(i)),
+                    format!(
+                        "[1:0x1] {t} ms: Mark-Compact {:.1} (90.0) -> {:.1} (90.0) MB, 10.00 / 0.00 ms  testing;",
+                        floor(i) + 30.0,
+                        floor(i)
+                    ),
                 ]
             })
             .collect();
@@ -545,7 +549,10 @@ mod tests {
         assert_eq!(a.verdict, Verdict::Inconclusive, "{}", a.reason);
         assert!(a.pause_growth_ms_per_hour.unwrap() > 0.0);
         // Too few full GCs.
-        let log = parse(&["[1] 1 ms: Mark-Compact 2.0 (3.0) -> 1.0 (3.0) MB, 1.0 / 0.0 ms", "[1] 2 ms: Mark-Compact 3.0 (3.0) -> 2.0 (3.0) MB, 1.0 / 0.0 ms"]);
+        let log = parse(&[
+            "[1] 1 ms: Mark-Compact 2.0 (3.0) -> 1.0 (3.0) MB, 1.0 / 0.0 ms",
+            "[1] 2 ms: Mark-Compact 3.0 (3.0) -> 2.0 (3.0) MB, 1.0 / 0.0 ms",
+        ]);
         assert_eq!(analyze(&log, Options::default()).verdict, Verdict::Inconclusive);
     }
 }

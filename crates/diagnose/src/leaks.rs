@@ -446,7 +446,8 @@ pub fn diagnose(earlier: &[Census], last: &Last, opts: &Options) -> Result<Diagn
         if !qualifies && (below.len() >= 5 || gr.bytes < opts.min_growth) {
             continue;
         }
-        let suspect = describe_group(s, last, earlier, &retainers, dist, parent_edge, &acc_of_root, &root_bytes, &group_of_root, &roots, g, gr);
+        let suspect =
+            describe_group(s, last, earlier, &retainers, dist, parent_edge, &acc_of_root, &root_bytes, &group_of_root, &roots, g, gr);
         if qualifies {
             suspects.push(suspect);
         } else {
@@ -504,8 +505,14 @@ fn can_accumulate(s: &HeapSnapshot, a: NodeIndex) -> bool {
         NodeKind::Native => true,
         NodeKind::Synthetic => !matches!(
             s.name(a),
-            "(Internalized strings)" | "(External strings)" | "(Compilation cache)" | "(Builtins)" | "(Read-only roots)"
-                | "(Startup object cache)" | "(Shared heap object cache)" | "(Code flushing candidates)"
+            "(Internalized strings)"
+                | "(External strings)"
+                | "(Compilation cache)"
+                | "(Builtins)"
+                | "(Read-only roots)"
+                | "(Startup object cache)"
+                | "(Shared heap object cache)"
+                | "(Code flushing candidates)"
         ),
         _ => false,
     }
@@ -554,8 +561,8 @@ fn blurred_name(s: &HeapSnapshot, e: EdgeIndex, src: NodeIndex) -> u64 {
         EdgeName::Index(_) => ANY,
         EdgeName::Name(t) if t.bytes().all(|b| b.is_ascii_digit()) => ANY,
         EdgeName::Name(_) => {
-            let dictionary = s.kind(src) == NodeKind::Object
-                && s.edges(src).filter(|&f| s.edge_kind(f) == EdgeKind::Property).nth(32).is_some();
+            let dictionary =
+                s.kind(src) == NodeKind::Object && s.edges(src).filter(|&f| s.edge_kind(f) == EdgeKind::Property).nth(32).is_some();
             if dictionary && s.edge_kind(e) == EdgeKind::Property {
                 ANY
             } else {
@@ -871,7 +878,7 @@ fn object_keys(s: &HeapSnapshot, classes: &Classes, acc: NodeIndex, leaked: impl
         }
         i += if pair { 2 } else { 1 };
     }
-    let key_class = key_classes.into_iter().max_by_key(|&(c, k)| (k, std::cmp::Reverse(c))).map(|(c, _)| classes.keys[c as usize].name.clone());
+    let key_class =
+        key_classes.into_iter().max_by_key(|&(c, k)| (k, std::cmp::Reverse(c))).map(|(c, _)| classes.keys[c as usize].name.clone());
     (keys, leaked_entries, key_class)
 }
-

@@ -115,11 +115,9 @@ fn listener_functions(s: &HeapSnapshot, t: NodeIndex) -> Vec<NodeIndex> {
     };
     match s.kind(t) {
         NodeKind::Closure => unwrap(t).into_iter().collect(),
-        NodeKind::Object if s.name(t) == "Array" => s
-            .edges(t)
-            .filter(|&e| s.edge_kind(e) == EdgeKind::Element)
-            .filter_map(|e| unwrap(s.edge_target(e)))
-            .collect(),
+        NodeKind::Object if s.name(t) == "Array" => {
+            s.edges(t).filter(|&e| s.edge_kind(e) == EdgeKind::Element).filter_map(|e| unwrap(s.edge_target(e))).collect()
+        }
         NodeKind::Object => unwrap(t).into_iter().collect(),
         _ => Vec::new(),
     }

@@ -161,9 +161,7 @@ pub fn classify(ev: &Evidence) -> Pattern {
     if ev.path_has_edge("_events") && ev.accumulator.name.contains("_events") {
         return Pattern::EventListeners;
     }
-    if ev.class_share(&["Socket", "TLSSocket", "TCP", "TLSWrap", "ClientRequest", "Agent"]) >= 0.3
-        || ev.accumulator.class == "Socket"
-    {
+    if ev.class_share(&["Socket", "TLSSocket", "TCP", "TLSWrap", "ClientRequest", "Agent"]) >= 0.3 || ev.accumulator.class == "Socket" {
         return Pattern::Sockets;
     }
     if ev.memo_function().is_some() {

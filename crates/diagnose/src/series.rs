@@ -73,7 +73,11 @@ pub fn average_rise_per_sec(secs: &[f64], ys: &[f64]) -> Option<f64> {
         let mut v = v.to_vec();
         v.sort_by(|a, b| a.total_cmp(b));
         let m = v.len() / 2;
-        if v.len() % 2 == 1 { v[m] } else { (v[m - 1] + v[m]) / 2.0 }
+        if v.len() % 2 == 1 {
+            v[m]
+        } else {
+            (v[m - 1] + v[m]) / 2.0
+        }
     };
     let dt = med(&secs[n - q..n]) - med(&secs[..q]);
     (dt > 0.0).then(|| (med(&ys[n - q..n]) - med(&ys[..q])) / dt)
@@ -312,8 +316,8 @@ mod tests {
         // a dip at start-up, then flat but for a 0.2 MB drift that is
         // significant in the latest half (p = 0.006) yet below the resolution.
         let mib = [
-            37.09, 34.99, 34.82, 36.77, 37.82, 37.86, 37.65, 37.66, 37.58, 37.77, 37.80, 37.61, 37.58, 37.58, 37.57, 37.61,
-            37.64, 37.62, 37.57, 37.61, 37.59, 37.74, 37.60, 37.79, 37.77, 37.83, 37.84,
+            37.09, 34.99, 34.82, 36.77, 37.82, 37.86, 37.65, 37.66, 37.58, 37.77, 37.80, 37.61, 37.58, 37.58, 37.57, 37.61, 37.64, 37.62,
+            37.57, 37.61, 37.59, 37.74, 37.60, 37.79, 37.77, 37.83, 37.84,
         ];
         let x: Vec<f64> = (0..mib.len()).map(|i| i as f64 * 0.72).collect();
         let y: Vec<f64> = mib.iter().map(|m| m * 1048576.0).collect();

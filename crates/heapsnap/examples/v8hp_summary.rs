@@ -99,29 +99,12 @@ fn main() -> ExitCode {
     let _ = writeln!(out, "nodes: {node_count}");
     let _ = writeln!(out, "classes: {}", groups.len());
     let _ = writeln!(out, "total self size: {total_self}");
-    let _ = writeln!(
-        out,
-        "{:<40} {:>10} {:>14} {:>14}",
-        "class", "count", "self size", "retained size"
-    );
+    let _ = writeln!(out, "{:<40} {:>10} {:>14} {:>14}", "class", "count", "self size", "retained size");
     for g in groups.iter().take(top) {
-        let name = graph
-            .get_node(g.index)
-            .map(|n| n.class_name())
-            .unwrap_or("?");
-        let name: String = if name.chars().count() > 40 {
-            name.chars().take(39).chain(std::iter::once('…')).collect()
-        } else {
-            name.to_string()
-        };
-        let _ = writeln!(
-            out,
-            "{:<40} {:>10} {:>14} {:>14}",
-            name,
-            g.nodes.len(),
-            g.self_size,
-            g.retained_size
-        );
+        let name = graph.get_node(g.index).map(|n| n.class_name()).unwrap_or("?");
+        let name: String =
+            if name.chars().count() > 40 { name.chars().take(39).chain(std::iter::once('…')).collect() } else { name.to_string() };
+        let _ = writeln!(out, "{:<40} {:>10} {:>14} {:>14}", name, g.nodes.len(), g.self_size, g.retained_size);
     }
     let _ = out.flush();
     eprintln!(

@@ -47,11 +47,7 @@ pub fn analyze(s: &mut HeapSnapshot, opts: AnalysisOptions) -> Analysis {
 /// `analyze`, running `side` on a second thread meanwhile (after the sizes
 /// are folded, so it sees the final sizes). The dominator pass is serial;
 /// this is how a command keeps the other core busy.
-pub fn analyze_with<T: Send>(
-    s: &mut HeapSnapshot,
-    opts: AnalysisOptions,
-    side: impl FnOnce(&HeapSnapshot) -> T + Send,
-) -> (Analysis, T) {
+pub fn analyze_with<T: Send>(s: &mut HeapSnapshot, opts: AnalysisOptions, side: impl FnOnce(&HeapSnapshot) -> T + Send) -> (Analysis, T) {
     analyze_with_early(s, opts, |_| (), |s, ()| side(s))
 }
 
@@ -103,9 +99,7 @@ pub fn analyze_with_early<E: Send, T: Send>(
         drop(essential);
         lap("dominators");
         let (retained, tree) = std::thread::scope(|inner| {
-            let tree = opts
-                .dominator_tree
-                .then(|| inner.spawn(|| crate::summary::DominatorTree::from_idom(&dom.idom, s.root())));
+            let tree = opts.dominator_tree.then(|| inner.spawn(|| crate::summary::DominatorTree::from_idom(&dom.idom, s.root())));
             let retained = dom.retained_sizes(|n| s.self_size(n));
             (retained, tree.map(|t| t.join().expect("dominator tree thread panicked")))
         });

@@ -150,10 +150,7 @@ fn infer_interfaces(s: &HeapSnapshot, object_name: Option<u32>, proto: Option<u3
         total += 1;
         all.clear();
         all.extend(
-            s.edges(n)
-                .filter(|&e| s.edge_kind(e) == EdgeKind::Property)
-                .map(|e| s.edge_name_raw(e))
-                .filter(|&raw| Some(raw) != proto),
+            s.edges(n).filter(|&e| s.edge_kind(e) == EdgeKind::Property).map(|e| s.edge_name_raw(e)).filter(|&raw| Some(raw) != proto),
         );
         if !first && all == last_all {
             last_count += !last.is_empty() as usize;
@@ -168,9 +165,7 @@ fn infer_interfaces(s: &HeapSnapshot, object_name: Option<u32>, proto: Option<u3
         last.clear();
         let mut len = 1;
         for &raw in &last_all {
-            let l = *name_len
-                .entry(raw)
-                .or_insert_with(|| utf16_len(&format_property_name(s.strings.get(raw).unwrap_or(""))));
+            let l = *name_len.entry(raw).or_insert_with(|| utf16_len(&format_property_name(s.strings.get(raw).unwrap_or(""))));
             if !last.is_empty() && len + l > MAX_INTERFACE_LEN {
                 break;
             }

@@ -175,9 +175,8 @@ impl NodeColumns {
         let n = for_each_number(text, |x| {
             match layout[field] {
                 NodeField::Type => {
-                    let k = *kinds
-                        .get(x as usize)
-                        .ok_or_else(|| format!("node type {x} is not in meta.node_types ({} types)", kinds.len()))?;
+                    let k =
+                        *kinds.get(x as usize).ok_or_else(|| format!("node type {x} is not in meta.node_types ({} types)", kinds.len()))?;
                     unsafe { v.kind.write(rec, k) }
                 }
                 NodeField::Name => {
@@ -363,9 +362,8 @@ impl EdgeColumns {
         let n = for_each_number(text, |x| {
             match layout[field] {
                 EdgeField::Type => {
-                    let k = *kinds
-                        .get(x as usize)
-                        .ok_or_else(|| format!("edge type {x} is not in meta.edge_types ({} types)", kinds.len()))?;
+                    let k =
+                        *kinds.get(x as usize).ok_or_else(|| format!("edge type {x} is not in meta.edge_types ({} types)", kinds.len()))?;
                     unsafe { vt.fetch_or(rec, (k as u32) << crate::snapshot::EDGE_KIND_SHIFT) }
                 }
                 EdgeField::NameOrIndex => {
@@ -375,9 +373,7 @@ impl EdgeColumns {
                 EdgeField::ToNode => {
                     let (q, r) = if NF == 0 { (x / nf, x % nf) } else { (x / NF, x % NF) };
                     if r != 0 || q >= node_count {
-                        return Err(format!(
-                            "edge {rec} to_node {x} is not a node offset ({node_count} nodes of {nf} fields)"
-                        ));
+                        return Err(format!("edge {rec} to_node {x} is not a node offset ({node_count} nodes of {nf} fields)"));
                     }
                     unsafe { vt.fetch_or(rec, q as u32) }
                 }
@@ -394,7 +390,6 @@ impl EdgeColumns {
         Ok(n)
     }
 }
-
 
 /// A run of numbers for a layout of `F` fields: the careful path finishes
 /// a record begun in the previous run, the fast path (`records`) takes whole
@@ -466,7 +461,8 @@ mod tests {
         let nodes: Vec<String> = (0..n)
             .map(|i| format!("{},{},{},{},2,{},{}", if i == 0 { 9 } else { 3 }, i % 4, 2 * i + 1, (i * 7919) % 100_000_000, i % 3, i % 2))
             .collect();
-        let edges: Vec<String> = (0..n).flat_map(|i| [format!("2,{},{}", i % 4, (i + 1) % n * 7), format!("1,{},{}", i, (i * 13) % n * 7)]).collect();
+        let edges: Vec<String> =
+            (0..n).flat_map(|i| [format!("2,{},{}", i % 4, (i + 1) % n * 7), format!("1,{},{}", i, (i * 13) % n * 7)]).collect();
         format!(
             "{}\n\"nodes\":[{}],\n\"edges\":[{}],\n\"locations\":[],\n\"strings\":[\"\",\"a\",\"b\",\"c\"]}}",
             meta.replace("NODES", &n.to_string()).replace("EDGES", &(2 * n).to_string()),

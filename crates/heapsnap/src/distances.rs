@@ -2,8 +2,8 @@
 //! global object) at 1, then a second pass from the root for what only V8
 //! or Node internals hold, starting at 100000000; unreachable nodes have none.
 
-use crate::flags::{parse_weakmap_edge_name, user_roots};
 use crate::bits::BitSet;
+use crate::flags::{parse_weakmap_edge_name, user_roots};
 use crate::meta::{EdgeKind, NodeKind};
 use crate::snapshot::{EdgeIndex, EdgeName, HeapSnapshot, NodeIndex};
 use rustc_hash::FxHashSet as HashSet;

@@ -121,13 +121,7 @@ pub enum Join {
 
 /// `compute_with`, given each node's essential retainer count saturated at
 /// 2 (`flags::essential_edges_counted` finds them with the edges).
-pub fn compute_counted(
-    s: &HeapSnapshot,
-    essential: &BitSet,
-    counts: Vec<u8>,
-    join: Join,
-    hook: impl FnOnce(),
-) -> Dominators {
+pub fn compute_counted(s: &HeapSnapshot, essential: &BitSet, counts: Vec<u8>, join: Join, hook: impl FnOnce()) -> Dominators {
     let mut hook = Some(hook);
     let mut join_at = |here: Join| {
         if here == join {
@@ -400,13 +394,7 @@ pub fn compute_counted(
 /// `ancestor` array (they agree for a vertex until it is processed), each
 /// vertex's parent is kept in the slot of `pred_start` that its processing
 /// has just freed, and the result is written over `ancestor`.
-fn semi_nca(
-    parent: Vec<u32>,
-    mut semi: Vec<u32>,
-    mut pred_start: Vec<u32>,
-    preds: &[u32],
-    explored: usize,
-) -> Vec<u32> {
+fn semi_nca(parent: Vec<u32>, mut semi: Vec<u32>, mut pred_start: Vec<u32>, preds: &[u32], explored: usize) -> Vec<u32> {
     let m = parent.len();
     let mut ancestor = parent;
     // best[v]: for a processed vertex, the smallest semi-dominator on its
@@ -473,4 +461,3 @@ fn atomic_view(v: &mut [u32]) -> &[AtomicU32] {
 fn parallel_nodes(n: u32, work: impl Fn(std::ops::Range<u32>) + Sync) {
     crate::mem::on_two_halves(n, 1 << 20, || (), |r, _| work(r));
 }
-

@@ -132,6 +132,18 @@ pub fn usage() -> String {
             .and_then(|v| v.trim().trim_end_matches(" kB").parse::<u64>().ok())
             .map_or("?".to_string(), |kb| (kb / 1024).to_string())
     };
-    let (fresh, reused) = (crate::recycle::FRESH.load(std::sync::atomic::Ordering::Relaxed), crate::recycle::REUSED.load(std::sync::atomic::Ordering::Relaxed));
-    format!("cpu {:.2} s, rss {} MiB (file {}), peak {} MiB, big fresh {} reused {} kept {} MiB", cpu_seconds(), field("VmRSS:"), field("RssFile:"), field("VmHWM:"), fresh >> 20, reused >> 20, crate::recycle::kept_bytes() >> 20)
+    let (fresh, reused) = (
+        crate::recycle::FRESH.load(std::sync::atomic::Ordering::Relaxed),
+        crate::recycle::REUSED.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    format!(
+        "cpu {:.2} s, rss {} MiB (file {}), peak {} MiB, big fresh {} reused {} kept {} MiB",
+        cpu_seconds(),
+        field("VmRSS:"),
+        field("RssFile:"),
+        field("VmHWM:"),
+        fresh >> 20,
+        reused >> 20,
+        crate::recycle::kept_bytes() >> 20
+    )
 }

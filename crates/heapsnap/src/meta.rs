@@ -223,14 +223,11 @@ pub struct Meta {
 }
 
 fn string_list(v: Option<&Value>, what: &str) -> Result<Vec<String>> {
-    let arr = v
-        .and_then(Value::as_array)
-        .ok_or_else(|| SnapshotError::Foreign(format!("snapshot.meta.{what} is missing or not a list")))?;
+    let arr =
+        v.and_then(Value::as_array).ok_or_else(|| SnapshotError::Foreign(format!("snapshot.meta.{what} is missing or not a list")))?;
     arr.iter()
         .map(|x| {
-            x.as_str()
-                .map(str::to_owned)
-                .ok_or_else(|| SnapshotError::Foreign(format!("snapshot.meta.{what} has a non-string entry")))
+            x.as_str().map(str::to_owned).ok_or_else(|| SnapshotError::Foreign(format!("snapshot.meta.{what} has a non-string entry")))
         })
         .collect()
 }
@@ -259,13 +256,8 @@ fn type_names(types: Option<&Value>, fields: &[String], what: &str) -> Result<Ve
 impl Meta {
     /// Resolve the header object (the value of the top-level `snapshot` key).
     pub fn from_json(header: &Value) -> Result<Meta> {
-        let obj = header
-            .as_object()
-            .ok_or_else(|| SnapshotError::Foreign("`snapshot` is not an object".into()))?;
-        let meta = obj
-            .get("meta")
-            .and_then(Value::as_object)
-            .ok_or_else(|| SnapshotError::Foreign("`snapshot.meta` is missing".into()))?;
+        let obj = header.as_object().ok_or_else(|| SnapshotError::Foreign("`snapshot` is not an object".into()))?;
+        let meta = obj.get("meta").and_then(Value::as_object).ok_or_else(|| SnapshotError::Foreign("`snapshot.meta` is missing".into()))?;
         let node_fields = string_list(meta.get("node_fields"), "node_fields")?;
         let edge_fields = string_list(meta.get("edge_fields"), "edge_fields")?;
         let location_fields = match meta.get("location_fields") {
@@ -308,11 +300,7 @@ impl Meta {
                 _ => EdgeField::Ignored,
             })
             .collect();
-        for (need, label) in [
-            (EdgeField::Type, "type"),
-            (EdgeField::NameOrIndex, "name_or_index"),
-            (EdgeField::ToNode, "to_node"),
-        ] {
+        for (need, label) in [(EdgeField::Type, "type"), (EdgeField::NameOrIndex, "name_or_index"), (EdgeField::ToNode, "to_node")] {
             if !edge_layout.contains(&need) {
                 return Err(SnapshotError::Foreign(format!("snapshot.meta.edge_fields has no `{label}`")));
             }

@@ -177,9 +177,8 @@ pub(crate) fn parse_array(sc: &mut Scanner<'_>, sink: &mut dyn NumberSink, threa
         };
         let base_offset = sc.offset();
         let seg = &region[..cut];
-        let outcome = parse_segment(seg, cut < region.len(), total, sink, threads).map_err(|(at, msg)| {
-            SnapshotError::syntax(base_offset + at as u64, format!("{msg} in `{what}`"))
-        })?;
+        let outcome = parse_segment(seg, cut < region.len(), total, sink, threads)
+            .map_err(|(at, msg)| SnapshotError::syntax(base_offset + at as u64, format!("{msg} in `{what}`")))?;
         match outcome {
             Segment::Closed { count, bracket } => {
                 total += count;

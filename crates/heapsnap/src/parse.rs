@@ -201,8 +201,8 @@ fn parse_with(mut sc: Scanner<'_>, threads: usize, nodes_only: bool) -> Result<H
                 let mut raw = Vec::new();
                 let at = sc.offset();
                 sc.skip_value(Some(&mut raw), 64 << 20, "`snapshot`")?;
-                let v: serde_json::Value = serde_json::from_slice(&raw)
-                    .map_err(|e| SnapshotError::syntax(at, format!("bad `snapshot` header: {e}")))?;
+                let v: serde_json::Value =
+                    serde_json::from_slice(&raw).map_err(|e| SnapshotError::syntax(at, format!("bad `snapshot` header: {e}")))?;
                 meta = Some(Meta::from_json(&v)?);
             }
             b"nodes" => {
@@ -268,10 +268,7 @@ fn parse_with(mut sc: Scanner<'_>, threads: usize, nodes_only: bool) -> Result<H
     }
     // Only whitespace may follow: `cat a b` of two snapshots must not pass as one.
     if let Some(b) = sc.peek_token()? {
-        return Err(SnapshotError::syntax(
-            sc.offset(),
-            format!("unexpected {} after the end of the snapshot", crate::scan::show_byte(b)),
-        ));
+        return Err(SnapshotError::syntax(sc.offset(), format!("unexpected {} after the end of the snapshot", crate::scan::show_byte(b))));
     }
     if debug {
         eprintln!("  parse: end of input at {:.2?} ({})", t0.elapsed(), crate::mem::usage());
@@ -288,29 +285,21 @@ fn parse_with(mut sc: Scanner<'_>, threads: usize, nodes_only: bool) -> Result<H
     let nf = meta.node_field_count() as u64;
     let ef = meta.edge_field_count() as u64;
     if node_total % nf != 0 {
-        return Err(SnapshotError::Inconsistent(format!(
-            "`nodes` holds {node_total} numbers, not a multiple of the {nf} node fields"
-        )));
+        return Err(SnapshotError::Inconsistent(format!("`nodes` holds {node_total} numbers, not a multiple of the {nf} node fields")));
     }
     if edge_total % ef != 0 {
-        return Err(SnapshotError::Inconsistent(format!(
-            "`edges` holds {edge_total} numbers, not a multiple of the {ef} edge fields"
-        )));
+        return Err(SnapshotError::Inconsistent(format!("`edges` holds {edge_total} numbers, not a multiple of the {ef} edge fields")));
     }
     let node_count = nodes.kind.len();
     let edge_count = graph.edge_to.len();
     if let Some(d) = meta.declared_node_count {
         if d != node_count as u64 {
-            return Err(SnapshotError::Inconsistent(format!(
-                "snapshot.node_count is {d} but `nodes` holds {node_count} nodes"
-            )));
+            return Err(SnapshotError::Inconsistent(format!("snapshot.node_count is {d} but `nodes` holds {node_count} nodes")));
         }
     }
     if let Some(d) = meta.declared_edge_count {
         if d != edge_count as u64 {
-            return Err(SnapshotError::Inconsistent(format!(
-                "snapshot.edge_count is {d} but `edges` holds {edge_count} edges"
-            )));
+            return Err(SnapshotError::Inconsistent(format!("snapshot.edge_count is {d} but `edges` holds {edge_count} edges")));
         }
     }
     if node_count > crate::snapshot::MAX_NODES as usize {
@@ -328,9 +317,7 @@ fn parse_with(mut sc: Scanner<'_>, threads: usize, nodes_only: bool) -> Result<H
     // One more than the largest, found while the nodes were read (0: none).
     let max_node_name = nodes.max_name.load(std::sync::atomic::Ordering::Relaxed).checked_sub(1);
     if sum != edge_count as u64 {
-        return Err(SnapshotError::Inconsistent(format!(
-            "the nodes' edge_count fields sum to {sum} but `edges` holds {edge_count} edges"
-        )));
+        return Err(SnapshotError::Inconsistent(format!("the nodes' edge_count fields sum to {sum} but `edges` holds {edge_count} edges")));
     }
 
     // String references must resolve.
@@ -339,17 +326,13 @@ fn parse_with(mut sc: Scanner<'_>, threads: usize, nodes_only: bool) -> Result<H
     let string_count = strings.len() as u32;
     if max_node_name.is_some_and(|m| m >= string_count as u64) {
         if let Some((n, &s)) = node_name.iter().enumerate().find(|&(_, &s)| s >= string_count) {
-            return Err(SnapshotError::Inconsistent(format!(
-                "node {n} has name string {s} but `strings` holds {string_count}"
-            )));
+            return Err(SnapshotError::Inconsistent(format!("node {n} has name string {s} but `strings` holds {string_count}")));
         }
     }
     if max_edge_string.is_some_and(|m| m >= string_count as u64) {
         let kind_of = |e: usize| EdgeKind::from_u8((edge_to[e] >> crate::snapshot::EDGE_KIND_SHIFT) as u8);
         if let Some((e, &s)) = edge_name.iter().enumerate().find(|&(e, &s)| s >= string_count && !kind_of(e).name_is_index()) {
-            return Err(SnapshotError::Inconsistent(format!(
-                "edge {e} has name string {s} but `strings` holds {string_count}"
-            )));
+            return Err(SnapshotError::Inconsistent(format!("edge {e} has name string {s} but `strings` holds {string_count}")));
         }
     }
 
@@ -392,9 +375,7 @@ fn nodes_only_snapshot(meta: Option<Meta>, nodes: Option<NodeColumns>, node_tota
     let nodes = nodes.ok_or_else(|| SnapshotError::Foreign("no `nodes` array".into()))?;
     let nf = meta.node_field_count() as u64;
     if node_total % nf != 0 {
-        return Err(SnapshotError::Inconsistent(format!(
-            "`nodes` holds {node_total} numbers, not a multiple of the {nf} node fields"
-        )));
+        return Err(SnapshotError::Inconsistent(format!("`nodes` holds {node_total} numbers, not a multiple of the {nf} node fields")));
     }
     let node_count = nodes.kind.len();
     if node_count == 0 || node_count > crate::snapshot::MAX_NODES as usize {
@@ -566,9 +547,7 @@ fn resolve_locations(layout: &[LocationField], nf: usize, raw: &[u32], node_coun
             match f {
                 LocationField::ObjectIndex => {
                     if v % nf != 0 || (v / nf) as usize >= node_count {
-                        return Err(SnapshotError::Inconsistent(format!(
-                            "location object_index {v} is not a node offset"
-                        )));
+                        return Err(SnapshotError::Inconsistent(format!("location object_index {v} is not a node offset")));
                     }
                     loc.node = v / nf;
                 }

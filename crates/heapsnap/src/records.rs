@@ -128,9 +128,31 @@ mod x86 {
     #[inline(always)]
     unsafe fn classify<const AVX2: bool>(p: *const u8) -> (u64, u64, u64) {
         if AVX2 {
-            classify_lanes!(p, 32, __m256i, _mm256_loadu_si256, _mm256_set1_epi8, _mm256_sub_epi8, _mm256_min_epu8, _mm256_cmpeq_epi8, _mm256_or_si256, _mm256_movemask_epi8)
+            classify_lanes!(
+                p,
+                32,
+                __m256i,
+                _mm256_loadu_si256,
+                _mm256_set1_epi8,
+                _mm256_sub_epi8,
+                _mm256_min_epu8,
+                _mm256_cmpeq_epi8,
+                _mm256_or_si256,
+                _mm256_movemask_epi8
+            )
         } else {
-            classify_lanes!(p, 16, __m128i, _mm_loadu_si128, _mm_set1_epi8, _mm_sub_epi8, _mm_min_epu8, _mm_cmpeq_epi8, _mm_or_si128, _mm_movemask_epi8)
+            classify_lanes!(
+                p,
+                16,
+                __m128i,
+                _mm_loadu_si128,
+                _mm_set1_epi8,
+                _mm_sub_epi8,
+                _mm_min_epu8,
+                _mm_cmpeq_epi8,
+                _mm_or_si128,
+                _mm_movemask_epi8
+            )
         }
     }
 
@@ -252,10 +274,7 @@ mod x86 {
     }
 
     #[inline(always)]
-    unsafe fn records_core<const F: usize, const AVX2: bool>(
-        text: &[u8],
-        mut record: impl FnMut(usize, &[u64; F]) -> bool,
-    ) -> Resume {
+    unsafe fn records_core<const F: usize, const AVX2: bool>(text: &[u8], mut record: impl FnMut(usize, &[u64; F]) -> bool) -> Resume {
         let none = Resume { records: 0, at: 0 };
         let len = text.len();
         if F == 0 || len < 4 * BLOCK || len > u32::MAX as usize {

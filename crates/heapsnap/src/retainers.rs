@@ -73,13 +73,7 @@ fn edge_rank(s: &HeapSnapshot, e: EdgeIndex) -> u8 {
 /// Up to `k` shortest retainer paths to `target`, following distances down
 /// by one at every step; weak edges and edges from the root are not shown
 /// (as in the DevTools Retainers view).
-pub fn shortest_paths(
-    s: &HeapSnapshot,
-    retainers: &Retainers,
-    distances: &[u32],
-    target: NodeIndex,
-    k: usize,
-) -> Vec<RetainerPath> {
+pub fn shortest_paths(s: &HeapSnapshot, retainers: &Retainers, distances: &[u32], target: NodeIndex, k: usize) -> Vec<RetainerPath> {
     let mut out = Vec::new();
     if k == 0 || distances[target as usize] == UNREACHABLE {
         return out;

@@ -191,10 +191,9 @@ impl<'a> Scanner<'a> {
                 self.pos += 1;
                 Ok(())
             }
-            Some(b) => Err(SnapshotError::syntax(
-                self.offset(),
-                format!("expected '{}' in {inside}, found {}", want as char, show_byte(b)),
-            )),
+            Some(b) => {
+                Err(SnapshotError::syntax(self.offset(), format!("expected '{}' in {inside}, found {}", want as char, show_byte(b))))
+            }
             None => Err(self.truncated(inside)),
         }
     }
@@ -254,12 +253,7 @@ impl<'a> Scanner<'a> {
             b'r' => Some(b'\r'),
             b't' => Some(b'\t'),
             b'u' => None,
-            other => {
-                return Err(SnapshotError::syntax(
-                    self.offset(),
-                    format!("invalid escape '\\{}' in {inside}", other as char),
-                ))
-            }
+            other => return Err(SnapshotError::syntax(self.offset(), format!("invalid escape '\\{}' in {inside}", other as char))),
         };
         if let Some(b) = simple {
             out.push(b);

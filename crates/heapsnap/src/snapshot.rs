@@ -192,12 +192,7 @@ impl HeapSnapshot {
     /// Sum of every node's self size.
     pub fn total_size(&self) -> u64 {
         // Every node marked BIG_SIZE has its real size in the side table.
-        let small: u64 = self
-            .node_self_size
-            .iter()
-            .filter(|&&s| s != crate::columns::BIG_SIZE)
-            .map(|&s| s as u64)
-            .sum();
+        let small: u64 = self.node_self_size.iter().filter(|&&s| s != crate::columns::BIG_SIZE).map(|&s| s as u64).sum();
         small + self.big_sizes.iter().map(|&(_, s)| s).sum::<u64>()
     }
     /// The node with this V8 id, if any.
@@ -225,9 +220,7 @@ impl HeapSnapshot {
     }
     /// Node index of the first child reached from `n` through an edge with this name.
     pub fn child_by_name(&self, n: NodeIndex, name: &str) -> Option<NodeIndex> {
-        self.edges(n)
-            .find(|&e| matches!(self.edge_name(e), EdgeName::Name(s) if s == name))
-            .map(|e| self.edge_target(e))
+        self.edges(n).find(|&e| matches!(self.edge_name(e), EdgeName::Name(s) if s == name)).map(|e| self.edge_target(e))
     }
 }
 

@@ -54,12 +54,7 @@ impl DominatorTree {
 /// Count, shallow and retained size per class. Nodes of self size 0 are left
 /// out, as in DevTools. A node's retained size is added to its class only if
 /// no dominator-tree ancestor of the same class was added already.
-pub fn class_summaries(
-    s: &HeapSnapshot,
-    classes: &Classes,
-    tree: &DominatorTree,
-    retained: &[u64],
-) -> Vec<ClassSummary> {
+pub fn class_summaries(s: &HeapSnapshot, classes: &Classes, tree: &DominatorTree, retained: &[u64]) -> Vec<ClassSummary> {
     // Counts and shallow sizes on a second core, beside the tree walk.
     let (counts, retained_of) = std::thread::scope(|scope| {
         let counts = scope.spawn(|| {
@@ -132,8 +127,7 @@ pub fn class_distances(s: &HeapSnapshot, classes: &Classes) -> Vec<u32> {
 
 /// Fill in each row's class distance from `class_distances`.
 pub fn apply_distances(rows: &mut [ClassSummary], classes: &Classes, min_of_class: &[u32]) {
-    let by_key: std::collections::HashMap<&ClassKey, usize> =
-        classes.keys.iter().enumerate().map(|(i, k)| (k, i)).collect();
+    let by_key: std::collections::HashMap<&ClassKey, usize> = classes.keys.iter().enumerate().map(|(i, k)| (k, i)).collect();
     for r in rows.iter_mut() {
         if let Some(&c) = by_key.get(&r.key) {
             r.distance = min_of_class[c];

@@ -41,9 +41,9 @@ fn property_list_classes_survive_interrupted_runs() {
         if s.kind(n) != NodeKind::Object || s.name(n) != "Object" {
             continue;
         }
-        let ours = s.edges(n).any(|e| {
-            matches!(s.edge_name(e), EdgeName::Name(p) if p.ends_with("_key") || p.starts_with("property_name_number_"))
-        });
+        let ours = s
+            .edges(n)
+            .any(|e| matches!(s.edge_name(e), EdgeName::Name(p) if p.ends_with("_key") || p.starts_with("property_name_number_")));
         if ours {
             *by_class.entry(cls.key_of(n).name.clone()).or_default() += 1;
         }

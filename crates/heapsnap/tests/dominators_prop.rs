@@ -108,9 +108,14 @@ fn node_strategy() -> impl Strategy<Value = GNode> {
         1 => 0..NODE_TYPES.len(),
     ];
     // Zero, small, just below and at the 32-bit limit, and above it (a 5 GiB ArrayBuffer).
-    let size = prop_oneof![2 => Just(0u64), 12 => 1..2000u64, 1 => Just(u32::MAX as u64 - 7), 1 => Just(u32::MAX as u64), 1 => Just(5u64 << 30)];
-    (kind, size, 0..NAMES.len(), prop::collection::vec(edge_strategy(), 0..5))
-        .prop_map(|(kind, size, name, edges)| GNode { kind, size, name, edges })
+    let size =
+        prop_oneof![2 => Just(0u64), 12 => 1..2000u64, 1 => Just(u32::MAX as u64 - 7), 1 => Just(u32::MAX as u64), 1 => Just(5u64 << 30)];
+    (kind, size, 0..NAMES.len(), prop::collection::vec(edge_strategy(), 0..5)).prop_map(|(kind, size, name, edges)| GNode {
+        kind,
+        size,
+        name,
+        edges,
+    })
 }
 
 fn heap_strategy() -> impl Strategy<Value = GHeap> {
@@ -148,12 +153,7 @@ fn to_json(h: &GHeap) -> String {
     }
     for (k, v, t) in &h.weakmaps {
         let (k, v, t) = (k % n, v % n, t % n);
-        let part = format!(
-            " / part of key (Object @{}) -> value (Object @{}) pair in WeakMap (table @{})",
-            id(k),
-            id(v),
-            id(t)
-        );
+        let part = format!(" / part of key (Object @{}) -> value (Object @{}) pair in WeakMap (table @{})", id(k), id(v), id(t));
         strings.push(format!("1{part}"));
         edges[k].push((E_INTERNAL, strings.len() - 1, v));
         strings.push(format!("3{part}"));
@@ -196,11 +196,8 @@ fn to_json(h: &GHeap) -> String {
 }
 
 fn parse(text: &str) -> HeapSnapshot {
-    heapsnap::parse_snapshot(
-        Box::new(std::io::Cursor::new(text.as_bytes().to_vec())),
-        ParseOptions { threads: 1, progress: None },
-    )
-    .unwrap_or_else(|e| panic!("generated snapshot does not parse: {e}\n{text}"))
+    heapsnap::parse_snapshot(Box::new(std::io::Cursor::new(text.as_bytes().to_vec())), ParseOptions { threads: 1, progress: None })
+        .unwrap_or_else(|e| panic!("generated snapshot does not parse: {e}\n{text}"))
 }
 
 fn check(h: &GHeap) -> Result<(), TestCaseError> {

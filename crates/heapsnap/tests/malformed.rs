@@ -229,11 +229,7 @@ fn duplicate_snapshot_key_after_arrays() {
 /// Whitespace anywhere JSON allows it, and keys in another order.
 #[test]
 fn whitespace_and_key_order() {
-    let spaced: String = SMALL
-        .replace(',', " ,\r\n\t ")
-        .replace('[', "[ ")
-        .replace(']', " ]")
-        .replace(':', " : ");
+    let spaced: String = SMALL.replace(',', " ,\r\n\t ").replace('[', "[ ").replace(']', " ]").replace(':', " : ");
     // The replacements above also hit string contents ("text ..." has none of
     // these characters except inside meta names, which it does not change).
     let a = parse(SMALL.as_bytes()).unwrap();
@@ -294,10 +290,7 @@ fn huge_declared_counts_child() {
     if std::env::var_os("HEAPSNAP_HUGE_COUNTS_CHILD").is_none() {
         return;
     }
-    for (from, to) in [
-        (r#""node_count":5,"#, r#""node_count":4000000000,"#),
-        (r#""edge_count":5,"#, r#""edge_count":4000000000,"#),
-    ] {
+    for (from, to) in [(r#""node_count":5,"#, r#""node_count":4000000000,"#), (r#""edge_count":5,"#, r#""edge_count":4000000000,"#)] {
         let text = edit(from, to);
         match parse(text.as_bytes()) {
             Err(SnapshotError::Inconsistent(m)) => assert!(m.contains("count"), "{m}"),

@@ -83,9 +83,7 @@ fn string_with_prefix<'a>(s: &'a HeapSnapshot, prefix: &str) -> Vec<&'a str> {
 }
 
 fn string_node(s: &HeapSnapshot, text: &str) -> NodeIndex {
-    s.nodes()
-        .find(|&n| s.kind(n).is_string() && s.name(n) == text)
-        .unwrap_or_else(|| panic!("no string node {text:?}"))
+    s.nodes().find(|&n| s.kind(n).is_string() && s.name(n) == text).unwrap_or_else(|| panic!("no string node {text:?}"))
 }
 
 /// The object holding `text` in its property `prop`.
@@ -123,7 +121,15 @@ fn check_major(major: u32) {
     // Node types: 14 on Node 18, 16 on Node 20 (`object shape`, `wasm object`), 15 from 22 on.
     let types = header["meta"]["node_types"][0].as_array().unwrap().len();
     assert_eq!(s.meta.node_type_names.len(), types, "{ctx}");
-    assert_eq!(types, match major { 18 => 14, 20 => 16, _ => 15 }, "{ctx}: node type count");
+    assert_eq!(
+        types,
+        match major {
+            18 => 14,
+            20 => 16,
+            _ => 15,
+        },
+        "{ctx}: node type count"
+    );
     let edge_sum: usize = s.nodes().map(|n| s.edge_count_of(n)).sum();
     assert_eq!(edge_sum, s.edge_count(), "{ctx}: per-node edge counts");
 
@@ -145,11 +151,7 @@ fn check_major(major: u32) {
         vec!["trunc-\u{FFFD}-marker"],
         "{ctx}: `\\uD800` in the file (U+1D800 truncated by V8) must decode as U+FFFD"
     );
-    assert_eq!(
-        string_with_prefix(&s, "astral-"),
-        vec!["astral-\u{F600}-marker"],
-        "{ctx}: V8 writes U+1F600 as `\\uF600`"
-    );
+    assert_eq!(string_with_prefix(&s, "astral-"), vec!["astral-\u{F600}-marker"], "{ctx}: V8 writes U+1F600 as `\\uF600`");
     assert_eq!(string_with_prefix(&s, "bmp-"), vec!["bmp-\u{e9}\u{4e2d}\u{ffff}-marker"], "{ctx}");
     assert_eq!(string_with_prefix(&s, "esc-"), vec!["esc-\"quoted\"\\back\tslash\n-marker"], "{ctx}");
     let long = string_with_prefix(&s, "Lxxxxxxxxx");
@@ -178,10 +180,7 @@ fn check_major(major: u32) {
     let loc = s.location(closure).unwrap_or_else(|| panic!("{ctx}: counterClosure has no location"));
     assert_eq!(loc.line, script_line("function counterClosure"), "{ctx}: counterClosure location {loc:?}");
     let script = heapsnap::source::closure_script(&s, closure).map(|sc| s.name(sc).to_string());
-    assert!(
-        script.as_deref().is_some_and(|n| n.ends_with(&format!("node{major}.js"))),
-        "{ctx}: counterClosure's script is {script:?}"
-    );
+    assert!(script.as_deref().is_some_and(|n| n.ends_with(&format!("node{major}.js"))), "{ctx}: counterClosure's script is {script:?}");
 
     let total = s.total_size();
     assert!(total > 0, "{ctx}: total size");
@@ -202,9 +201,17 @@ fn check_major(major: u32) {
     let page = naive::page_owned(&s);
     let ess = naive::essential(&s, Some(&page), naive::Rules::DevTools);
     let devtools = naive::devtools_lengauer_tarjan(&s, &ess);
-    let differ: Vec<(u32, u32, u32)> =
-        s.nodes().filter(|&n| a.idom[n as usize] != devtools[n as usize]).map(|n| (s.id(n), s.id(a.idom[n as usize]), s.id(devtools[n as usize]))).collect();
-    assert!(differ.is_empty(), "{ctx}: {} dominators differ from DevTools' algorithm (id, ours, devtools): {:?}", differ.len(), &differ[..differ.len().min(10)]);
+    let differ: Vec<(u32, u32, u32)> = s
+        .nodes()
+        .filter(|&n| a.idom[n as usize] != devtools[n as usize])
+        .map(|n| (s.id(n), s.id(a.idom[n as usize]), s.id(devtools[n as usize])))
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "{ctx}: {} dominators differ from DevTools' algorithm (id, ours, devtools): {:?}",
+        differ.len(),
+        &differ[..differ.len().min(10)]
+    );
     for n in s.nodes() {
         assert!(a.retained[n as usize] >= s.self_size(n), "{ctx}: node {n} retains less than itself");
         let d = a.idom[n as usize] as usize;
@@ -237,8 +244,7 @@ fn check_major(major: u32) {
     // The 500 map values share the interface `{entryValue}`.
     let entry_rows = class_row(&rows, "{entryValue}");
     assert_eq!(entry_rows.len(), 1, "{ctx}: {{entryValue}} rows {entry_rows:?}");
-    let entry_members: Vec<NodeIndex> =
-        s.nodes().filter(|&n| *cls.key_of(n) == entry_rows[0].key && s.self_size(n) > 0).collect();
+    let entry_members: Vec<NodeIndex> = s.nodes().filter(|&n| *cls.key_of(n) == entry_rows[0].key && s.self_size(n) > 0).collect();
     let value_of = |n: NodeIndex| s.child_by_name(n, "entryValue").map(|v| (s.kind(v), s.name(v)));
     let with_values = entry_members.iter().filter(|&&n| value_of(n).is_some_and(|(k, _)| k.is_string())).count();
     // V8 keeps the object literal's boilerplate in the feedback; its value is
@@ -268,16 +274,17 @@ fn check_major(major: u32) {
     let key = holder_of(&s, &ret, "weak-key-marker", "kind");
     let value = holder_of(&s, &ret, "weak-value-marker", "kind");
     assert_eq!(
-        a.idom[value as usize], key,
+        a.idom[value as usize],
+        key,
         "{ctx}: the WeakMap value @{} should be dominated by its key @{}, not @{}",
         s.id(value),
         s.id(key),
         s.id(a.idom[value as usize])
     );
     // The leaky array dominates its elements.
-    let arr = s.nodes().find(|&n| {
-        s.kind(n) == NodeKind::Object && s.name(n) == "Array" && s.edges(n).any(|e| members.contains(&s.edge_target(e)))
-    });
+    let arr = s
+        .nodes()
+        .find(|&n| s.kind(n) == NodeKind::Object && s.name(n) == "Array" && s.edges(n).any(|e| members.contains(&s.edge_target(e))));
     let elements_owner = arr.unwrap_or_else(|| {
         // The elements live in an internal array owned by the Array object.
         let m = members[0];
@@ -404,11 +411,7 @@ fn assert_same(a: &HeapSnapshot, b: &HeapSnapshot, what: &str) {
             (b.kind(n), b.name(n), b.id(n), b.self_size(n), b.edges(n)),
             "{what}: node {n}"
         );
-        assert_eq!(
-            (a.trace_node_id(n), a.detachedness(n)),
-            (b.trace_node_id(n), b.detachedness(n)),
-            "{what}: node {n}"
-        );
+        assert_eq!((a.trace_node_id(n), a.detachedness(n)), (b.trace_node_id(n), b.detachedness(n)), "{what}: node {n}");
     }
     for e in 0..a.edge_count() as u32 {
         assert_eq!(
@@ -518,9 +521,10 @@ fn block_boundaries_anywhere() {
     assert!(bytes.len() < BLOCK, "the test snapshot is larger than one block");
     let plain = read(&path);
     let find = |needle: &[u8], from: usize| -> usize {
-        from + bytes[from..].windows(needle.len()).position(|w| w == needle).unwrap_or_else(|| {
-            panic!("{:?} not found", String::from_utf8_lossy(needle))
-        })
+        from + bytes[from..]
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .unwrap_or_else(|| panic!("{:?} not found", String::from_utf8_lossy(needle)))
     };
     let nodes = find(b"\"nodes\":", 0);
     let edges = find(b"\"edges\":", nodes);
@@ -592,8 +596,8 @@ fn mapped_window_boundaries() {
         }
         f.write_all(&bytes).unwrap();
         drop(f);
-        let s = heapsnap::read_snapshot(&file, ParseOptions::default())
-            .unwrap_or_else(|e| panic!("window boundary before byte {cut}: {e}"));
+        let s =
+            heapsnap::read_snapshot(&file, ParseOptions::default()).unwrap_or_else(|e| panic!("window boundary before byte {cut}: {e}"));
         assert_same(&plain, &s, &format!("mapped, window boundary before byte {cut}"));
     }
 }

@@ -35,9 +35,9 @@ mod common;
 mod naive;
 
 use common::*;
-use naive::Rules;
 use heapsnap::meta::NodeKind;
 use heapsnap::{analyze, AnalysisOptions, HeapSnapshot, NodeIndex};
+use naive::Rules;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -144,8 +144,7 @@ struct Pair {
 
 fn load(c: &Case) -> Pair {
     let bytes = std::fs::read(&c.path).unwrap();
-    let theirs = v8_heap_parser::decode_slice(&bytes)
-        .unwrap_or_else(|e| panic!("v8-heap-parser cannot decode {}: {e}", c.path.display()));
+    let theirs = v8_heap_parser::decode_slice(&bytes).unwrap_or_else(|e| panic!("v8-heap-parser cannot decode {}: {e}", c.path.display()));
     let ours = read(&c.path);
     Pair { ours, theirs }
 }
@@ -287,7 +286,8 @@ fn check_retained(p: &Pair, a: &heapsnap::Analysis, ctx: &str) {
         .iter()
         .filter_map(|&n| {
             let want = devtools.retained(n, size);
-            (want != a.retained[n as usize]).then(|| describe(s, &a, n, &format!("ours {} but by definition {want}", a.retained[n as usize])))
+            (want != a.retained[n as usize])
+                .then(|| describe(s, &a, n, &format!("ours {} but by definition {want}", a.retained[n as usize])))
         })
         .collect();
     assert!(wrong.is_empty(), "{ctx}: heapsnap retained sizes contradict the definition:\n  {}", wrong.join("\n  "));
@@ -296,7 +296,12 @@ fn check_retained(p: &Pair, a: &heapsnap::Analysis, ctx: &str) {
     let mut v8hp_errors = Vec::new();
     for &n in &diffs {
         let v8hp_def = v8hp.retained(n, size);
-        let line = describe(s, a, n, &format!("ours {}, v8hp {}, v8hp rules by definition {v8hp_def}", a.retained[n as usize], theirs[n as usize]));
+        let line = describe(
+            s,
+            a,
+            n,
+            &format!("ours {}, v8hp {}, v8hp rules by definition {v8hp_def}", a.retained[n as usize], theirs[n as usize]),
+        );
         if v8hp_def == theirs[n as usize] {
             rule_differences.push(line);
         } else {

@@ -120,7 +120,11 @@ pub(crate) async fn http_get(sock: SocketAddr, path: &str, timeout: Duration) ->
         let text = String::from_utf8_lossy(&raw[..raw.len().min(60)]).replace(['\n', '\r'], " ");
         Error::NotInspector {
             addr: shown,
-            got: if raw.is_empty() { "nothing: the connection closed without an HTTP response".into() } else { format!("no HTTP response but {:?}", text.trim()) },
+            got: if raw.is_empty() {
+                "nothing: the connection closed without an HTTP response".into()
+            } else {
+                format!("no HTTP response but {:?}", text.trim())
+            },
         }
     })
 }
@@ -135,9 +139,9 @@ fn complete_response(buf: &[u8]) -> Option<usize> {
         return (buf.len() >= head_end + len).then_some(head_end + len);
     }
     if header(&head, "transfer-encoding").is_some_and(|v| v.contains("chunked")) {
-        return find(&buf[head_end..], b"\r\n0\r\n\r\n").map(|i| head_end + i + 7).or_else(|| {
-            buf[head_end..].starts_with(b"0\r\n\r\n").then_some(head_end + 5)
-        });
+        return find(&buf[head_end..], b"\r\n0\r\n\r\n")
+            .map(|i| head_end + i + 7)
+            .or_else(|| buf[head_end..].starts_with(b"0\r\n\r\n").then_some(head_end + 5));
     }
     None
 }

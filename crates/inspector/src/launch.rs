@@ -115,7 +115,9 @@ pub async fn launch_with(cmd: &[OsString], opts: &LaunchOptions) -> Result<Launc
         ChildStdout::Inherit => Stdio::inherit(),
         ChildStdout::Null => Stdio::null(),
         ChildStdout::ToStderr => {
-            let fd = std::os::fd::AsFd::as_fd(&std::io::stderr()).try_clone_to_owned().map_err(|e| Error::Spawn { cmd: shown.clone(), source: e })?;
+            let fd = std::os::fd::AsFd::as_fd(&std::io::stderr())
+                .try_clone_to_owned()
+                .map_err(|e| Error::Spawn { cmd: shown.clone(), source: e })?;
             Stdio::from(fd)
         }
     });
@@ -171,9 +173,7 @@ pub async fn launch_with(cmd: &[OsString], opts: &LaunchOptions) -> Result<Launc
                 continue;
             }
             // Node's own inspector chatter is ours, not the program's output.
-            if t.starts_with("For help, see: https://nodejs.org")
-                || t == "Debugger attached."
-                || t.starts_with("Debugger ending on ws://")
+            if t.starts_with("For help, see: https://nodejs.org") || t == "Debugger attached." || t.starts_with("Debugger ending on ws://")
             {
                 continue;
             }

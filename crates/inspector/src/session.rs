@@ -263,9 +263,9 @@ impl Session {
             return Err(closed());
         }
         let reply = match timeout {
-            Some(t) => tokio::time::timeout(t, rx)
-                .await
-                .map_err(|_| Error::CallTimeout { method: method.to_string(), secs: t.as_secs_f64() })?,
+            Some(t) => {
+                tokio::time::timeout(t, rx).await.map_err(|_| Error::CallTimeout { method: method.to_string(), secs: t.as_secs_f64() })?
+            }
             None => rx.await,
         };
         match reply {
@@ -328,10 +328,7 @@ impl Session {
         let timeout = Some(opts.timeout.unwrap_or_else(|| self.call_timeout()));
         let reply: EvalReply = self.call_with_timeout("Runtime.evaluate", params, timeout).await?;
         if let Some(ex) = reply.exception_details {
-            let what = ex
-                .exception
-                .and_then(|e| e.description.or_else(|| e.value.map(|v| v.to_string())))
-                .unwrap_or(ex.text);
+            let what = ex.exception.and_then(|e| e.description.or_else(|| e.value.map(|v| v.to_string()))).unwrap_or(ex.text);
             return Err(Error::Exception(what.lines().next().unwrap_or("").to_string()));
         }
         let value = match (reply.result.value, reply.result.unserializable_value) {

@@ -162,14 +162,12 @@ impl Session {
         drop(part_guard);
         match result {
             Ok(()) => Ok(written),
-            Err(e) => {
-                Err(match e {
-                    Error::Closed { .. } => Error::Closed {
-                        during: format!(" while taking the heap snapshot ({written} bytes received; nothing written to {})", out.display()),
-                    },
-                    other => other,
-                })
-            }
+            Err(e) => Err(match e {
+                Error::Closed { .. } => Error::Closed {
+                    during: format!(" while taking the heap snapshot ({written} bytes received; nothing written to {})", out.display()),
+                },
+                other => other,
+            }),
         }
     }
 }

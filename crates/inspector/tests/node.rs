@@ -31,7 +31,8 @@ async fn every_major_memory_gc_and_a_streamed_snapshot() {
         // Wait until the fixture has built its objects.
         let mut markers = 0;
         for _ in 0..500 {
-            markers = session.evaluate::<Option<usize>>("globalThis.liveMarkers && globalThis.liveMarkers.length").await.unwrap().unwrap_or(0);
+            markers =
+                session.evaluate::<Option<usize>>("globalThis.liveMarkers && globalThis.liveMarkers.length").await.unwrap().unwrap_or(0);
             if markers == 1000 {
                 break;
             }
@@ -180,7 +181,10 @@ async fn discovery_names_what_is_on_the_port() {
 
     let json = fake_server(Some("HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n{\"a\": true}"));
     let e = inspector::discover(&json.to_string(), t).await.unwrap_err();
-    assert!(e.to_string().contains("is not a Node inspector (GET /json/list returned HTTP 200 with a body that is not a target list"), "{e}");
+    assert!(
+        e.to_string().contains("is not a Node inspector (GET /json/list returned HTTP 200 with a body that is not a target list"),
+        "{e}"
+    );
 
     let garbage = fake_server(Some("SSH-2.0-OpenSSH_9.2\r\n"));
     let e = inspector::discover(&garbage.to_string(), t).await.unwrap_err();
@@ -213,8 +217,7 @@ async fn a_target_dying_mid_snapshot_leaves_no_file() {
     let node = node(20);
     let dir = tempfile::tempdir().unwrap();
     // ~60 MB of small objects: a snapshot of many chunks.
-    let launched =
-        inspector::launch(&cmd(&node, &[fixture("holder.js").to_str().unwrap(), "120", "60"]), &[]).await.unwrap();
+    let launched = inspector::launch(&cmd(&node, &[fixture("holder.js").to_str().unwrap(), "120", "60"]), &[]).await.unwrap();
     let session = Session::connect(&launched.ws_url).await.unwrap();
     for _ in 0..1000 {
         if session.evaluate::<Option<usize>>("globalThis.ballast && globalThis.ballast.length").await.unwrap() == Some(600) {

@@ -665,7 +665,12 @@ pub fn render(r: &AllocReport, top: usize, min_percent: f64, cwd: &Path) -> Stri
         let room = width.saturating_sub(fixed + 2 + loc.chars().count()).max(20);
         let name = clip(&name, room);
         let name = if n.kind == CodeKind::User { paint(&name, Colour::Yellow) } else { name };
-        let line = format!("{:>9} {:>5.1}% {:>9}  {name}  {loc}", bytes(n.total_bytes), percent(n.total_bytes, r.total_bytes), bytes(row.self_bytes));
+        let line = format!(
+            "{:>9} {:>5.1}% {:>9}  {name}  {loc}",
+            bytes(n.total_bytes),
+            percent(n.total_bytes, r.total_bytes),
+            bytes(row.self_bytes)
+        );
         let _ = writeln!(o, "{}", line.trim_end());
     }
     if hidden > 0 {
@@ -673,7 +678,10 @@ pub fn render(r: &AllocReport, top: usize, min_percent: f64, cwd: &Path) -> Stri
     }
     let _ = writeln!(o, "\nAllocation sites by self size (live bytes allocated with the function on top of the stack)");
     let _ = writeln!(o, "{}", sites_table(&r.sites, top, r.total_bytes, cwd, true));
-    let _ = writeln!(o, "Your code (live bytes by the innermost function of yours on the allocating stack, node and node_modules frames above it included)");
+    let _ = writeln!(
+        o,
+        "Your code (live bytes by the innermost function of yours on the allocating stack, node and node_modules frames above it included)"
+    );
     let _ = writeln!(o, "{}", sites_table(&r.user_code, top.min(10), r.total_bytes, cwd, false));
     if !r.no_inlining {
         let _ = writeln!(
@@ -742,7 +750,8 @@ mod tests {
         let api = node(7, "(V8 API)", "", -1, 1000.0, vec![]);
         let dead = node(8, "gone", "/srv/app.js", 30, 0.0, vec![node(9, "alsoGone", "/srv/app.js", 40, 0.0, vec![])]);
         let root = node(1, "(root)", "", -1, 0.0, vec![api, emit, dead]);
-        let samples = [4, 4, 4, 6, 7].iter().enumerate().map(|(i, &n)| SamplingSample { size: 1.0, node_id: n, ordinal: i as f64 }).collect();
+        let samples =
+            [4, 4, 4, 6, 7].iter().enumerate().map(|(i, &n)| SamplingSample { size: 1.0, node_id: n, ordinal: i as f64 }).collect();
         SamplingProfile { head: root, samples }
     }
 

@@ -143,11 +143,7 @@ fn human(shown: &str, log: &GcLog, a: &Analysis) -> String {
         o.push_str(&format!("pauses:     max {:.1} ms\n", a.max_pause_ms));
     }
     match a.gc_ms_per_minute {
-        Some(m) => o.push_str(&format!(
-            "GC time:    {:.0} ms per minute ({:.1}% of the time)\n",
-            m,
-            m / 600.0
-        )),
+        Some(m) => o.push_str(&format!("GC time:    {:.0} ms per minute ({:.1}% of the time)\n", m, m / 600.0)),
         None => o.push_str(&format!("GC time:    {:.1} ms in all\n", a.total_pause_ms)),
     }
     for n in &log.notes {

@@ -196,9 +196,8 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
 
     let resources = count(report.resources.iter().flatten());
     let requests = count(report.requests.iter());
-    let keeping_alive = report.timers.iter().filter(|t| t.is_ref).count()
-        + report.handles.iter().filter(|h| h.is_ref).count()
-        + report.requests.len();
+    let keeping_alive =
+        report.timers.iter().filter(|t| t.is_ref).count() + report.handles.iter().filter(|h| h.is_ref).count() + report.requests.len();
     if args.json {
         let out = JsonOut {
             schema_version: 1,
@@ -254,7 +253,11 @@ async fn collect(session: &Session) -> inspector::Result<Report> {
         objects: RemoteObject,
     }
     let timers: Objects = session
-        .call_with_timeout("Runtime.queryObjects", json!({ "prototypeObjectId": proto_id, "objectGroup": GROUP }), Some(Duration::from_secs(120)))
+        .call_with_timeout(
+            "Runtime.queryObjects",
+            json!({ "prototypeObjectId": proto_id, "objectGroup": GROUP }),
+            Some(Duration::from_secs(120)),
+        )
         .await?;
     let timers_id = timers.objects.object_id.ok_or_else(|| bad("no timer array"))?;
     let collected: Wrapped = session
@@ -306,7 +309,10 @@ async fn call_on<R: serde::de::DeserializeOwned>(session: &Session, id: &str, f:
         value: Value,
     }
     let r: ByValue = session
-        .call("Runtime.callFunctionOn", json!({ "functionDeclaration": f, "objectId": id, "returnByValue": by_value, "objectGroup": GROUP }))
+        .call(
+            "Runtime.callFunctionOn",
+            json!({ "functionDeclaration": f, "objectId": id, "returnByValue": by_value, "objectGroup": GROUP }),
+        )
         .await?;
     serde_json::from_value(r.result.value).map_err(|e| bad(&e.to_string()))
 }
@@ -336,11 +342,8 @@ struct Properties {
 /// index in the callbacks array -> `file:line:column`.
 async fn callback_locations(session: &Session, fns_id: &str) -> inspector::Result<HashMap<usize, String>> {
     let props: Properties = session.call("Runtime.getProperties", json!({ "objectId": fns_id, "ownProperties": true })).await?;
-    let fns: Vec<(usize, String)> = props
-        .result
-        .into_iter()
-        .filter_map(|p| Some((p.name.parse::<usize>().ok()?, p.value?.object_id?)))
-        .collect();
+    let fns: Vec<(usize, String)> =
+        props.result.into_iter().filter_map(|p| Some((p.name.parse::<usize>().ok()?, p.value?.object_id?))).collect();
     let mut out = HashMap::new();
     if fns.is_empty() {
         return Ok(out);
@@ -359,7 +362,9 @@ async fn function_location(session: &Session, id: &str, scripts: &HashMap<String
     let mut id = id.to_string();
     for _ in 0..4 {
         let p: Properties = session.call("Runtime.getProperties", json!({ "objectId": id, "ownProperties": true })).await?;
-        if let Some(loc) = p.internal_properties.iter().find(|p| p.name == "[[FunctionLocation]]").and_then(|p| p.value.as_ref()?.value.clone()) {
+        if let Some(loc) =
+            p.internal_properties.iter().find(|p| p.name == "[[FunctionLocation]]").and_then(|p| p.value.as_ref()?.value.clone())
+        {
             let script = loc.get("scriptId").and_then(Value::as_str).unwrap_or("");
             let line = loc.get("lineNumber").and_then(Value::as_u64).unwrap_or(0) + 1;
             let col = loc.get("columnNumber").and_then(Value::as_u64).unwrap_or(0) + 1;
@@ -421,10 +426,7 @@ fn human(label: &str, r: &Report, resources: &BTreeMap<String, usize>, requests:
     let mut o = String::new();
     let total: usize = resources.values().sum();
     o.push_str(&format!("{label}: {total} active resources; {alive} keep it alive\n\n"));
-    let table = Table {
-        headers: vec!["Resource", "Count"],
-        rows: resources.iter().map(|(k, v)| vec![k.clone(), v.to_string()]).collect(),
-    };
+    let table = Table { headers: vec!["Resource", "Count"], rows: resources.iter().map(|(k, v)| vec![k.clone(), v.to_string()]).collect() };
     o.push_str(&table.render(crate::output::terminal_width()));
     let unref = |is_ref: bool| if is_ref { "" } else { "  (unref'd)" };
     let cb = |c: &Option<Callback>| match c {
@@ -494,15 +496,16 @@ fn human(label: &str, r: &Report, resources: &BTreeMap<String, usize>, requests:
                     None => format!("{} {} -> {}{}", h.handle.as_deref().unwrap_or("?"), s(h, "local"), s(h, "remote"), listener(h)),
                 },
                 "udp" => format!("{} {}{}", h.class, s(h, "address"), listener(h)),
-                "child-process" => format!(
-                    "pid {}: {}{}",
-                    h.details.get("pid").and_then(Value::as_u64).unwrap_or(0),
-                    s(h, "command"),
-                    listener(h)
-                ),
-                "child-stdio" => format!("{} of pid {}", h.handle.as_deref().unwrap_or("?"), h.details.get("pid").and_then(Value::as_u64).unwrap_or(0)),
+                "child-process" => {
+                    format!("pid {}: {}{}", h.details.get("pid").and_then(Value::as_u64).unwrap_or(0), s(h, "command"), listener(h))
+                }
+                "child-stdio" => {
+                    format!("{} of pid {}", h.handle.as_deref().unwrap_or("?"), h.details.get("pid").and_then(Value::as_u64).unwrap_or(0))
+                }
                 "watcher" => format!("{} ({}){}", h.class, if h.class == "StatWatcher" { "fs.watchFile" } else { "fs.watch" }, listener(h)),
-                "stdio" => format!("fd {} ({})", h.details.get("fd").and_then(Value::as_u64).unwrap_or(0), h.handle.as_deref().unwrap_or("?")),
+                "stdio" => {
+                    format!("fd {} ({})", h.details.get("fd").and_then(Value::as_u64).unwrap_or(0), h.handle.as_deref().unwrap_or("?"))
+                }
                 _ => format!("{} ({})", h.class, h.handle.as_deref().unwrap_or("?")),
             };
             o.push_str(&format!("  {what}{}\n", unref(h.is_ref)));

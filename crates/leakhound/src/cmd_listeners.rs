@@ -85,21 +85,13 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let total: u64 = all.iter().map(|e| e.total).sum();
-    println!(
-        "{source}: {} emitters with {total} listeners; {flagged} with an event above {} listeners",
-        all.len(),
-        args.threshold
-    );
+    println!("{source}: {} emitters with {total} listeners; {flagged} with an event above {} listeners", all.len(), args.threshold);
     // One row per emitter: its events, largest first, and where the
     // largest one's listeners come from.
     let mut rows = Vec::new();
     for e in all.iter().take(args.top) {
-        let mut events: Vec<String> = e
-            .events
-            .iter()
-            .take(4)
-            .map(|v| format!("{} {}{}", v.event, v.count, if v.flagged { " (> max)" } else { "" }))
-            .collect();
+        let mut events: Vec<String> =
+            e.events.iter().take(4).map(|v| format!("{} {}{}", v.event, v.count, if v.flagged { " (> max)" } else { "" })).collect();
         if e.events.len() > 4 {
             events.push(format!("+{} more", e.events.len() - 4));
         }

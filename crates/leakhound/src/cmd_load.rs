@@ -167,7 +167,8 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         bail!("all {} requests failed: {example}", report.errors);
     }
     if args.json {
-        let out = JsonOut { schema_version: 1, command: "load", urls: &args.urls, method: cfg.requests[0].method.as_str(), report: &report };
+        let out =
+            JsonOut { schema_version: 1, command: "load", urls: &args.urls, method: cfg.requests[0].method.as_str(), report: &report };
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         print!("{}", human(&cfg, &args.urls, &report));

@@ -1,9 +1,9 @@
 //! `leakhound node FILE --id ID`: one object in detail.
 
-use diagnose::describe::{class_name, edge_label, node_label};
 use crate::output::bytes;
 use crate::{load, SnapshotArgs};
 use anyhow::{bail, Result};
+use diagnose::describe::{class_name, edge_label, node_label};
 use heapsnap::retainers::{edge_source, Retainers};
 use heapsnap::source::ScriptNames;
 use heapsnap::{analyze, classes, distances, AnalysisOptions};

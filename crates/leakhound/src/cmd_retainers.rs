@@ -1,9 +1,9 @@
 //! `leakhound retainers FILE (--id ID | --class NAME)`: why objects are kept.
 
-use diagnose::describe::{class_name, node_label, path_json, path_text, JsonPath};
 use crate::output::bytes;
 use crate::{load, SnapshotArgs};
 use anyhow::{bail, Result};
+use diagnose::describe::{class_name, node_label, path_json, path_text, JsonPath};
 use heapsnap::retainers::{shortest_paths, Retainers};
 use heapsnap::source::ScriptNames;
 use heapsnap::{analyze, classes, distances, AnalysisOptions, NodeIndex};
@@ -39,8 +39,7 @@ pub fn run(args: &SnapshotArgs, id: Option<u32>, class: Option<&str>, k: usize, 
             None => bail!("{}: no object with id @{id}", args.file.display()),
         },
         (None, Some(name)) => {
-            let mut members: Vec<NodeIndex> =
-                snap.nodes().filter(|&n| class_name(&classes, n) == name && snap.self_size(n) > 0).collect();
+            let mut members: Vec<NodeIndex> = snap.nodes().filter(|&n| class_name(&classes, n) == name && snap.self_size(n) > 0).collect();
             if members.is_empty() {
                 bail!("{}: no objects of class {name:?}", args.file.display());
             }

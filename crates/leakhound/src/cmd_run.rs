@@ -259,12 +259,8 @@ async fn hunt(args: &Args, load: &Load, dir: &std::path::Path) -> Result<Live> {
     let child_stdout = if args.json { ChildStdout::ToStderr } else { ChildStdout::Inherit };
     let target = live::connect(&targs, ConnectOptions { child_stdout }).await?;
     progress_line(quiet, &format!("started {}", target.label));
-    let rec = Arc::new(Recorder {
-        start: Instant::now(),
-        samples: Mutex::new(Vec::new()),
-        floors: Mutex::new(Vec::new()),
-        limit: Mutex::new(0),
-    });
+    let rec =
+        Arc::new(Recorder { start: Instant::now(), samples: Mutex::new(Vec::new()), floors: Mutex::new(Vec::new()), limit: Mutex::new(0) });
     let result = drive(args, load, dir, &target, &rec, quiet).await;
     let (app, node_version, pid) = (target.label.clone(), target.info.node_version.clone(), target.info.pid);
     let (phases, snapshots, rounds) = match result {
@@ -291,14 +287,7 @@ async fn hunt(args: &Args, load: &Load, dir: &std::path::Path) -> Result<Live> {
 
 type Driven = (Vec<Phase>, Vec<SnapshotTaken>, Vec<LoadReport>);
 
-async fn drive(
-    args: &Args,
-    load: &Load,
-    dir: &std::path::Path,
-    target: &live::Target,
-    rec: &Arc<Recorder>,
-    quiet: bool,
-) -> Result<Driven> {
+async fn drive(args: &Args, load: &Load, dir: &std::path::Path, target: &live::Target, rec: &Arc<Recorder>, quiet: bool) -> Result<Driven> {
     let session = &target.session;
     tokio::select! {
         r = load.wait_until_ready(args.ready_timeout) => r?,
@@ -398,19 +387,17 @@ fn combine(args: &Args, live: Live, diagnosis: Diagnosis, started_at: u64) -> Ru
         let s = &diagnosis.suspects[0];
         (
             Verdict::Leak,
-            format!(
-                "{} grows in every round ({}), and the heap after GC grew {}",
-                s.accumulator.name,
-                s.title,
-                signed_bytes(growth)
-            ),
+            format!("{} grows in every round ({}), and the heap after GC grew {}", s.accumulator.name, s.title, signed_bytes(growth)),
         )
     } else if let Some(max) = args.max_growth.filter(|&m| growth > m as i64) {
         (Verdict::Leak, format!("the heap after GC grew {} over the run, more than --max-growth {}", signed_bytes(growth), bytes(max)))
     } else if trend.verdict == diagnose::gclog::Verdict::Leak {
         (
             Verdict::Inconclusive,
-            format!("the heap floor rises ({}), but no object group grew in every round: {}", trend.reason, "run longer or with more requests per round"),
+            format!(
+                "the heap floor rises ({}), but no object group grew in every round: {}",
+                trend.reason, "run longer or with more requests per round"
+            ),
         )
     } else {
         (
@@ -494,7 +481,8 @@ pub fn render(r: &RunReport) -> String {
             l.requests, l.ok, l.non_2xx, l.errors, l.requests_per_s, l.latency_ms.p50, l.latency_ms.p99, l.latency_ms.max
         );
     }
-    let floors: Vec<String> = r.snapshots.iter().filter_map(|s| r.floors.iter().rev().find(|f| f.t <= s.t + 1e-9)).map(|f| bytes(f.heap_used)).collect();
+    let floors: Vec<String> =
+        r.snapshots.iter().filter_map(|s| r.floors.iter().rev().find(|f| f.t <= s.t + 1e-9)).map(|f| bytes(f.heap_used)).collect();
     let _ = writeln!(o, "Heap after GC at each snapshot: {}", floors.join(" → "));
     if r.diagnosis.verdict == SnapVerdict::Leak || !r.diagnosis.below_threshold.is_empty() {
         let _ = writeln!(o);

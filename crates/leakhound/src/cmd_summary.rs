@@ -3,8 +3,8 @@
 use crate::output::{bytes, terminal_width, Table};
 use crate::{load, SnapshotArgs};
 use anyhow::Result;
-use heapsnap::summary::{apply_distances, class_distances, class_summaries, ClassSummary};
 use heapsnap::analysis::analyze_with_early;
+use heapsnap::summary::{apply_distances, class_distances, class_summaries, ClassSummary};
 use heapsnap::{classes, distances, AnalysisOptions};
 use serde::Serialize;
 use std::process::ExitCode;
@@ -50,21 +50,20 @@ pub fn run(args: &SnapshotArgs, top: usize, sort: SortBy, html: Option<&std::pat
     // Classes and their distances need no dominators: the other core does
     // them, the distances on through the dominator pass (their walk keeps its
     // memory to a few MB).
-    let (analysis, (classes, class_dist)) =
-        analyze_with_early(
-            &mut snap,
-            AnalysisOptions { fold_shallow_sizes: !args.raw_sizes, dominator_tree: true, side_through_peak: true },
-            classes::compute,
-            |s, classes| {
-                let t = std::time::Instant::now();
-                let dist = class_distances(s, &classes);
-                // The side work is what the dominator pass waits for, if anything.
-                if std::env::var_os("HEAPSNAP_DEBUG").is_some() {
-                    eprintln!("  side: class distances {:.3?}", t.elapsed());
-                }
-                (classes, dist)
-            },
-        );
+    let (analysis, (classes, class_dist)) = analyze_with_early(
+        &mut snap,
+        AnalysisOptions { fold_shallow_sizes: !args.raw_sizes, dominator_tree: true, side_through_peak: true },
+        classes::compute,
+        |s, classes| {
+            let t = std::time::Instant::now();
+            let dist = class_distances(s, &classes);
+            // The side work is what the dominator pass waits for, if anything.
+            if std::env::var_os("HEAPSNAP_DEBUG").is_some() {
+                eprintln!("  side: class distances {:.3?}", t.elapsed());
+            }
+            (classes, dist)
+        },
+    );
     t.phase("dominators, retained sizes, classes, distances");
     // The class table walks the dominator tree's child lists; the parent
     // array can go now (memory is what is scarce).
@@ -124,13 +123,7 @@ pub fn run(args: &SnapshotArgs, top: usize, sort: SortBy, html: Option<&std::pat
         return Ok(ExitCode::SUCCESS);
     }
 
-    println!(
-        "{}: {} nodes, {} edges, {} total",
-        args.file.display(),
-        snap.node_count(),
-        snap.edge_count(),
-        bytes(total_size)
-    );
+    println!("{}: {} nodes, {} edges, {} total", args.file.display(), snap.node_count(), snap.edge_count(), bytes(total_size));
     println!();
     let table = Table {
         headers: vec!["Class", "Distance", "Count", "Shallow", "Retained", "% heap"],

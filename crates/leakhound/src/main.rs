@@ -4,8 +4,8 @@ mod cmd_allocations;
 mod cmd_diagnose;
 mod cmd_diff;
 mod cmd_gclog;
-mod cmd_listeners;
 mod cmd_handles;
+mod cmd_listeners;
 mod cmd_load;
 mod cmd_node;
 mod cmd_retainers;
@@ -152,9 +152,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Summary { snap, top, sort, html } => cmd_summary::run(&snap, top, sort, html.as_deref()),
-        Command::Retainers { snap, id, class, paths, objects } => {
-            cmd_retainers::run(&snap, id, class.as_deref(), paths, objects)
-        }
+        Command::Retainers { snap, id, class, paths, objects } => cmd_retainers::run(&snap, id, class.as_deref(), paths, objects),
         Command::Node { snap, id, limit } => cmd_node::run(&snap, id, limit),
         Command::Diff(a) => cmd_diff::run(&a),
         Command::Listeners(a) => cmd_listeners::run(&a),

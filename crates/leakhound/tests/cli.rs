@@ -132,8 +132,7 @@ fn raw_sizes_change_global() {
     assert_eq!(raw["shallow_sizes"], "raw");
     assert_eq!(raw["total_size"], folded["total_size"]);
     let global = |j: &Value| -> u64 {
-        let rows: Vec<&Value> =
-            classes(j).iter().filter(|r| r["name"].as_str().is_some_and(|n| n.starts_with("global"))).collect();
+        let rows: Vec<&Value> = classes(j).iter().filter(|r| r["name"].as_str().is_some_and(|n| n.starts_with("global"))).collect();
         assert_eq!(rows.len(), 1, "global rows: {rows:?}");
         rows[0]["shallow_size"].as_u64().unwrap()
     };
@@ -242,11 +241,8 @@ fn stdin_and_gzip() {
     let path = snapshot();
     let plain = run_json(&["summary", s(&path), "--json", "--top", "10"]);
     // `-` reads stdin.
-    let out = Command::new(BIN)
-        .args(["summary", "-", "--json", "--top", "10"])
-        .stdin(std::fs::File::open(&path).unwrap())
-        .output()
-        .unwrap();
+    let out =
+        Command::new(BIN).args(["summary", "-", "--json", "--top", "10"]).stdin(std::fs::File::open(&path).unwrap()).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let piped: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(piped["file"], "-");
@@ -308,7 +304,10 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
 }
 
 fn find(hay: &[u8], needle: &[u8], from: usize) -> usize {
-    from + hay[from..].windows(needle.len()).position(|w| w == needle).unwrap_or_else(|| panic!("{:?} not found", String::from_utf8_lossy(needle)))
+    from + hay[from..]
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .unwrap_or_else(|| panic!("{:?} not found", String::from_utf8_lossy(needle)))
 }
 
 #[test]

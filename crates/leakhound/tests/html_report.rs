@@ -71,7 +71,9 @@ fn probe(page: &Path, work: &Path) -> Value {
         std::thread::sleep(Duration::from_millis(50));
     }
     let dom = reader.join().unwrap();
-    let start = dom.rfind("<pre id=\"lh-probe\">").unwrap_or_else(|| panic!("the probe did not report; DOM tail: {}", &dom[dom.len().saturating_sub(400)..]))
+    let start = dom
+        .rfind("<pre id=\"lh-probe\">")
+        .unwrap_or_else(|| panic!("the probe did not report; DOM tail: {}", &dom[dom.len().saturating_sub(400)..]))
         + "<pre id=\"lh-probe\">".len();
     let end = start + dom[start..].find("</pre>").unwrap();
     let text = dom[start..end].replace("&lt;", "<").replace("&gt;", ">").replace("&nbsp;", "\u{a0}").replace("&amp;", "&");
@@ -153,7 +155,10 @@ fn run_report_renders_in_chromium() {
     assert!(seen["verdict"].as_str().unwrap().starts_with("Leak"), "{}", seen["verdict"]);
     assert!(seen["rate"].as_str().unwrap().contains("/h"), "no growth rate in words: {}", seen["rate"]);
     let sort = &seen["sort"];
-    assert!(sort["rows"].as_u64().unwrap() > 5 && sort["ascending"] == true && sort["descending"] == true && sort["differs"] == true, "sorting: {sort}");
+    assert!(
+        sort["rows"].as_u64().unwrap() > 5 && sort["ascending"] == true && sort["descending"] == true && sort["differs"] == true,
+        "sorting: {sort}"
+    );
     let html = std::fs::read_to_string(&page).unwrap();
     assert!(html.contains(json["node_version"].as_str().unwrap()), "the header lacks the Node version");
     assert!(html.contains("@media print"));
@@ -212,7 +217,13 @@ fn watch_report_renders_in_chromium() {
     let samples = json["samples"].as_array().unwrap().len() as u64;
     let floors = json["floors"].as_array().unwrap().len() as u64;
     assert!(samples >= 20 && floors >= 3, "a leaking process watched for 8 s: {samples} samples, {floors} floors");
-    for (want, n) in [("heapUsed", samples), ("heapTotal", samples), ("rss", samples), ("heap after full GC (floor)", floors), ("floor trend (Theil-Sen)", 2)] {
+    for (want, n) in [
+        ("heapUsed", samples),
+        ("heapTotal", samples),
+        ("rss", samples),
+        ("heap after full GC (floor)", floors),
+        ("floor trend (Theil-Sen)", 2),
+    ] {
         let p = paths.iter().find(|p| p["series"] == want).unwrap_or_else(|| panic!("no {want} line in {paths:?}"));
         assert_eq!(p["points"].as_u64().unwrap(), n, "{want}: points vs the JSON's series");
         assert!(p["length"].as_f64().unwrap() > 10.0 && p["width"].as_f64().unwrap() > 10.0, "{want} is not drawn: {p}");

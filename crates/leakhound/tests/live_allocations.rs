@@ -7,10 +7,10 @@
 //! with --load-cmd; stacks deeper than V8's 128 frames; and bad targets,
 //! an app that dies mid-phase: one line, exit 2, nothing left running.
 
-#[path = "../../inspector/tests/support/mod.rs"]
-mod support;
 #[path = "support/schema.rs"]
 mod schema;
+#[path = "../../inspector/tests/support/mod.rs"]
+mod support;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -121,10 +121,8 @@ fn retained_bytes_by_site_on_node_18_20_24() {
         let port = free_port();
         let html = dir.path().join(format!("alloc{major}.html"));
         let raw = dir.path().join(format!("alloc{major}.heapprofile"));
-        let mut args: Vec<String> = ["allocations", "--json", "--no-inlining", "--duration", "3s", "--load"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let mut args: Vec<String> =
+            ["allocations", "--json", "--no-inlining", "--duration", "3s", "--load"].iter().map(|s| s.to_string()).collect();
         args.push(format!("http://127.0.0.1:{port}/item"));
         if major == 24 {
             args.extend(["--html".into(), html.display().to_string(), "--heapprofile".into(), raw.display().to_string()]);
@@ -139,7 +137,10 @@ fn retained_bytes_by_site_on_node_18_20_24() {
         assert_eq!((v["schema_version"].as_u64(), v["command"].as_str()), (Some(1), Some("allocations")));
         assert!(v["target"]["node_version"].as_str().unwrap().starts_with(&format!("v{major}.")), "{}", v["target"]);
         assert_eq!(v["target"]["started_by_leakhound"], true);
-        assert_eq!((v["ended"].as_str(), v["sampling_interval"].as_u64(), v["live_only"].as_bool()), (Some("duration"), Some(32768), Some(true)));
+        assert_eq!(
+            (v["ended"].as_str(), v["sampling_interval"].as_u64(), v["live_only"].as_bool()),
+            (Some("duration"), Some(32768), Some(true))
+        );
         assert_eq!(v["no_inlining"], true);
         let secs = v["duration_s"].as_f64().unwrap();
         assert!((2.9..4.0).contains(&secs), "{secs}");
@@ -185,7 +186,11 @@ fn retained_bytes_by_site_on_node_18_20_24() {
             assert!(!inspector::part_path(&html).exists());
             assert!(page.len() < 2_000_000, "{} bytes", page.len());
             assert!(page.contains(r#"<svg class="flame" id="flamegraph""#));
-            let title = format!("<g class=\"user\"><title>retainRequest {}:{}:23\ntotal ", alloc_fixture("server.js").display(), line_of("function retainRequest"));
+            let title = format!(
+                "<g class=\"user\"><title>retainRequest {}:{}:23\ntotal ",
+                alloc_fixture("server.js").display(),
+                line_of("function retainRequest")
+            );
             assert!(page.contains(&title), "no frame titled {title:?}");
             let frame = &page[page.find(&title).unwrap()..];
             let rect = &frame[frame.find("<rect ").unwrap()..];
@@ -226,7 +231,11 @@ fn default_run_as_text_charges_inlined_code_to_its_caller() {
     let lines: Vec<&str> = out.lines().collect();
     let head = lines.iter().position(|l| l.starts_with("process ")).unwrap_or_else(|| panic!("{out}"));
     assert!(lines[head].contains("(node server.js 60 lhmark-"), "{out}");
-    assert!(lines[head].contains(", Node v22.") && lines[head].contains("sampled 2.0 s (end of --duration), one sample per 32 KiB allocated on average (V8's default)"), "{out}");
+    assert!(
+        lines[head].contains(", Node v22.")
+            && lines[head].contains("sampled 2.0 s (end of --duration), one sample per 32 KiB allocated on average (V8's default)"),
+        "{out}"
+    );
     assert!(lines[head + 1].starts_with("live after a full GC: "), "{out}");
     let load = lines[head + 2];
     let ok: u64 = load.strip_prefix("load: ").unwrap().split(" requests (").next().unwrap().parse().unwrap();
@@ -395,7 +404,9 @@ fn an_app_that_dies_mid_phase() {
     assert_eq!(o.status.code(), Some(2), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(
-        stderr.starts_with("leakhound: error: `") && stderr.contains("crash.js 1500 lhmark-") && stderr.trim_end().ends_with("` exited (status 3) during the allocation sampling"),
+        stderr.starts_with("leakhound: error: `")
+            && stderr.contains("crash.js 1500 lhmark-")
+            && stderr.trim_end().ends_with("` exited (status 3) during the allocation sampling"),
         "{stderr}"
     );
     assert!(t.elapsed() < Duration::from_secs(9), "the end of the app must end the phase, not --duration");

@@ -82,7 +82,9 @@ fn a_plain_http_server_is_not_an_inspector() {
     let out = dir.path().join("x.heapsnapshot");
     one_line_error(
         &["snapshot", "--inspect", &port.to_string(), "-o", out.to_str().unwrap()],
-        &format!("127.0.0.1:{port} is not a Node inspector (GET /json/list returned HTTP 200 with a body that is not a target list: \"hello\")"),
+        &format!(
+            "127.0.0.1:{port} is not a Node inspector (GET /json/list returned HTTP 200 with a body that is not a target list: \"hello\")"
+        ),
     );
     server.kill().unwrap();
     server.wait().unwrap();
@@ -99,10 +101,7 @@ fn a_program_that_exits_at_once() {
     let node = node(24);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("x.heapsnapshot");
-    for (cmd, args) in [
-        ("watch", vec!["watch", "--interval", "100ms"]),
-        ("snapshot", vec!["snapshot", "-o", out.to_str().unwrap()]),
-    ] {
+    for (cmd, args) in [("watch", vec!["watch", "--interval", "100ms"]), ("snapshot", vec!["snapshot", "-o", out.to_str().unwrap()])] {
         let m = marker(cmd);
         let mut full = args.clone();
         full.extend(["--", node.to_str().unwrap(), "-e", "process.exit(0)", &m]);
@@ -128,7 +127,12 @@ fn an_unwritable_output() {
 
 #[test]
 fn usage_errors_exit_2() {
-    for args in [vec!["watch"], vec!["snapshot", "-o", "x"], vec!["watch", "--pid", "1", "--inspect", "9229"], vec!["watch", "--inspect", "9229", "--interval", "soon"]] {
+    for args in [
+        vec!["watch"],
+        vec!["snapshot", "-o", "x"],
+        vec!["watch", "--pid", "1", "--inspect", "9229"],
+        vec!["watch", "--inspect", "9229", "--interval", "soon"],
+    ] {
         let o = leakhound(&args);
         assert_eq!(o.status.code(), Some(2), "{args:?}");
         assert!(String::from_utf8_lossy(&o.stderr).starts_with("error: "), "{args:?}");

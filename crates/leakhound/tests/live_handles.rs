@@ -43,7 +43,10 @@ fn check(v: &Value, major: u32) {
     let timer = |name: &str| -> Vec<&Value> { timers.iter().filter(|t| t["callback"]["name"] == name).collect() };
     let tick = timer("tick");
     assert_eq!(tick.len(), 1, "{timers:?}");
-    assert_eq!((tick[0]["type"].as_str(), tick[0]["ms"].as_f64(), tick[0]["ref"].as_bool()), (Some("setInterval"), Some(1000.0), Some(true)));
+    assert_eq!(
+        (tick[0]["type"].as_str(), tick[0]["ms"].as_f64(), tick[0]["ref"].as_bool()),
+        (Some("setInterval"), Some(1000.0), Some(true))
+    );
     assert!(tick[0]["callback"]["location"].as_str().unwrap().starts_with(&fixture_line("function tick")), "{}", tick[0]);
     let expire = timer("expire");
     assert_eq!((expire.len(), expire[0]["type"].as_str(), expire[0]["ref"].as_bool()), (1, Some("setTimeout"), Some(false)));
@@ -104,7 +107,8 @@ fn handles_of_a_program_it_starts() {
         assert!(o.status.success(), "Node {major}: {}", String::from_utf8_lossy(&o.stderr));
         let v: Value = serde_json::from_slice(&o.stdout).unwrap();
         check(&v, major);
-        let sleep_pid = v["handles"].as_array().unwrap().iter().find(|h| h["kind"] == "child-process").unwrap()["pid"].as_u64().unwrap() as u32;
+        let sleep_pid =
+            v["handles"].as_array().unwrap().iter().find(|h| h["kind"] == "child-process").unwrap()["pid"].as_u64().unwrap() as u32;
         assert!(gone_within(v["pid"].as_u64().unwrap() as u32, Duration::from_secs(5)));
         assert!(gone_within(sleep_pid, Duration::from_secs(5)), "the program's own child outlived it");
         assert!(pids_with(&m).is_empty());

@@ -50,7 +50,19 @@ fn snapshot_of_a_program_it_starts() {
     let out = dir.path().join("started.heapsnapshot");
     let holder = fixture("holder.js");
     let o = leakhound(
-        &["snapshot", "--json", "--gc", "--delay", "300ms", "-o", out.to_str().unwrap(), "--", node.to_str().unwrap(), holder.to_str().unwrap(), "60"],
+        &[
+            "snapshot",
+            "--json",
+            "--gc",
+            "--delay",
+            "300ms",
+            "-o",
+            out.to_str().unwrap(),
+            "--",
+            node.to_str().unwrap(),
+            holder.to_str().unwrap(),
+            "60",
+        ],
         Duration::from_secs(120),
     );
     let j = ok_json(&o);
@@ -112,7 +124,18 @@ fn a_target_killed_mid_transfer_leaves_no_file() {
     let holder = fixture("holder.js");
     // ~60 MB of objects: many chunks. The program's stdout is ours (no --json).
     let mut lh = Command::new(BIN)
-        .args(["snapshot", "--delay", "1s", "-o", out.to_str().unwrap(), "--", node.to_str().unwrap(), holder.to_str().unwrap(), "120", "60"])
+        .args([
+            "snapshot",
+            "--delay",
+            "1s",
+            "-o",
+            out.to_str().unwrap(),
+            "--",
+            node.to_str().unwrap(),
+            holder.to_str().unwrap(),
+            "120",
+            "60",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -132,7 +155,8 @@ fn a_target_killed_mid_transfer_leaves_no_file() {
     assert_eq!(o.status.code(), Some(2), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(
-        stderr.starts_with("leakhound: error: `") && stderr.contains("exited (signal 9 (SIGKILL)) while leakhound was taking its heap snapshot"),
+        stderr.starts_with("leakhound: error: `")
+            && stderr.contains("exited (signal 9 (SIGKILL)) while leakhound was taking its heap snapshot"),
         "{stderr}"
     );
     assert!(!out.exists() && !part.exists(), "a partial snapshot was left");

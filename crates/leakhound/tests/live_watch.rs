@@ -42,8 +42,8 @@ fn watch_fixture(major: u32, fixture_name: &str, extra: &[&str]) -> (Output, Val
     args.push(fixture(fixture_name).display().to_string());
     args.push("60".into());
     let o = leakhound(&args, Duration::from_secs(150));
-    let v: Value = serde_json::from_slice(&o.stdout)
-        .unwrap_or_else(|e| panic!("bad JSON ({e}); stderr: {}", String::from_utf8_lossy(&o.stderr)));
+    let v: Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("bad JSON ({e}); stderr: {}", String::from_utf8_lossy(&o.stderr)));
     let pid = v["target"]["pid"].as_u64().unwrap() as u32;
     assert!(gone_within(pid, Duration::from_secs(5)), "the watched program {pid} is still running");
     (o, v)
@@ -129,10 +129,11 @@ fn human_output_by_pid_with_forced_gcs_leaves_the_process_as_it_was() {
     let node = node(22);
     let port = free_port();
     let p = start_node(&node, &[&format!("--inspect-port={port}"), fixture("sawtooth.js").to_str().unwrap(), "120"], "sawtooth.js running");
-    let args: Vec<String> = ["watch", "--pid", &p.pid.to_string(), "--port", &port.to_string(), "--interval", "300ms", "--duration", "4s", "--force-gc"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let args: Vec<String> =
+        ["watch", "--pid", &p.pid.to_string(), "--port", &port.to_string(), "--interval", "300ms", "--duration", "4s", "--force-gc"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
     let o = leakhound(&args, Duration::from_secs(120));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -163,10 +164,22 @@ fn human_output_by_pid_with_forced_gcs_leaves_the_process_as_it_was() {
 fn a_program_that_ends_ends_the_watch_on_node_26() {
     let node = node(26);
     let m = marker("ends");
-    let args: Vec<String> = ["watch", "--json", "--interval", "100ms", "--duration", "120s", "--", node.to_str().unwrap(), "-e", "setTimeout(() => {}, 1500)", &m]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let args: Vec<String> = [
+        "watch",
+        "--json",
+        "--interval",
+        "100ms",
+        "--duration",
+        "120s",
+        "--",
+        node.to_str().unwrap(),
+        "-e",
+        "setTimeout(() => {}, 1500)",
+        &m,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     let started = Instant::now();
     let o = leakhound(&args, Duration::from_secs(60));
     assert!(started.elapsed() < Duration::from_secs(30), "the watch did not end with the program");

@@ -65,7 +65,21 @@ fn human_summary_method_headers_body_file() {
     std::fs::write(&body, "{\"items\": [1, 2, 3]}").unwrap();
     let url = node.url("/echo");
     let at = format!("@{}", body.display());
-    let text = ok_stdout(&[&url, "-m", "PATCH", "-H", "X-Run: cli test", "-H", "content-type: application/json", "--body", &at, "-n", "50", "-c", "2"]);
+    let text = ok_stdout(&[
+        &url,
+        "-m",
+        "PATCH",
+        "-H",
+        "X-Run: cli test",
+        "-H",
+        "content-type: application/json",
+        "--body",
+        &at,
+        "-n",
+        "50",
+        "-c",
+        "2",
+    ]);
     assert!(text.starts_with(&format!("2 connections, 50 requests, PATCH {url}\n")), "{text}");
     assert!(text.contains("latency (ms)") && text.contains("p99.9"), "{text}");
     assert!(text.contains("50 requests in ") && text.contains(" req/s"), "{text}");

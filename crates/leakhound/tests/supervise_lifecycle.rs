@@ -213,7 +213,8 @@ fn bad_input_is_one_line_and_exit_2() {
     assert_eq!(line, format!("leakhound: error: cannot listen on {addr}: Address already in use (os error 98)"));
 
     // Usage errors are clap's (exit 2 as well): the first line says what.
-    let out = Command::new(BIN).args(["supervise", "--listen", "127.0.0.1:0", "--max-rss", "12 parsecs", "--", "node", &app]).output().unwrap();
+    let out =
+        Command::new(BIN).args(["supervise", "--listen", "127.0.0.1:0", "--max-rss", "12 parsecs", "--", "node", &app]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let first = String::from_utf8_lossy(&out.stderr).lines().next().unwrap_or("").to_string();
     assert!(first.contains("'12 parsecs' for '--max-rss <MAX_RSS>': unknown size unit `parsecs`"), "{first}");

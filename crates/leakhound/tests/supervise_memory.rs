@@ -29,7 +29,10 @@ fn rss_growing_50mb_per_s_is_caught_within_60mb() {
     let mut peak: BTreeMap<u32, u64> = BTreeMap::new();
     let t0 = Instant::now();
     let finished = |evs: &[Value]| {
-        evs.iter().filter(|e| e["event"] == "exited" && e["drain_ms"].is_u64()).map(|e| e["pid"].as_u64().unwrap() as u32).collect::<Vec<_>>()
+        evs.iter()
+            .filter(|e| e["event"] == "exited" && e["drain_ms"].is_u64())
+            .map(|e| e["pid"].as_u64().unwrap() as u32)
+            .collect::<Vec<_>>()
     };
     while finished(&sup.events()).len() < 3 {
         assert!(t0.elapsed() < Duration::from_secs(45), "fewer than 3 restarts in 45 s:\n{}", sup.transcript());
@@ -74,16 +77,7 @@ fn heap_limit_restarts_with_capped_snapshots() {
     let snaps = dir.path().join("snaps");
     let snaps_s = snaps.to_string_lossy().into_owned();
     let mut sup = Supervised::start(
-        &[
-            "--max-heap",
-            "25MB",
-            "--snapshot-before-restart",
-            &snaps_s,
-            "--snapshot-keep",
-            "1",
-            "--snapshot-min-free",
-            "100MB",
-        ],
+        &["--max-heap", "25MB", "--snapshot-before-restart", &snaps_s, "--snapshot-keep", "1", "--snapshot-min-free", "100MB"],
         &[("LEAK_HEAP_KB_PER_S", "4000")],
         &[&fixture("app.js")],
     );
@@ -116,11 +110,7 @@ fn heap_limit_restarts_with_capped_snapshots() {
         assert!(files.contains(n), "{n} not kept: {files:?}");
     }
     // Whole, parseable, and showing what leaks.
-    let out = std::process::Command::new(BIN)
-        .args(["summary", "--json", "--top", "5"])
-        .arg(snaps.join(&newest[0]))
-        .output()
-        .unwrap();
+    let out = std::process::Command::new(BIN).args(["summary", "--json", "--top", "5"]).arg(snaps.join(&newest[0])).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let summary = String::from_utf8_lossy(&out.stdout);
     assert!(summary.contains("\"Session\""), "Session (the leaking class) not in the top classes: {summary}");

@@ -146,10 +146,8 @@ fn prometheus_scrapes_the_metrics_and_evaluates_the_alerts() {
         &[("LEAK_HEAP_KB_PER_S", "2000"), ("LEAK_PER_REQUEST_KB", "1024")],
         &[&fixture("app.js")],
     );
-    let url = sup.wait_for("the metrics endpoint", Duration::from_secs(10), |e| e["event"] == "metrics")["url"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let url =
+        sup.wait_for("the metrics endpoint", Duration::from_secs(10), |e| e["event"] == "metrics")["url"].as_str().unwrap().to_string();
     let target = url.trim_start_matches("http://").trim_end_matches("/metrics").to_string();
     let prom = Prometheus::start(&target);
 
@@ -180,12 +178,8 @@ fn prometheus_scrapes_the_metrics_and_evaluates_the_alerts() {
     // The post-GC floor rises: each worker's slope is positive, and the
     // fleet rule (median slope > 10 MiB/h over >= 2 workers) holds, so its
     // alert is pending (it fires after 30 minutes).
-    let slopes = prom.wait_query(
-        "positive leak slopes",
-        "leakhound_worker_leak_slope_bytes_per_hour > 0",
-        Duration::from_secs(40),
-        |r| r.len() == 2,
-    );
+    let slopes = prom
+        .wait_query("positive leak slopes", "leakhound_worker_leak_slope_bytes_per_hour > 0", Duration::from_secs(40), |r| r.len() == 2);
     eprintln!("slopes: {:?}", slopes.iter().map(|s| (worker(s), value(s))).collect::<Vec<_>>());
     let floor = prom.query("leakhound_worker_heap_floor_bytes");
     assert_eq!(floor.len(), 2, "{floor:?}");
@@ -218,12 +212,10 @@ fn prometheus_scrapes_the_metrics_and_evaluates_the_alerts() {
         let (status, _) = get(sup.port, "/").expect("the service answers");
         assert_eq!(status, 200);
     }
-    let restarted = prom.wait_query(
-        "the restart counter",
-        "sum(leakhound_worker_restarts_total{reason=\"rss\"})",
-        Duration::from_secs(15),
-        |r| r.len() == 1 && value(&r[0]) >= 1.0,
-    );
+    let restarted =
+        prom.wait_query("the restart counter", "sum(leakhound_worker_restarts_total{reason=\"rss\"})", Duration::from_secs(15), |r| {
+            r.len() == 1 && value(&r[0]) >= 1.0
+        });
     eprintln!("restarts for rss, through Prometheus: {}", value(&restarted[0]));
     drop(prom);
     assert!(sup.stop().success(), "{}", sup.transcript());

@@ -35,9 +35,8 @@ fn memory_restarts_under_load_lose_no_request() {
     // Let the restarts decided during the run complete (the leak grows with
     // traffic only, so no new ones come).
     sup.wait_until("the restarts to complete", Duration::from_secs(20), |evs| {
-        let done = evs.iter().filter(|r| r["event"] == "restart").all(|r| {
-            evs.iter().any(|e| e["event"] == "exited" && e["pid"] == r["pid"])
-        });
+        let done =
+            evs.iter().filter(|r| r["event"] == "restart").all(|r| evs.iter().any(|e| e["event"] == "exited" && e["pid"] == r["pid"]));
         done.then_some(())
     });
     let status = sup.stop();

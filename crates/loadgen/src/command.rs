@@ -71,9 +71,7 @@ pub async fn run_command(cmd: &str, timeout: Duration) -> Result<CommandReport, 
         });
     }
     let start = Instant::now();
-    let mut child = command
-        .spawn()
-        .map_err(|e| Error::Io { what: format!("cannot run `sh -c {cmd}`"), source: e })?;
+    let mut child = command.spawn().map_err(|e| Error::Io { what: format!("cannot run `sh -c {cmd}`"), source: e })?;
     let mut guard = GroupGuard { pgid: child.id().map(|p| p as i32) };
     let (status, timed_out) = match tokio::time::timeout(timeout, child.wait()).await {
         Ok(status) => (status.map_err(|e| Error::Io { what: format!("waiting for `{cmd}`"), source: e })?, false),

@@ -56,9 +56,7 @@ impl Request {
         if !url.contains("://") {
             return Err(Error::BadUrl { url: url.to_string(), reason: "no scheme (write it as http://127.0.0.1:PORT/path)".into() });
         }
-        let uri: http::Uri = url
-            .parse()
-            .map_err(|e| Error::BadUrl { url: url.to_string(), reason: format!("not a URL ({e})") })?;
+        let uri: http::Uri = url.parse().map_err(|e| Error::BadUrl { url: url.to_string(), reason: format!("not a URL ({e})") })?;
         let req = Request { method: m, url: uri, headers: Vec::new(), body: None };
         req.check()?;
         Ok(req)
@@ -594,13 +592,15 @@ pub async fn run(
     let all_groups = groups.clone();
 
     let mut done_rx = Vec::new();
-    let spawn = |name: String, f: Box<dyn FnOnce() -> Result<(), String> + Send>| -> Result<tokio::sync::oneshot::Receiver<Result<(), String>>, Error> {
+    let spawn = |name: String,
+                 f: Box<dyn FnOnce() -> Result<(), String> + Send>|
+     -> Result<tokio::sync::oneshot::Receiver<Result<(), String>>, Error> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         std::thread::Builder::new()
             .name(name)
             .spawn(move || {
-                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
-                    .unwrap_or_else(|_| Err("driver thread panicked".to_string()));
+                let r =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| Err("driver thread panicked".to_string()));
                 let _ = tx.send(r);
             })
             .map_err(|e| Error::Io { what: "cannot start a load driver thread".into(), source: e })?;
@@ -705,12 +705,7 @@ fn merge(groups: &[Arc<Group>], start: Instant, connections: usize, interrupted:
     }
     let duration_s = end.duration_since(start).as_secs_f64();
     let errors_total: u64 = errors.iter().sum();
-    let errors_by_kind = ErrorKind::ALL
-        .iter()
-        .zip(errors)
-        .filter(|(_, n)| *n > 0)
-        .map(|(k, n)| (k.as_str().to_string(), n))
-        .collect();
+    let errors_by_kind = ErrorKind::ALL.iter().zip(errors).filter(|(_, n)| *n > 0).map(|(k, n)| (k.as_str().to_string(), n)).collect();
     let ms = |us: f64| (us / 1000.0 * 1000.0).round() / 1000.0;
     let latency_ms = if hist.is_empty() {
         Percentiles::default()
@@ -752,10 +747,9 @@ pub async fn check_listening(req: &Request, timeout: Duration) -> Result<(), Err
     match tokio::time::timeout(timeout, connect(&ep)).await {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(f)) => Err(Error::Unreachable { kind: f.kind, message: f.message }),
-        Err(_) => Err(Error::Unreachable {
-            kind: ErrorKind::Timeout,
-            message: format!("cannot connect to {} within {timeout:?}", ep.authority),
-        }),
+        Err(_) => {
+            Err(Error::Unreachable { kind: ErrorKind::Timeout, message: format!("cannot connect to {} within {timeout:?}", ep.authority) })
+        }
     }
 }
 

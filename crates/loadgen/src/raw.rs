@@ -34,9 +34,7 @@ impl Failure {
     pub fn io(e: &io::Error, authority: &str, label: &str) -> Self {
         let kind = match e.kind() {
             io::ErrorKind::ConnectionRefused => ErrorKind::Refused,
-            io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionAborted => {
-                ErrorKind::Reset
-            }
+            io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionAborted => ErrorKind::Reset,
             io::ErrorKind::UnexpectedEof => ErrorKind::Closed,
             io::ErrorKind::TimedOut => ErrorKind::Timeout,
             _ => ErrorKind::Io,
@@ -121,10 +119,9 @@ pub(crate) async fn exchange(s: &mut TcpStream, req: &Prepared, rb: &mut ReadBuf
         io::ErrorKind::InvalidData => {
             Failure::new(ErrorKind::Protocol, format!("invalid HTTP response from {authority} to {}: {e}", req.label))
         }
-        io::ErrorKind::UnexpectedEof => Failure::new(
-            ErrorKind::Closed,
-            format!("{authority} closed the connection before the response to {} was complete", req.label),
-        ),
+        io::ErrorKind::UnexpectedEof => {
+            Failure::new(ErrorKind::Closed, format!("{authority} closed the connection before the response to {} was complete", req.label))
+        }
         _ => Failure::io(&e, authority, &req.label),
     })
 }
@@ -269,10 +266,7 @@ async fn read_chunked(s: &mut TcpStream, rb: &mut ReadBuf) -> io::Result<u64> {
         let (a, b) = line(s, rb, &mut read).await?;
         let text = &rb.buf[a..b];
         let hex = text.split(|&c| c == b';').next().unwrap_or(b"").trim_ascii();
-        let size = std::str::from_utf8(hex)
-            .ok()
-            .and_then(|h| u64::from_str_radix(h, 16).ok())
-            .ok_or_else(|| invalid("bad chunk size"))?;
+        let size = std::str::from_utf8(hex).ok().and_then(|h| u64::from_str_radix(h, 16).ok()).ok_or_else(|| invalid("bad chunk size"))?;
         if size == 0 {
             // Trailers until an empty line.
             loop {

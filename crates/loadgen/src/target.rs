@@ -34,9 +34,7 @@ pub(crate) fn host_port(req: &Request) -> Result<(String, u16), Error> {
     let bad = |reason: &str| Error::BadUrl { url: url.to_string(), reason: reason.to_string() };
     match url.scheme_str() {
         Some("http") => {}
-        Some("https") => {
-            return Err(bad("https is not supported: the load driver speaks plain HTTP/1.1 to a server on this machine"))
-        }
+        Some("https") => return Err(bad("https is not supported: the load driver speaks plain HTTP/1.1 to a server on this machine")),
         Some(s) => return Err(bad(&format!("unsupported scheme `{s}` (use http://)"))),
         None => return Err(bad("no scheme (write it as http://127.0.0.1:PORT/path)")),
     }

@@ -18,15 +18,7 @@ pub enum Event {
     /// A worker accepts connections (or said it is ready).
     Ready { worker: usize, pid: u32, ms: u64, via: String },
     /// A restart was decided.
-    Restart {
-        worker: usize,
-        pid: u32,
-        reason: Reason,
-        detail: String,
-        rss: Option<u64>,
-        heap_used: Option<u64>,
-        limit: Option<u64>,
-    },
+    Restart { worker: usize, pid: u32, reason: Reason, detail: String, rss: Option<u64>, heap_used: Option<u64>, limit: Option<u64> },
     /// A worker no longer accepts; it finishes its requests in flight.
     Draining { worker: usize, pid: u32, grace_ms: u64 },
     /// A heap snapshot of a worker was written before it exited.
@@ -150,19 +142,9 @@ mod tests {
         assert_eq!(v["event"], "crashed");
         assert_eq!(v["time"], 1.5);
         assert_eq!(v["backoff_ms"], 400);
-        assert_eq!(
-            e.text(),
-            "worker 1: pid 42 crashed (exit code 1) after 120 ms; crash 3 in a row, restarting in 400 ms"
-        );
-        let r = Event::Restart {
-            worker: 0,
-            pid: 7,
-            reason: Reason::Rss,
-            detail: "x".into(),
-            rss: Some(1),
-            heap_used: None,
-            limit: Some(2),
-        };
+        assert_eq!(e.text(), "worker 1: pid 42 crashed (exit code 1) after 120 ms; crash 3 in a row, restarting in 400 ms");
+        let r =
+            Event::Restart { worker: 0, pid: 7, reason: Reason::Rss, detail: "x".into(), rss: Some(1), heap_used: None, limit: Some(2) };
         let v: serde_json::Value = serde_json::from_str(&r.json(UNIX_EPOCH)).unwrap();
         assert_eq!(v["reason"], "rss");
     }

@@ -87,7 +87,12 @@ impl Metrics {
                 "1 when the floor grows significantly (Mann-Kendall p < 0.01) at --min-growth or more",
                 leaking.clone(),
             );
-            r.register_with_unit("worker_start_time", "Start time of the worker process since the Unix epoch", Unit::Seconds, start_time.clone());
+            r.register_with_unit(
+                "worker_start_time",
+                "Start time of the worker process since the Unix epoch",
+                Unit::Seconds,
+                start_time.clone(),
+            );
             r.register("worker_restarts", "Worker restarts by reason (rss, heap, leak, crash, reload)", restarts.clone());
         }
         for slot in 0..workers {
@@ -97,19 +102,7 @@ impl Metrics {
                 let _ = restarts.get_or_create(&RestartLabels { worker: slot.to_string(), reason: reason.as_str().into() });
             }
         }
-        Metrics {
-            registry: Arc::new(root),
-            up,
-            rss,
-            heap_used,
-            heap_total,
-            heap_limit,
-            floor,
-            slope,
-            leaking,
-            start_time,
-            restarts,
-        }
+        Metrics { registry: Arc::new(root), up, rss, heap_used, heap_total, heap_limit, floor, slope, leaking, start_time, restarts }
     }
 
     /// The worker serving `slot` changed (started at `started`, Unix s).
@@ -171,9 +164,7 @@ pub async fn serve(listener: tokio::net::TcpListener, registry: Arc<Registry>) {
                 let registry = registry.clone();
                 async move { Ok::<_, Infallible>(respond(&req, &registry)) }
             });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                .await;
+            let _ = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(stream), service).await;
         });
     }
 }

@@ -64,10 +64,7 @@ pub fn prune(dir: &Path, keep: usize) -> Vec<String> {
     }
     ours.sort();
     let excess = ours.len() - keep;
-    ours.into_iter()
-        .take(excess)
-        .filter_map(|(_, name)| std::fs::remove_file(dir.join(&name)).ok().map(|_| name))
-        .collect()
+    ours.into_iter().take(excess).filter_map(|(_, name)| std::fs::remove_file(dir.join(&name)).ok().map(|_| name)).collect()
 }
 
 #[cfg(test)]

@@ -60,10 +60,14 @@ enum Msg {
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Phase {
     /// Waiting to listen (or for its ready message) until the deadline.
-    Starting { deadline: Instant },
+    Starting {
+        deadline: Instant,
+    },
     Serving,
     /// SIGTERM sent; killed at the deadline.
-    Draining { deadline: Instant },
+    Draining {
+        deadline: Instant,
+    },
 }
 
 struct SnapshotJob {
@@ -147,10 +151,7 @@ fn millis(d: Duration) -> u64 {
 }
 
 fn is_node(program: &std::ffi::OsStr) -> bool {
-    std::path::Path::new(program)
-        .file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.starts_with("node"))
+    std::path::Path::new(program).file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("node"))
 }
 
 fn bind(addr: std::net::SocketAddr) -> std::io::Result<std::net::TcpListener> {
@@ -520,7 +521,9 @@ impl<'a> Supervisor<'a> {
                     let w = self.workers.get_mut(&id).unwrap();
                     match writeln!(w.control, "{cmd}") {
                         Ok(()) => snapshot = Some(SnapshotJob { part, path, done: false }),
-                        Err(e) => self.emit(Event::SnapshotSkipped { worker: slot, pid, why: format!("cannot reach the worker's shim: {e}") }),
+                        Err(e) => {
+                            self.emit(Event::SnapshotSkipped { worker: slot, pid, why: format!("cannot reach the worker's shim: {e}") })
+                        }
                     }
                 }
                 Err(why) => self.emit(Event::SnapshotSkipped { worker: slot, pid, why: format!("{} ({})", why, dir.display()) }),
@@ -654,10 +657,7 @@ impl<'a> Supervisor<'a> {
         if !w.listened {
             if let Some(p) = w.elsewhere.first() {
                 let p = p.map(|p| format!("port {p}")).unwrap_or_else(|| "another address".into());
-                s.push_str(&format!(
-                    "; it listened on {p}, not on the shared port {} (listen on process.env.PORT)",
-                    self.port
-                ));
+                s.push_str(&format!("; it listened on {p}, not on the shared port {} (listen on process.env.PORT)", self.port));
             } else {
                 s.push_str(", before it listened");
             }
@@ -718,12 +718,7 @@ impl<'a> Supervisor<'a> {
                 self.sample(id, now);
             }
         }
-        let early: Vec<u64> = self
-            .workers
-            .iter()
-            .filter(|(_, w)| w.early_check.is_some_and(|t| t <= now))
-            .map(|(id, _)| *id)
-            .collect();
+        let early: Vec<u64> = self.workers.iter().filter(|(_, w)| w.early_check.is_some_and(|t| t <= now)).map(|(id, _)| *id).collect();
         for id in early {
             self.sample(id, now);
         }

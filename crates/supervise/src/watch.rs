@@ -121,9 +121,7 @@ impl MemState {
 
     pub fn push_rss(&mut self, at: Instant, rss: u64) {
         self.rss_samples.push_back((at, rss));
-        while self.rss_samples.len() > 2
-            && self.rss_samples.front().is_some_and(|s| at.duration_since(s.0) > RSS_HISTORY)
-        {
+        while self.rss_samples.len() > 2 && self.rss_samples.front().is_some_and(|s| at.duration_since(s.0) > RSS_HISTORY) {
             self.rss_samples.pop_front();
         }
     }

@@ -46,10 +46,9 @@ pub fn find_node(major: u32) -> Result<PathBuf, String> {
     if cached.is_file() {
         return match node_major_of(&cached) {
             Some(m) if m == major => Ok(cached),
-            other => Err(format!(
-                "{} reports major {other:?}, not {major}: run scripts/install-nodes.sh to reinstall it",
-                cached.display()
-            )),
+            other => {
+                Err(format!("{} reports major {other:?}, not {major}: run scripts/install-nodes.sh to reinstall it", cached.display()))
+            }
         };
     }
     let system = PathBuf::from("node");
@@ -91,16 +90,10 @@ pub fn any_node() -> PathBuf {
 /// as `<out>.js` (its path is the script name the snapshot records).
 pub fn make_snapshot(node: &Path, program: &str, out: &Path) {
     let script = out.with_extension("js");
-    let text = format!(
-        "'use strict';\n{program}\n;require('v8').writeHeapSnapshot(process.argv[2]);\n"
-    );
+    let text = format!("'use strict';\n{program}\n;require('v8').writeHeapSnapshot(process.argv[2]);\n");
     std::fs::write(&script, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", script.display()));
     let started = Instant::now();
-    let output = Command::new(node)
-        .arg(&script)
-        .arg(out)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", node.display()));
+    let output = Command::new(node).arg(&script).arg(out).output().unwrap_or_else(|e| panic!("cannot run {}: {e}", node.display()));
     assert!(
         output.status.success(),
         "{} {} failed ({}):\nstdout: {}\nstderr: {}",
@@ -119,10 +112,7 @@ pub fn make_snapshot(node: &Path, program: &str, out: &Path) {
 
 /// A fresh scratch directory, removed when dropped.
 pub fn temp_dir() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("heapsnap-test-")
-        .tempdir_in(scratch_base())
-        .expect("cannot create a temporary directory")
+    tempfile::Builder::new().prefix("heapsnap-test-").tempdir_in(scratch_base()).expect("cannot create a temporary directory")
 }
 
 /// Where scratch directories go: the target dir's `tmp` (cargo's
@@ -163,8 +153,7 @@ pub fn process_dir() -> &'static Path {
 /// Generate (once per process) the snapshot of `program` run by `node`,
 /// under `name` in the process directory; later calls return the same path.
 pub fn shared_snapshot(name: &str, node: &Path, program: &str) -> PathBuf {
-    static MADE: OnceLock<Mutex<std::collections::HashMap<String, std::sync::Arc<OnceLock<PathBuf>>>>> =
-        OnceLock::new();
+    static MADE: OnceLock<Mutex<std::collections::HashMap<String, std::sync::Arc<OnceLock<PathBuf>>>>> = OnceLock::new();
     let cell = {
         let mut map = MADE.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
         map.entry(name.to_string()).or_default().clone()
@@ -179,6 +168,5 @@ pub fn shared_snapshot(name: &str, node: &Path, program: &str) -> PathBuf {
 
 /// Parse a snapshot file with default options, failing the test on error.
 pub fn read(path: &Path) -> heapsnap::HeapSnapshot {
-    heapsnap::read_snapshot(path, heapsnap::ParseOptions::default())
-        .unwrap_or_else(|e| panic!("cannot parse {}: {e}", path.display()))
+    heapsnap::read_snapshot(path, heapsnap::ParseOptions::default()).unwrap_or_else(|e| panic!("cannot parse {}: {e}", path.display()))
 }

@@ -74,11 +74,7 @@ pub fn has_user_roots(s: &HeapSnapshot) -> bool {
 /// Reachable without weak edges from the targets of the root's shortcut edges.
 pub fn page_owned(s: &HeapSnapshot) -> Vec<bool> {
     let mut owned = vec![false; s.node_count()];
-    let mut todo: Vec<u32> = s
-        .edges(s.root())
-        .filter(|&e| s.edge_kind(e) == EdgeKind::Shortcut)
-        .map(|e| s.edge_target(e))
-        .collect();
+    let mut todo: Vec<u32> = s.edges(s.root()).filter(|&e| s.edge_kind(e) == EdgeKind::Shortcut).map(|e| s.edge_target(e)).collect();
     while let Some(n) = todo.pop() {
         if owned[n as usize] {
             continue;
@@ -254,36 +250,32 @@ pub fn devtools_lengauer_tarjan(s: &HeapSnapshot, ess: &[bool]) -> Vec<u32> {
     let mut bucket: Vec<Vec<usize>> = vec![Vec::new(); size];
     let mut next = vec![0usize; size];
     let mut n = 0usize;
-    let mut dfs = |start: usize,
-                   parent: &mut Vec<usize>,
-                   vertex: &mut Vec<usize>,
-                   label: &mut Vec<usize>,
-                   semi: &mut Vec<usize>,
-                   n: &mut usize| {
-        next[start] = first(start);
-        let mut v = start;
-        while v != 0 {
-            if semi[v] == 0 {
-                *n += 1;
-                semi[v] = *n;
-                vertex[*n] = v;
-                label[v] = v;
-            }
-            let mut go = parent[v];
-            while next[v] < end(v) {
-                let e = next[v];
-                if ess[e] && semi[target(e)] == 0 {
-                    let w = target(e);
-                    parent[w] = v;
-                    next[w] = first(w);
-                    go = w;
-                    break;
+    let mut dfs =
+        |start: usize, parent: &mut Vec<usize>, vertex: &mut Vec<usize>, label: &mut Vec<usize>, semi: &mut Vec<usize>, n: &mut usize| {
+            next[start] = first(start);
+            let mut v = start;
+            while v != 0 {
+                if semi[v] == 0 {
+                    *n += 1;
+                    semi[v] = *n;
+                    vertex[*n] = v;
+                    label[v] = v;
                 }
-                next[v] += 1;
+                let mut go = parent[v];
+                while next[v] < end(v) {
+                    let e = next[v];
+                    if ess[e] && semi[target(e)] == 0 {
+                        let w = target(e);
+                        parent[w] = v;
+                        next[w] = first(w);
+                        go = w;
+                        break;
+                    }
+                    next[v] += 1;
+                }
+                v = go;
             }
-            v = go;
-        }
-    };
+        };
     let r = s.root() as usize + 1;
     dfs(r, &mut parent, &mut vertex, &mut label, &mut semi, &mut n);
     if n < n_nodes {

@@ -54,11 +54,7 @@ impl LoadArgs {
         if self.connections == 0 {
             bail!("--connections must be at least 1");
         }
-        let requests = if self.urls.is_empty() {
-            Vec::new()
-        } else {
-            self.request.build(&self.urls)?
-        };
+        let requests = if self.urls.is_empty() { Vec::new() } else { self.request.build(&self.urls)? };
         Ok(Load { args: self.clone(), requests })
     }
 }

@@ -125,7 +125,10 @@ impl Probe {
 
     /// Drain the probe. No command-line API: this runs at every sample.
     pub async fn poll(&self, session: &Session) -> inspector::Result<Poll> {
-        let expr = format!("(() => {{ const p = {}; if (!p) throw new Error('the leakhound probe is gone'); return p.poll(); }})()", self.access());
+        let expr = format!(
+            "(() => {{ const p = {}; if (!p) throw new Error('the leakhound probe is gone'); return p.poll(); }})()",
+            self.access()
+        );
         session.evaluate_with(&expr, &EvalOptions { command_line_api: false, ..Default::default() }).await
     }
 

@@ -189,11 +189,7 @@ pub fn allocations_page(r: &AllocReport, command_line: &str, top: usize, min_per
         );
         p.section("flame", "Flame graph", &f);
 
-        p.section(
-            "sites",
-            "Allocation sites by self size",
-            &sites_table("sites-table", &r.sites, top.max(1), r.total_bytes, &cwd, true),
-        );
+        p.section("sites", "Allocation sites by self size", &sites_table("sites-table", &r.sites, top.max(1), r.total_bytes, &cwd, true));
         p.section(
             "user-code",
             "Your code: the innermost function of yours on each allocating stack",
@@ -224,7 +220,11 @@ pub fn allocations_page(r: &AllocReport, command_line: &str, top: usize, min_per
         }
         p.section("tree", "Call tree (top-down)", &t);
     } else {
-        p.section("empty", "Nothing alive", "<p>Nothing allocated during the sampling is alive any more (or too little was allocated for a sample).</p>");
+        p.section(
+            "empty",
+            "Nothing alive",
+            "<p>Nothing allocated during the sampling is alive any more (or too little was allocated for a sample).</p>",
+        );
     }
 
     if let Some(l) = &r.load {
@@ -292,7 +292,11 @@ mod tests {
         // 1000 functions of growing size, each with a chain of 12 callees:
         // 5500 frames of 0.1% or more.
         let children: Vec<TreeNode> = (0..1000u64)
-            .map(|i| (0..12).fold(leaf(&format!("leaf{i}"), "/app/a.js", (i + 1) * (i + 1)), |c, k| parent(&format!("f{i}_{k}"), "/app/a.js", vec![c])))
+            .map(|i| {
+                (0..12).fold(leaf(&format!("leaf{i}"), "/app/a.js", (i + 1) * (i + 1)), |c, k| {
+                    parent(&format!("f{i}_{k}"), "/app/a.js", vec![c])
+                })
+            })
             .collect();
         let root = parent("(root)", "", vec![parent("mid", "/app/b.js", children)]);
         let svg = flame_svg(&root, Path::new("/"));

@@ -125,10 +125,7 @@ pub fn suspect_cards(suspects: &[Suspect]) -> String {
             o,
             "<dt>Growth per snapshot</dt><dd>{} {}</dd>",
             svg::step_bars(&s.bytes_per_step, bytes, "bytes leaked per step"),
-            esc(&format!(
-                "objects: {}",
-                s.objects_per_step.iter().map(|x| format!("+{x}")).collect::<Vec<_>>().join(", ")
-            ))
+            esc(&format!("objects: {}", s.objects_per_step.iter().map(|x| format!("+{x}")).collect::<Vec<_>>().join(", ")))
         );
         let _ = write!(
             o,
@@ -338,7 +335,8 @@ pub fn run_page(r: &RunReport, command_line: &str, comparison: Option<&Compariso
     let mut top = verdict_box(class, word, &r.reason);
     let _ = write!(top, r#"<p id="rate">{}</p>"#, esc(&rate_words(r)));
     top.push_str(&run_timeline(r));
-    let floors: Vec<String> = r.snapshots.iter().filter_map(|s| r.floors.iter().rev().find(|f| f.t <= s.t + 1e-9)).map(|f| bytes(f.heap_used)).collect();
+    let floors: Vec<String> =
+        r.snapshots.iter().filter_map(|s| r.floors.iter().rev().find(|f| f.t <= s.t + 1e-9)).map(|f| bytes(f.heap_used)).collect();
     let _ = write!(
         top,
         r#"<p class="note">Heap after GC at each snapshot: {}. Snapshots: {}.</p>"#,
@@ -393,19 +391,12 @@ pub fn diagnose_page(d: &Diagnosis, command_line: &str) -> String {
             (
                 "leak",
                 "Leak",
-                format!(
-                    "{} suspect(s); the largest, {}, grows by {} per step",
-                    d.suspects.len(),
-                    s.accumulator.name,
-                    bytes(avg)
-                ),
+                format!("{} suspect(s); the largest, {}, grows by {} per step", d.suspects.len(), s.accumulator.name, bytes(avg)),
             )
         }
-        SnapVerdict::NoLeak => (
-            "no-leak",
-            "No leak",
-            format!("nothing grew by {} or more in every step", bytes(d.min_growth_bytes_per_step)),
-        ),
+        SnapVerdict::NoLeak => {
+            ("no-leak", "No leak", format!("nothing grew by {} or more in every step", bytes(d.min_growth_bytes_per_step)))
+        }
     };
     let mut top = verdict_box(class, word, &text);
     let chart = TimeChart {
@@ -422,7 +413,9 @@ pub fn diagnose_page(d: &Diagnosis, command_line: &str) -> String {
         x_text: Some(|t| format!("S{}", t.round() as i64 + 1)),
     };
     top.push_str(&chart.render());
-    top.push_str(r#"<table id="snapshots"><thead><tr><th>#</th><th>File</th><th class="n">Objects</th><th class="n">Size</th></tr></thead><tbody>"#);
+    top.push_str(
+        r#"<table id="snapshots"><thead><tr><th>#</th><th>File</th><th class="n">Objects</th><th class="n">Size</th></tr></thead><tbody>"#,
+    );
     for (i, s) in d.snapshots.iter().enumerate() {
         let _ = write!(
             top,
@@ -522,10 +515,7 @@ pub fn watch_page(w: &crate::cmd_watch::WatchReport, summary: &str, command_line
     p.fact("Started", &utc_text(w.started_at));
     p.fact("Duration", &format!("{:.1} s, {} samples every {:.3} s", w.elapsed_s, w.samples.len(), w.interval_s));
     p.fact("Floors from", if w.floor_source == "forced-gc" { "a forced full GC before each sample" } else { "the process's own full GCs" });
-    p.fact(
-        "GCs",
-        &format!("{} full, {} minor, {:.0} ms in GC", w.gcs.major, w.gcs.minor, w.gcs.gc_ms),
-    );
+    p.fact("GCs", &format!("{} full, {} minor, {:.0} ms in GC", w.gcs.major, w.gcs.minor, w.gcs.gc_ms));
     let (class, word) = match w.verdict {
         diagnose::gclog::Verdict::Leak => verdict_word(Verdict::Leak),
         diagnose::gclog::Verdict::NoLeak => verdict_word(Verdict::NoLeak),

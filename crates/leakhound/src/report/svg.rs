@@ -159,7 +159,8 @@ impl TimeChart<'_> {
         while v <= ytop + ystep * 0.01 {
             let yy = y(v);
             let _ = write!(o, r#"<line class="grid" x1="{LEFT}" x2="{:.1}" y1="{yy:.1}" y2="{yy:.1}"/>"#, W - RIGHT);
-            let _ = write!(o, r#"<text class="axis" x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#, LEFT - 6.0, yy + 4.0, bytes(v as u64));
+            let _ =
+                write!(o, r#"<text class="axis" x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#, LEFT - 6.0, yy + 4.0, bytes(v as u64));
             v += ystep;
         }
         let xstep = if self.x_text.is_some() { 1.0 } else { nice_step(t1 - t0, 8.0) };
@@ -167,7 +168,12 @@ impl TimeChart<'_> {
         while t <= t1 + xstep * 0.01 {
             let xx = x(t);
             let _ = write!(o, r#"<line class="tick" x1="{xx:.1}" x2="{xx:.1}" y1="{:.1}" y2="{:.1}"/>"#, TOP + ph, TOP + ph + 4.0);
-            let _ = write!(o, r#"<text class="axis" x="{xx:.1}" y="{:.1}" text-anchor="middle">{}</text>"#, TOP + ph + 17.0, esc(&self.x_text.unwrap_or(seconds_text)(t)));
+            let _ = write!(
+                o,
+                r#"<text class="axis" x="{xx:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+                TOP + ph + 17.0,
+                esc(&self.x_text.unwrap_or(seconds_text)(t))
+            );
             t += xstep;
         }
         let _ = write!(o, r#"<line class="axisline" x1="{LEFT}" x2="{:.1}" y1="{:.1}" y2="{:.1}"/>"#, W - RIGHT, TOP + ph, TOP + ph);

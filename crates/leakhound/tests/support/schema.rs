@@ -60,4 +60,3 @@ pub fn check_schema(cmd: &str, v: &Value) {
     assert_eq!(v["command"], cmd);
     assert_eq!(v["schema_version"], 1);
 }
-

@@ -101,8 +101,7 @@ async fn respond(req: hyper::Request<hyper::body::Incoming>, rec: &Received) -> 
     let method = req.method().to_string();
     rec.total.fetch_add(1, Ordering::SeqCst);
     *rec.by_key.lock().unwrap().entry(format!("{method} {path}")).or_insert(0) += 1;
-    let headers: Vec<(String, String)> =
-        req.headers().iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string())).collect();
+    let headers: Vec<(String, String)> = req.headers().iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string())).collect();
     let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     if path == "/echo" {
         *rec.echo.lock().unwrap() = Some((method, headers, String::from_utf8_lossy(&body).into_owned()));
