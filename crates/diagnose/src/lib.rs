@@ -3,11 +3,15 @@
 //! how nodes and retainer paths read ([`describe`]), robust trend
 //! statistics ([`trend`]) and V8 `--trace-gc` logs ([`gclog`]).
 
+pub mod allocations;
 pub mod describe;
 pub mod diff;
+pub mod files;
 pub mod gclog;
 pub mod leaks;
 pub mod listeners;
 pub mod patterns;
 pub mod series;
 pub mod trend;
+pub mod units;
+pub mod verdict;

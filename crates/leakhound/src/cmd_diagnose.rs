@@ -1,13 +1,11 @@
 //! `leakhound diagnose S1 S2 S3 [...]`: what leaks, which container
 //! accumulates it, why it is kept, which pattern it is and how to fix it.
 
-use crate::output::{bytes, paint, Colour, Timer};
-use crate::{load, SnapshotArgs};
-use anyhow::{bail, Result};
-use diagnose::leaks::{self, Census, Diagnosis, Last, Options, PathTree, Suspect, Verdict};
-use heapsnap::analysis::analyze_with_early;
-use heapsnap::source::ScriptNames;
-use heapsnap::{analyze, classes, AnalysisOptions, HeapSnapshot};
+use crate::load::Terminal;
+use crate::output::{bytes, paint, Colour};
+use anyhow::Result;
+use diagnose::files::{diagnose_files, FileOptions};
+use diagnose::leaks::{Diagnosis, Options, Suspect, Verdict};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,8 +15,9 @@ pub struct Args {
     /// Three or more snapshots of one process, oldest first, taken under the same repeated workload.
     #[arg(required = true, num_args = 1..)]
     pub files: Vec<PathBuf>,
-    /// Smallest growth per step that counts, e.g. `64kB`, `1MB` (objects that appeared in a step and are still alive).
-    #[arg(long, default_value = "64kB", value_parser = parse_size)]
+    /// Smallest growth per step that counts, e.g. `64kB`, `1MB` (objects that appeared in a step and are still alive;
+    /// kB/MB: powers of 1000, KiB/MiB: of 1024).
+    #[arg(long, default_value = "64kB", value_parser = crate::flags::parse_size)]
     pub min_growth: u64,
     /// How many suspects to report.
     #[arg(long, default_value_t = 10)]
@@ -48,25 +47,6 @@ pub struct Args {
     pub exact: bool,
 }
 
-/// `64kB`, `1.5MB`, `2MiB`, `1000` (bytes).
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let v: f64 = num.parse().map_err(|_| format!("not a size: {s:?} (try 64kB or 1MB)"))?;
-    let mult = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1.0,
-        "kb" | "k" => 1e3,
-        "mb" | "m" => 1e6,
-        "gb" | "g" => 1e9,
-        "kib" => 1024.0,
-        "mib" => 1048576.0,
-        "gib" => 1073741824.0,
-        _ => return Err(format!("unknown unit in {s:?} (use B, kB, MB, GB, KiB, MiB, GiB)")),
-    };
-    Ok((v * mult).round() as u64)
-}
-
 #[derive(Serialize)]
 struct Json<'a> {
     schema_version: u32,
@@ -75,58 +55,10 @@ struct Json<'a> {
     diagnosis: &'a Diagnosis,
 }
 
-/// Parse and analyse every snapshot (keeping only a census of the earlier
-/// ones) and diagnose. The analysis of one snapshot runs while the next one
-/// parses, so both cores stay busy and at most two graphs are alive.
-pub fn diagnose_files(files: &[PathBuf], threads: usize, opts: &Options, exact: bool) -> Result<Diagnosis> {
-    if files.len() < 3 {
-        bail!("diagnose needs three or more snapshots of one process (oldest first); got {}", files.len());
-    }
-    let mut timer = Timer::new();
-    let load_one = |f: &PathBuf| load::load(&SnapshotArgs { file: f.clone(), threads, raw_sizes: false, json: false });
-    let census = |f: &PathBuf, mut snap: HeapSnapshot| {
-        if !exact {
-            return Census::ids_only(&f.display().to_string(), &snap);
-        }
-        let a = analyze(&mut snap, AnalysisOptions { fold_shallow_sizes: true, ..Default::default() });
-        Census::take(&f.display().to_string(), &snap, a.retained)
-    };
-    let load_earlier = |f: &PathBuf| if exact { load_one(f) } else { load::load_nodes_only(f, threads) };
-    let (earlier, mut snap) = std::thread::scope(|scope| -> Result<(Vec<Census>, HeapSnapshot)> {
-        let mut earlier = Vec::new();
-        let mut pending: Option<std::thread::ScopedJoinHandle<'_, Census>> = None;
-        for f in &files[..files.len() - 1] {
-            let snap = load_earlier(f)?;
-            if let Some(h) = pending.take() {
-                earlier.push(h.join().map_err(|_| anyhow::anyhow!("analysis thread panicked"))?);
-            }
-            pending = Some(scope.spawn(move || census(f, snap)));
-        }
-        let last = load_one(&files[files.len() - 1])?;
-        if let Some(h) = pending.take() {
-            earlier.push(h.join().map_err(|_| anyhow::anyhow!("analysis thread panicked"))?);
-        }
-        Ok((earlier, last))
-    })?;
-    timer.phase("parse all, census of the earlier snapshots");
-    let f = &files[files.len() - 1];
-    let (a, (classes, scripts, tree)) = analyze_with_early(
-        &mut snap,
-        AnalysisOptions { fold_shallow_sizes: true, ..Default::default() },
-        |s| (classes::compute(s), ScriptNames::build(s)),
-        |s, (classes, scripts)| (classes, scripts, PathTree::compute(s)),
-    );
-    timer.phase("analysis of the last snapshot");
-    let name = f.display().to_string();
-    let last = Last { file: &name, snapshot: &snap, retained: &a.retained, classes: &classes, scripts: &scripts, tree: &tree };
-    let d = leaks::diagnose(&earlier, &last, opts).map_err(anyhow::Error::msg)?;
-    timer.phase("diagnosis");
-    Ok(d)
-}
-
 pub fn run(args: &Args) -> Result<ExitCode> {
     let opts = Options { min_growth: args.min_growth, max_suspects: args.top };
-    let d = diagnose_files(&args.files, args.threads, &opts, args.exact)?;
+    let fopts = FileOptions { threads: args.threads, exact: args.exact };
+    let d = diagnose_files(&args.files, &opts, fopts, &mut Terminal::new())?;
     if let Some(path) = &args.html {
         crate::report::write_page(path, &crate::report::html::diagnose_page(&d, &crate::report::html::command_line()))?;
     }
@@ -168,7 +100,8 @@ pub fn render(d: &Diagnosis, verbose: bool) -> String {
                 n
             );
         }
-        Verdict::NoLeak => {
+        // A snapshot diagnosis is never inconclusive.
+        Verdict::NoLeak | Verdict::Inconclusive => {
             let _ = writeln!(
                 o,
                 "Verdict: {} — nothing grew by {threshold} or more in every step ({n} snapshots; set the threshold with --min-growth)",

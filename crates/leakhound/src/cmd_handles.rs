@@ -35,7 +35,7 @@ pub struct Args {
     #[command(flatten)]
     pub target: TargetArgs,
     /// With `-- CMD`: let the program run this long before looking.
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = live::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = crate::flags::parse_duration)]
     pub delay: Duration,
     /// Print JSON.
     #[arg(long)]

@@ -53,8 +53,7 @@ pub enum RuntimeArg {
     WorkStealing,
 }
 
-/// Durations read as everywhere else (`10s`, `500ms`, `2m`).
-pub use crate::live::parse_duration;
+use crate::flags::parse_duration;
 
 /// The requests of the rotation, from the command line.
 pub fn build_requests(urls: &[String], method: &str, headers: &[String], body: Option<&str>) -> Result<Vec<Request>> {

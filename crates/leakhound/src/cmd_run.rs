@@ -8,14 +8,18 @@
 //! normal end, an error, Ctrl-C, and leakhound's own death (the child has
 //! PR_SET_PDEATHSIG).
 
-use crate::cmd_diagnose::{self, parse_size};
-use crate::cmd_load::parse_duration;
+use crate::cmd_diagnose;
+use crate::flags::{parse_duration, parse_size};
 use crate::live::load::{Load, LoadArgs};
 use crate::live::{self, ConnectOptions, TargetArgs};
+use crate::load::Terminal;
 use crate::output::{bytes, paint, Colour};
 use anyhow::{bail, Context, Result};
+use diagnose::files::{compare_files, diagnose_files, FileOptions};
 use diagnose::leaks::{Diagnosis, Options, Verdict as SnapVerdict};
-use diagnose::series::{floor_verdict, FloorOptions, FloorVerdict};
+use diagnose::series::FloorVerdict;
+use diagnose::units::signed_bytes;
+use diagnose::verdict::{run_verdict, RunVerdict};
 use inspector::{ChildStdout, MemorySample};
 use loadgen::{LoadReport, Stop};
 use serde::Serialize;
@@ -51,10 +55,10 @@ pub struct Args {
     /// How long to wait for the app to answer the load URL.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub ready_timeout: Duration,
-    /// Smallest growth per round that counts in the diagnosis (e.g. 64kB).
+    /// Smallest growth per round that counts in the diagnosis (e.g. 64kB; kB/MB: powers of 1000, KiB/MiB: of 1024).
     #[arg(long, default_value = "64kB", value_parser = parse_size)]
     pub min_growth: u64,
-    /// CI gate: also call it a leak when the post-GC heap grew more than this over the run (e.g. 10MB).
+    /// CI gate: also call it a leak when the post-GC heap grew more than this over the run (e.g. 10MB; MB = 10^6 bytes, MiB = 2^20).
     #[arg(long, value_parser = parse_size)]
     pub max_growth: Option<u64>,
     /// Exit with status 1 when the verdict is leak.
@@ -119,13 +123,7 @@ pub struct LoadSummary {
     pub rounds: Vec<LoadReport>,
 }
 
-#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
-pub enum Verdict {
-    Leak,
-    NoLeak,
-    Inconclusive,
-}
+pub use diagnose::verdict::Verdict;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct RunReport {
@@ -215,13 +213,14 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     // The app is stopped; diagnose offline.
     let files: Vec<PathBuf> = live.snapshots.iter().map(|s| PathBuf::from(&s.file)).collect();
     progress_line(args.quiet || args.json, "diagnosing the snapshots");
-    let diagnosis = cmd_diagnose::diagnose_files(&files, 0, &Options { min_growth: args.min_growth, max_suspects: 10 }, false)?;
+    let opts = Options { min_growth: args.min_growth, max_suspects: 10 };
+    let diagnosis = diagnose_files(&files, &opts, FileOptions { threads: 0, exact: false }, &mut Terminal::new())?;
     let report = combine(args, live, diagnosis, started_at);
     if let Some(path) = &args.html {
         // The class comparison needs the first and last snapshot in full;
         // only for the page, and before a temporary snapshot folder goes.
         let comparison = match (files.first(), files.last()) {
-            (Some(a), Some(b)) if a != b => Some(crate::cmd_diff::compare_files(a, b, 0, false)?),
+            (Some(a), Some(b)) if a != b => Some(compare_files(a, b, 0, false, &mut Terminal::new())?),
             _ => None,
         };
         let page = crate::report::html::run_page(&report, &crate::report::html::command_line(), comparison.as_ref());
@@ -375,40 +374,9 @@ async fn load_round(
 }
 
 fn combine(args: &Args, live: Live, diagnosis: Diagnosis, started_at: u64) -> RunReport {
-    let secs: Vec<f64> = live.floors.iter().map(|f| f.t).collect();
-    let ys: Vec<f64> = live.floors.iter().map(|f| f.heap_used as f64).collect();
-    let limit = (live.heap_size_limit > 0).then_some(live.heap_size_limit as f64);
-    let trend = floor_verdict(&secs, &ys, limit, FloorOptions::default());
-    let growth = match (live.floors.first(), live.floors.last()) {
-        (Some(a), Some(b)) => b.heap_used as i64 - a.heap_used as i64,
-        _ => 0,
-    };
-    let (verdict, reason) = if diagnosis.verdict == SnapVerdict::Leak {
-        let s = &diagnosis.suspects[0];
-        (
-            Verdict::Leak,
-            format!("{} grows in every round ({}), and the heap after GC grew {}", s.accumulator.name, s.title, signed_bytes(growth)),
-        )
-    } else if let Some(max) = args.max_growth.filter(|&m| growth > m as i64) {
-        (Verdict::Leak, format!("the heap after GC grew {} over the run, more than --max-growth {}", signed_bytes(growth), bytes(max)))
-    } else if trend.verdict == diagnose::gclog::Verdict::Leak {
-        (
-            Verdict::Inconclusive,
-            format!(
-                "the heap floor rises ({}), but no object group grew in every round: {}",
-                trend.reason, "run longer or with more requests per round"
-            ),
-        )
-    } else {
-        (
-            Verdict::NoLeak,
-            format!(
-                "nothing grew by {} or more in every round; the heap after GC changed {}",
-                bytes(diagnosis.min_growth_bytes_per_step),
-                signed_bytes(growth)
-            ),
-        )
-    };
+    let floors: Vec<(f64, u64)> = live.floors.iter().map(|f| (f.t, f.heap_used)).collect();
+    let RunVerdict { verdict, reason, trend, heap_growth_bytes: growth } =
+        run_verdict(&diagnosis, &floors, live.heap_size_limit, args.max_growth);
     let load = (!live.rounds.is_empty()).then(|| {
         let total: u64 = live.rounds.iter().map(|r| r.requests).sum();
         let dur: f64 = live.rounds.iter().map(|r| r.duration_s).sum();
@@ -447,14 +415,6 @@ fn combine(args: &Args, live: Live, diagnosis: Diagnosis, started_at: u64) -> Ru
         floors: live.floors,
         phases: live.phases,
         snapshots: live.snapshots,
-    }
-}
-
-fn signed_bytes(n: i64) -> String {
-    if n >= 0 {
-        format!("+{}", bytes(n as u64))
-    } else {
-        format!("-{}", bytes(n.unsigned_abs()))
     }
 }
 

@@ -24,18 +24,18 @@ pub struct Args {
     #[command(flatten)]
     pub target: TargetArgs,
     /// Time between samples: `1s`, `200ms`, `1m`.
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = live::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = crate::flags::parse_duration)]
     pub interval: Duration,
     /// Stop after this long (default: until Ctrl-C or the target exits).
-    #[arg(long, value_name = "DURATION", value_parser = live::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = crate::flags::parse_duration)]
     pub duration: Option<Duration>,
     /// Force a full GC before each sample (HeapProfiler.collectGarbage):
     /// an exact floor at every sample, at the cost of a full GC pause in
     /// the target each time. Default: the floors of the target's own GCs.
     #[arg(long)]
     pub force_gc: bool,
-    /// Slowest floor growth called a leak, e.g. `1MB/h`, `500kB/h`, `10MB/d`.
-    #[arg(long, value_name = "RATE", default_value = "1MB/h", value_parser = crate::cmd_gclog::parse_growth)]
+    /// Slowest floor growth called a leak, e.g. `1MB/h`, `500kB/h`, `10MB/d` (kB/MB/GB: powers of 1000; KiB/MiB/GiB: of 1024).
+    #[arg(long, value_name = "RATE", default_value = "1MB/h", value_parser = crate::flags::parse_rate)]
     pub min_growth: f64,
     /// Exit with status 1 when the verdict is `leak`.
     #[arg(long)]
@@ -144,7 +144,7 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
         Err(e) => return Err(target.fail(e, "before leakhound could start watching it").await),
     };
     let (probe, installed) = installed;
-    let opts = FloorOptions { min_growth_bytes_per_hour: args.min_growth * MB, ..Default::default() };
+    let opts = FloorOptions { min_growth_bytes_per_hour: args.min_growth, ..Default::default() };
     let limit = installed.heap_size_limit;
     let lines = !args.json && !args.quiet;
     if lines {

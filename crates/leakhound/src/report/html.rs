@@ -394,7 +394,7 @@ pub fn diagnose_page(d: &Diagnosis, command_line: &str) -> String {
                 format!("{} suspect(s); the largest, {}, grows by {} per step", d.suspects.len(), s.accumulator.name, bytes(avg)),
             )
         }
-        SnapVerdict::NoLeak => {
+        SnapVerdict::NoLeak | SnapVerdict::Inconclusive => {
             ("no-leak", "No leak", format!("nothing grew by {} or more in every step", bytes(d.min_growth_bytes_per_step)))
         }
     };
