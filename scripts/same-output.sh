@@ -22,13 +22,16 @@ for app in $apps; do
   fi
 done
 
+# Both binaries run as bin/leakhound from their own folder, so that the
+# command line an HTML page shows is the same.
+mkdir -p "$out/before/bin" "$out/after/bin"
+cp "$before" "$out/before/bin/leakhound"; cp "$after" "$out/after/bin/leakhound"
+
 # run LABEL ARGS...: both binaries, stdout+stderr+status into $out/{before,after}/LABEL
 run() {
   local label=$1; shift
   for side in before after; do
-    local bin=$before; [ $side = after ] && bin=$after
-    mkdir -p "$out/$side"
-    (cd "$out/$side" && COLUMNS=160 NO_COLOR=1 timeout 300 "$bin" "$@" >"$label.out" 2>"$label.err"; echo "exit $?" >>"$label.out")
+    (cd "$out/$side" && COLUMNS=160 NO_COLOR=1 timeout 300 bin/leakhound "$@" >"$label.out" 2>"$label.err"; echo "exit $?" >>"$label.out")
   done
 }
 
@@ -55,14 +58,14 @@ for app in $apps; do
       run "retainers-id-$n$j" retainers $j --id "$id" "$d/s3.heapsnapshot"
     done
   fi
-  # HTML pages: mask the generation time and the command line (paths differ).
+  # HTML pages: mask the time they were written.
   run "summary-html-$n" summary --html page.html "$d/s3.heapsnapshot"
   for side in before after; do
-    sed -E 's/[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}(:[0-9]{2})? UTC/TIME/g; s#leakhound( |&nbsp;)[^<]*#CMD#g' "$out/$side/page.html" >"$out/$side/summary-html-$n.html"
+    sed -E 's/[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}(:[0-9]{2})? UTC/TIME/g;'  "$out/$side/page.html" >"$out/$side/summary-html-$n.html"
   done
   run "diagnose-html-$n" diagnose --html page.html "$d/s1.heapsnapshot" "$d/s2.heapsnapshot" "$d/s3.heapsnapshot"
   for side in before after; do
-    sed -E 's/[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}(:[0-9]{2})? UTC/TIME/g; s#leakhound( |&nbsp;)[^<]*#CMD#g' "$out/$side/page.html" >"$out/$side/diagnose-html-$n.html"
+    sed -E 's/[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}(:[0-9]{2})? UTC/TIME/g;'  "$out/$side/page.html" >"$out/$side/diagnose-html-$n.html"
   done
 done
 # Bad input: the one-line errors must not change either.
@@ -77,6 +80,7 @@ done
 rm -f "$out"/*/page.html
 
 status=0; total=0
+rm -rf "$out/before/bin" "$out/after/bin"
 for f in "$out"/before/*; do
   total=$((total + 1))
   b=$(basename "$f")

@@ -5,6 +5,7 @@ use crate::output::{bytes, terminal_width, Table};
 use anyhow::Result;
 use diagnose::diff::Comparison;
 use diagnose::files::compare_files;
+use diagnose::units::signed_bytes;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,14 +48,6 @@ fn signed(n: i64) -> String {
         format!("+{n}")
     } else {
         n.to_string()
-    }
-}
-
-fn signed_bytes(n: i64) -> String {
-    if n >= 0 {
-        format!("+{}", bytes(n as u64))
-    } else {
-        format!("-{}", bytes(n.unsigned_abs()))
     }
 }
 

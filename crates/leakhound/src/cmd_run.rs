@@ -8,21 +8,18 @@
 //! normal end, an error, Ctrl-C, and leakhound's own death (the child has
 //! PR_SET_PDEATHSIG).
 
-use crate::cmd_diagnose;
 use crate::flags::{parse_duration, parse_size};
 use crate::live::load::{Load, LoadArgs};
 use crate::live::{self, ConnectOptions, TargetArgs};
 use crate::load::Terminal;
-use crate::output::{bytes, paint, Colour};
+use crate::model::run::{Floor, LoadSummary, Phase, RunReport, Sample, SnapshotTaken, Verdict};
+use crate::report::text;
 use anyhow::{bail, Context, Result};
 use diagnose::files::{compare_files, diagnose_files, FileOptions};
-use diagnose::leaks::{Diagnosis, Options, Verdict as SnapVerdict};
-use diagnose::series::FloorVerdict;
-use diagnose::units::signed_bytes;
+use diagnose::leaks::{Diagnosis, Options};
 use diagnose::verdict::{run_verdict, RunVerdict};
 use inspector::{ChildStdout, MemorySample};
 use loadgen::{LoadReport, Stop};
-use serde::Serialize;
 use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -79,77 +76,6 @@ pub struct Args {
     /// The app, e.g. `node app.js` (required).
     #[arg(last = true, required = true, value_name = "CMD")]
     pub cmd: Vec<OsString>,
-}
-
-/// One memory reading, seconds since the run started.
-#[derive(Clone, Debug, Serialize)]
-pub struct Sample {
-    pub t: f64,
-    pub heap_used: u64,
-    pub heap_total: u64,
-    pub rss: u64,
-    pub external: u64,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct Floor {
-    pub t: f64,
-    pub heap_used: u64,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct Phase {
-    pub name: String,
-    pub start: f64,
-    pub end: f64,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct SnapshotTaken {
-    pub file: String,
-    pub t: f64,
-    pub bytes: u64,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct LoadSummary {
-    pub requests: u64,
-    pub ok: u64,
-    pub non_2xx: u64,
-    pub errors: u64,
-    pub requests_per_s: f64,
-    pub latency_ms: loadgen::Percentiles,
-    /// Each round's own report (warm-up first).
-    pub rounds: Vec<LoadReport>,
-}
-
-pub use diagnose::verdict::Verdict;
-
-#[derive(Clone, Debug, Serialize)]
-pub struct RunReport {
-    pub schema_version: u32,
-    pub command: &'static str,
-    pub app: String,
-    pub node_version: String,
-    pub pid: u32,
-    /// Unix time the run started, seconds.
-    pub started_at: u64,
-    pub verdict: Verdict,
-    pub reason: String,
-    /// Post-GC heap growth rate (Theil-Sen over the floors), bytes per hour.
-    pub growth_bytes_per_hour: Option<f64>,
-    /// Post-GC heap: last floor minus first floor, bytes.
-    pub heap_growth_bytes: i64,
-    pub heap_size_limit: u64,
-    pub time_to_limit_s: Option<f64>,
-    pub suspects: Vec<diagnose::leaks::Suspect>,
-    pub diagnosis: Diagnosis,
-    pub trend: FloorVerdict,
-    pub load: Option<LoadSummary>,
-    pub samples: Vec<Sample>,
-    pub floors: Vec<Floor>,
-    pub phases: Vec<Phase>,
-    pub snapshots: Vec<SnapshotTaken>,
 }
 
 struct Recorder {
@@ -229,9 +155,9 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else if args.quiet {
-        println!("{}", verdict_line(&report));
+        println!("{}", text::verdict_line(&report));
     } else {
-        print!("{}", render(&report));
+        print!("{}", text::run(&report));
         if let Some(d) = &args.keep {
             println!("\nSnapshots kept in {} (leakhound diagnose {}/s*.heapsnapshot)", d.display(), d.display());
         }
@@ -377,23 +303,7 @@ fn combine(args: &Args, live: Live, diagnosis: Diagnosis, started_at: u64) -> Ru
     let floors: Vec<(f64, u64)> = live.floors.iter().map(|f| (f.t, f.heap_used)).collect();
     let RunVerdict { verdict, reason, trend, heap_growth_bytes: growth } =
         run_verdict(&diagnosis, &floors, live.heap_size_limit, args.max_growth);
-    let load = (!live.rounds.is_empty()).then(|| {
-        let total: u64 = live.rounds.iter().map(|r| r.requests).sum();
-        let dur: f64 = live.rounds.iter().map(|r| r.duration_s).sum();
-        let ok: u64 = live.rounds.iter().map(|r| r.ok).sum();
-        let non: u64 = live.rounds.iter().map(|r| r.non_2xx).sum();
-        let last = live.rounds.last().unwrap();
-        LoadSummary {
-            requests: total,
-            ok,
-            non_2xx: non,
-            errors: live.rounds.iter().map(|r| r.errors).sum(),
-            requests_per_s: if dur > 0.0 { (ok + non) as f64 / dur } else { 0.0 },
-            // The latest round's latency: warmed up, the app at its largest.
-            latency_ms: last.latency_ms.clone(),
-            rounds: live.rounds.clone(),
-        }
-    });
+    let load = LoadSummary::of_rounds(&live.rounds);
     RunReport {
         schema_version: 1,
         command: "run",
@@ -416,41 +326,4 @@ fn combine(args: &Args, live: Live, diagnosis: Diagnosis, started_at: u64) -> Ru
         phases: live.phases,
         snapshots: live.snapshots,
     }
-}
-
-fn verdict_line(r: &RunReport) -> String {
-    let v = match r.verdict {
-        Verdict::Leak => paint("LEAK", Colour::Red),
-        Verdict::NoLeak => paint("no leak", Colour::Green),
-        Verdict::Inconclusive => paint("inconclusive", Colour::Yellow),
-    };
-    let rate = r.growth_bytes_per_hour.map(|g| format!(" ({}/h after GC)", signed_bytes(g as i64))).unwrap_or_default();
-    format!("Verdict: {v} — {}{rate}", r.reason)
-}
-
-/// The text report.
-pub fn render(r: &RunReport) -> String {
-    use std::fmt::Write;
-    let mut o = String::new();
-    let _ = writeln!(o, "{}", verdict_line(r));
-    let _ = writeln!(o, "App: {}; {} snapshots, {:.1} s", r.app, r.snapshots.len(), r.samples.last().map_or(0.0, |s| s.t));
-    if let Some(l) = &r.load {
-        let _ = writeln!(
-            o,
-            "Load: {} requests ({} ok, {} non-2xx, {} errors), {:.0} req/s, latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-            l.requests, l.ok, l.non_2xx, l.errors, l.requests_per_s, l.latency_ms.p50, l.latency_ms.p99, l.latency_ms.max
-        );
-    }
-    let floors: Vec<String> =
-        r.snapshots.iter().filter_map(|s| r.floors.iter().rev().find(|f| f.t <= s.t + 1e-9)).map(|f| bytes(f.heap_used)).collect();
-    let _ = writeln!(o, "Heap after GC at each snapshot: {}", floors.join(" → "));
-    if r.diagnosis.verdict == SnapVerdict::Leak || !r.diagnosis.below_threshold.is_empty() {
-        let _ = writeln!(o);
-        // The diagnosis' own report, minus its verdict line (ours is above).
-        let text = cmd_diagnose::render(&r.diagnosis, false);
-        for line in text.lines().skip(1) {
-            let _ = writeln!(o, "{line}");
-        }
-    }
-    o
 }

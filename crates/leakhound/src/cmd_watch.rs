@@ -8,13 +8,14 @@
 //! sample. The verdict is `diagnose::series::floor_verdict`.
 
 use crate::live::probe::{GcCounts, Probe};
-use crate::live::{self, ConnectOptions, Target, TargetArgs, TargetJson};
+use crate::live::{self, ConnectOptions, Target, TargetArgs};
+use crate::model::watch::{Ended, Floor, Sample, WatchReport};
 use crate::output;
 use anyhow::Result;
-use diagnose::gclog::{p_text, Verdict};
+use diagnose::gclog::p_text;
 use diagnose::series::{floor_verdict, FloorOptions, FloorVerdict};
+use diagnose::verdict::Verdict;
 use inspector::ChildStdout;
-use serde::Serialize;
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -50,68 +51,6 @@ pub struct Args {
     /// their trend, the verdict) to FILE.
     #[arg(long, value_name = "FILE")]
     pub html: Option<std::path::PathBuf>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Sample {
-    pub t_s: f64,
-    pub heap_used: u64,
-    pub heap_total: u64,
-    pub rss: u64,
-    pub external: u64,
-    pub array_buffers: u64,
-    /// GCs since the previous sample.
-    pub minor_gcs: u64,
-    pub major_gcs: u64,
-    pub gc_ms: f64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Floor {
-    pub t_s: f64,
-    pub heap_used: u64,
-    pub heap_total: u64,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
-#[serde(rename_all = "kebab-case")]
-pub enum Ended {
-    Duration,
-    Interrupted,
-    TargetExited,
-    /// Talking to the target failed after some samples (see `error`).
-    Error,
-}
-
-/// Everything a watch found: printed as `--json`, drawn by `--html`.
-#[derive(Serialize)]
-pub struct WatchReport<'a> {
-    pub schema_version: u32,
-    pub command: &'static str,
-    pub target: TargetJson,
-    pub interval_s: f64,
-    pub elapsed_s: f64,
-    pub ended: Ended,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<&'a str>,
-    pub floor_source: &'static str,
-    pub heap_size_limit: u64,
-    pub gcs: GcCounts,
-    pub samples: &'a [Sample],
-    pub floors: &'a [Floor],
-    pub verdict: Verdict,
-    pub reason: &'a str,
-    pub growth_bytes_per_hour: Option<f64>,
-    pub recent_growth_bytes_per_hour: Option<f64>,
-    pub p_value: Option<f64>,
-    pub time_to_limit_s: Option<f64>,
-    pub early_signal: bool,
-    pub longest_growth_run: usize,
-    pub min_growth_bytes_per_hour: f64,
-    pub analysis: &'a FloorVerdict,
-    pub floors_dropped: u64,
-    /// Unix seconds when the watch began.
-    pub started_at: u64,
 }
 
 /// SI, as `output::bytes`.
@@ -269,7 +208,7 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
         if args.json {
             println!("{}", serde_json::to_string_pretty(&out)?);
         } else if args.quiet {
-            println!("verdict: {} — {}", verdict_word(v.verdict), v.reason);
+            println!("verdict: {} — {}", v.verdict.word(), v.reason);
         } else {
             print!("{summary}");
         }
@@ -329,14 +268,6 @@ fn human_interval(d: Duration) -> String {
     }
 }
 
-fn verdict_word(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Leak => "leak",
-        Verdict::NoLeak => "no-leak",
-        Verdict::Inconclusive => "inconclusive",
-    }
-}
-
 fn print_line(s: &Series, v: Option<&FloorVerdict>) {
     let Some(x) = s.samples.last() else { return };
     let floor = s.floors.last().map_or("-".to_string(), |f| output::bytes(f.heap_used));
@@ -344,7 +275,7 @@ fn print_line(s: &Series, v: Option<&FloorVerdict>) {
         Some(v) if v.floors < FloorOptions::default().min_floors => format!("collecting ({} floors)", v.floors),
         Some(v) => format!(
             "{} ({} floors, {:+.1} MB/h{})",
-            verdict_word(v.verdict),
+            v.verdict.word(),
             v.floors,
             v.growth_bytes_per_hour.unwrap_or(0.0) / MB,
             v.p_value.map_or(String::new(), |p| format!(", p {}", p_text(p)))
@@ -439,6 +370,6 @@ fn final_block(
             None => String::new(),
         }
     ));
-    o.push_str(&format!("verdict: {} — {}\n", verdict_word(v.verdict), v.reason));
+    o.push_str(&format!("verdict: {} — {}\n", v.verdict.word(), v.reason));
     o
 }

@@ -17,6 +17,7 @@ mod cmd_watch;
 mod flags;
 mod live;
 mod load;
+mod model;
 mod output;
 mod report;
 

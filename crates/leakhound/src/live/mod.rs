@@ -105,14 +105,7 @@ pub async fn explain(e: inspector::Error, launched: Option<&Launched>, when: &st
     }
 }
 
-/// Who was watched, as the live commands' JSON says it.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct TargetJson {
-    pub pid: u32,
-    pub node_version: String,
-    pub argv: Vec<String>,
-    pub started_by_leakhound: bool,
-}
+pub use crate::model::TargetJson;
 
 impl Target {
     pub fn json(&self) -> TargetJson {

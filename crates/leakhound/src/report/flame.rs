@@ -9,8 +9,9 @@
 //! `MAX_FRAMES` frames are drawn, so the page stays small (well under 2 MB)
 //! whatever the profile.
 
+use super::allocations as alloc;
 use super::{esc, now_unix, utc_text, Page};
-use crate::cmd_allocations::{self as alloc, AllocReport};
+use crate::model::allocations::AllocReport;
 use crate::output::bytes;
 use diagnose::allocations::{location, percent, tree_rows, CodeKind, Site, TreeNode};
 use std::fmt::Write;
