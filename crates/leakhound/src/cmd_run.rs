@@ -12,6 +12,7 @@ use crate::flags::{parse_duration, parse_size};
 use crate::live::load::{Load, LoadArgs};
 use crate::live::{self, ConnectOptions, TargetArgs};
 use crate::load::Terminal;
+use crate::model::memory::T;
 use crate::model::run::{Floor, LoadSummary, Phase, RunReport, Sample, SnapshotTaken, Verdict};
 use crate::report::text;
 use anyhow::{bail, Context, Result};
@@ -92,16 +93,17 @@ impl Recorder {
     fn sample(&self, m: &MemorySample) {
         *self.limit.lock().unwrap() = m.heap_size_limit;
         self.samples.lock().unwrap().push(Sample {
-            t: self.now(),
+            at: T { t: self.now() },
             heap_used: m.heap_used,
             heap_total: m.heap_total,
             rss: m.rss,
             external: m.external,
+            more: (),
         });
     }
     fn floor(&self, m: &MemorySample) {
         self.sample(m);
-        self.floors.lock().unwrap().push(Floor { t: self.now(), heap_used: m.heap_used });
+        self.floors.lock().unwrap().push(Floor { at: T { t: self.now() }, heap_used: m.heap_used, more: () });
     }
 }
 
@@ -300,7 +302,7 @@ async fn load_round(
 }
 
 fn combine(args: &Args, live: Live, diagnosis: Diagnosis, started_at: u64) -> RunReport {
-    let floors: Vec<(f64, u64)> = live.floors.iter().map(|f| (f.t, f.heap_used)).collect();
+    let floors: Vec<(f64, u64)> = live.floors.iter().map(|f| (f.at.t, f.heap_used)).collect();
     let RunVerdict { verdict, reason, trend, heap_growth_bytes: growth } =
         run_verdict(&diagnosis, &floors, live.heap_size_limit, args.max_growth);
     let load = LoadSummary::of_rounds(&live.rounds);

@@ -9,6 +9,7 @@
 
 use crate::live::probe::{GcCounts, Probe};
 use crate::live::{self, ConnectOptions, Target, TargetArgs};
+use crate::model::memory::{HeapTotal, SampleGcs, Ts};
 use crate::model::watch::{Ended, Floor, Sample, WatchReport};
 use crate::output;
 use anyhow::Result;
@@ -172,7 +173,7 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
 
     let (xs, ys) = floor_xy(&s.floors);
     let v = floor_verdict(&xs, &ys, Some(limit as f64), opts);
-    let elapsed = s.samples.last().map_or(0.0, |x| x.t_s);
+    let elapsed = s.samples.last().map_or(0.0, |x| x.at.t);
     let summary = final_block(&info, args, &s, &v, limit, elapsed, &exit_note);
     {
         let out = WatchReport {
@@ -230,11 +231,11 @@ async fn sample(target: &Target, probe: &Probe, force_gc: bool, s: &mut Series) 
     let t = |ms: f64| (ms - t0) / 1000.0;
     let before = s.floors.len();
     if force_gc {
-        s.floors.push(Floor { t_s: t(p.now), heap_used: p.heap_used, heap_total: p.heap_total });
+        s.floors.push(Floor { at: Ts { t: t(p.now) }, heap_used: p.heap_used, more: HeapTotal { heap_total: p.heap_total } });
     } else {
         // Floors from GCs before our first sample would sit before t = 0.
         for &(ms, used, total) in &p.floors {
-            s.floors.push(Floor { t_s: t(ms).max(0.0), heap_used: used as u64, heap_total: total as u64 });
+            s.floors.push(Floor { at: Ts { t: t(ms).max(0.0) }, heap_used: used as u64, more: HeapTotal { heap_total: total as u64 } });
         }
     }
     s.gcs.minor += p.minor;
@@ -243,21 +244,18 @@ async fn sample(target: &Target, probe: &Probe, force_gc: bool, s: &mut Series) 
     s.gcs.gc_ms += p.gc_ms;
     s.dropped += p.dropped;
     s.samples.push(Sample {
-        t_s: t(p.now),
+        at: Ts { t: t(p.now) },
         heap_used: p.heap_used,
         heap_total: p.heap_total,
         rss: p.rss,
         external: p.external,
-        array_buffers: p.array_buffers,
-        minor_gcs: p.minor,
-        major_gcs: p.major,
-        gc_ms: p.gc_ms,
+        more: SampleGcs { array_buffers: p.array_buffers, minor_gcs: p.minor, major_gcs: p.major, gc_ms: p.gc_ms },
     });
     Ok(s.floors.len() > before)
 }
 
 fn floor_xy(floors: &[Floor]) -> (Vec<f64>, Vec<f64>) {
-    (floors.iter().map(|f| f.t_s).collect(), floors.iter().map(|f| f.heap_used as f64).collect())
+    (floors.iter().map(|f| f.at.t).collect(), floors.iter().map(|f| f.heap_used as f64).collect())
 }
 
 fn human_interval(d: Duration) -> String {
@@ -284,12 +282,12 @@ fn print_line(s: &Series, v: Option<&FloorVerdict>) {
     };
     println!(
         "{:>8}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}  {verdict}",
-        format!("{:.1} s", x.t_s),
+        format!("{:.1} s", x.at.t),
         output::bytes(x.heap_used),
         output::bytes(x.heap_total),
         output::bytes(x.rss),
         output::bytes(x.external),
-        format!("{}/{}", x.minor_gcs, x.major_gcs),
+        format!("{}/{}", x.more.minor_gcs, x.more.major_gcs),
         floor
     );
     let _ = std::io::stdout().flush();

@@ -8,21 +8,11 @@ use serde::Serialize;
 
 pub use diagnose::verdict::Verdict;
 
-/// One memory reading, seconds since the run started.
-#[derive(Clone, Debug, Serialize)]
-pub struct Sample {
-    pub t: f64,
-    pub heap_used: u64,
-    pub heap_total: u64,
-    pub rss: u64,
-    pub external: u64,
-}
+/// One memory reading, `t` seconds since the run started.
+pub type Sample = super::memory::Sample<super::memory::T>;
 
-#[derive(Clone, Debug, Serialize)]
-pub struct Floor {
-    pub t: f64,
-    pub heap_used: u64,
-}
+/// A post-GC heap floor, `t` seconds since the run started.
+pub type Floor = super::memory::Floor<super::memory::T>;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Phase {

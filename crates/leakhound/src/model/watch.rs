@@ -15,26 +15,11 @@ pub struct GcCounts {
     pub gc_ms: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Sample {
-    pub t_s: f64,
-    pub heap_used: u64,
-    pub heap_total: u64,
-    pub rss: u64,
-    pub external: u64,
-    pub array_buffers: u64,
-    /// GCs since the previous sample.
-    pub minor_gcs: u64,
-    pub major_gcs: u64,
-    pub gc_ms: f64,
-}
+/// One memory reading with the GCs since the previous one, `t_s` seconds since the watch began.
+pub type Sample = super::memory::Sample<super::memory::Ts, super::memory::SampleGcs>;
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Floor {
-    pub t_s: f64,
-    pub heap_used: u64,
-    pub heap_total: u64,
-}
+/// A post-GC heap floor, `t_s` seconds since the watch began.
+pub type Floor = super::memory::Floor<super::memory::Ts, super::memory::HeapTotal>;
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq)]
 #[serde(rename_all = "kebab-case")]

@@ -268,9 +268,9 @@ fn duration_words(s: f64) -> String {
 /// their fitted trend, load phases shaded, snapshots marked.
 pub fn run_timeline(r: &RunReport) -> String {
     let pts = |f: &dyn Fn(&crate::model::run::Sample) -> u64| -> Vec<(f64, f64)> {
-        svg::downsample(&r.samples.iter().map(|s| (s.t, f(s) as f64)).collect::<Vec<_>>(), MAX_POINTS)
+        svg::downsample(&r.samples.iter().map(|s| (s.at.t, f(s) as f64)).collect::<Vec<_>>(), MAX_POINTS)
     };
-    let floors = svg::downsample(&r.floors.iter().map(|f| (f.t, f.heap_used as f64)).collect::<Vec<_>>(), MAX_POINTS);
+    let floors = svg::downsample(&r.floors.iter().map(|f| (f.at.t, f.heap_used as f64)).collect::<Vec<_>>(), MAX_POINTS);
     let labels: Vec<String> = (1..=r.snapshots.len()).map(|i| format!("S{i}")).collect();
     let marks = || -> Vec<Mark<'_>> { r.snapshots.iter().zip(&labels).map(|(s, l)| Mark { label: l, t: s.t }).collect() };
     let bands_of = || -> Vec<Band<'_>> {
@@ -320,7 +320,7 @@ pub fn run_page(r: &RunReport, command_line: &str, comparison: Option<&Compariso
     p.fact("Started", &utc_text(r.started_at));
     p.fact("Node", &r.node_version);
     p.fact("PID", &r.pid.to_string());
-    let total = r.samples.last().map_or(0.0, |s| s.t);
+    let total = r.samples.last().map_or(0.0, |s| s.at.t);
     p.fact("Duration", &format!("{total:.1} s"));
     let phases: Vec<String> = r.phases.iter().map(|ph| format!("{} {:.1} s", ph.name, ph.end - ph.start)).collect();
     p.fact("Phases", &phases.join(" · "));
@@ -329,7 +329,7 @@ pub fn run_page(r: &RunReport, command_line: &str, comparison: Option<&Compariso
     let _ = write!(top, r#"<p id="rate">{}</p>"#, esc(&rate_words(r)));
     top.push_str(&run_timeline(r));
     let floors: Vec<String> =
-        r.snapshots.iter().filter_map(|s| r.floors.iter().rev().find(|f| f.t <= s.t + 1e-9)).map(|f| bytes(f.heap_used)).collect();
+        r.snapshots.iter().filter_map(|s| r.floors.iter().rev().find(|f| f.at.t <= s.t + 1e-9)).map(|f| bytes(f.heap_used)).collect();
     let _ = write!(
         top,
         r#"<p class="note">Heap after GC at each snapshot: {}. Snapshots: {}.</p>"#,
@@ -533,9 +533,9 @@ pub fn watch_page(w: &crate::model::watch::WatchReport, summary: &str, command_l
     rate.push('.');
     let _ = write!(top, r#"<p id="rate">{}</p>"#, esc(&rate));
     let pts = |f: &dyn Fn(&crate::model::watch::Sample) -> u64| -> Vec<(f64, f64)> {
-        svg::downsample(&w.samples.iter().map(|s| (s.t_s, f(s) as f64)).collect::<Vec<_>>(), MAX_POINTS)
+        svg::downsample(&w.samples.iter().map(|s| (s.at.t, f(s) as f64)).collect::<Vec<_>>(), MAX_POINTS)
     };
-    let floors = svg::downsample(&w.floors.iter().map(|f| (f.t_s, f.heap_used as f64)).collect::<Vec<_>>(), MAX_POINTS);
+    let floors = svg::downsample(&w.floors.iter().map(|f| (f.at.t, f.heap_used as f64)).collect::<Vec<_>>(), MAX_POINTS);
     let heap = TimeChart {
         title: "JS heap over the watch",
         lines: vec![

@@ -154,7 +154,7 @@ pub fn run(r: &RunReport) -> String {
     use std::fmt::Write;
     let mut o = String::new();
     let _ = writeln!(o, "{}", verdict_line(r));
-    let _ = writeln!(o, "App: {}; {} snapshots, {:.1} s", r.app, r.snapshots.len(), r.samples.last().map_or(0.0, |s| s.t));
+    let _ = writeln!(o, "App: {}; {} snapshots, {:.1} s", r.app, r.snapshots.len(), r.samples.last().map_or(0.0, |s| s.at.t));
     if let Some(l) = &r.load {
         let _ = writeln!(
             o,
@@ -163,7 +163,7 @@ pub fn run(r: &RunReport) -> String {
         );
     }
     let floors: Vec<String> =
-        r.snapshots.iter().filter_map(|s| r.floors.iter().rev().find(|f| f.t <= s.t + 1e-9)).map(|f| bytes(f.heap_used)).collect();
+        r.snapshots.iter().filter_map(|s| r.floors.iter().rev().find(|f| f.at.t <= s.t + 1e-9)).map(|f| bytes(f.heap_used)).collect();
     let _ = writeln!(o, "Heap after GC at each snapshot: {}", floors.join(" → "));
     if r.diagnosis.verdict == Verdict::Leak || !r.diagnosis.below_threshold.is_empty() {
         let _ = writeln!(o);
