@@ -77,7 +77,15 @@ for j in "" --json; do
   run "gclog-rate$j" gclog $j --min-growth 500kB/h "$gclog"
   run "gclog-day$j" gclog $j --min-growth 10MB/d "$gclog"
 done
-rm -f "$out"/*/page.html
+# run: timings differ between runs, so compare the JSON's shape (every
+# key path, in the order first seen), and the verdict, of one leak fixture.
+port=$((20000 + RANDOM % 20000))
+for side in before after; do
+  (cd "$out/$side" && timeout 180 bin/leakhound run --json -n 300 --warmup 300 --snapshots 3 --load "http://127.0.0.1:$port/" \
+     -- env PORT=$port node "$root/fixtures/leaks/global-array.js" 2>/dev/null >run.json
+   jq -c 'reduce (paths | map(if type == "number" then "#" else . end) | join(".")) as $p ([]; if index([$p]) then . else . + [$p] end), .verdict' run.json >run-json-shape.out)
+done
+rm -f "$out"/*/page.html "$out"/*/run.json
 
 status=0; total=0
 rm -rf "$out/before/bin" "$out/after/bin"
