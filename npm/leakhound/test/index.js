@@ -200,7 +200,54 @@ function parseDataUrl(u) {
   return JSON.parse(text);
 }
 
-/** Rewrites the suspects' locations (and the text naming them) to the original sources. */
+const decodedMaps = new Map(); // sourceMapURL -> { map, lines } or null
+
+/**
+ * The original position of a 1-based line:column of a script
+ * ({ url, sourceMapURL } from Debugger.scriptParsed), or null without an inline map.
+ */
+function originalPosition(script, line, column) {
+  if (!script || !script.sourceMapURL || !script.sourceMapURL.startsWith('data:')) return null;
+  let m = decodedMaps.get(script.sourceMapURL);
+  if (m === undefined) {
+    try {
+      const map = parseDataUrl(script.sourceMapURL);
+      m = { map, lines: decodeMappings(map.mappings) };
+    } catch (_) {
+      m = null;
+    }
+    decodedMaps.set(script.sourceMapURL, m);
+  }
+  if (!m) return null;
+  const segs = m.lines[line - 1];
+  if (!segs || segs.length === 0) return null;
+  let hit = segs[0];
+  for (const seg of segs) if (seg[0] <= column - 1) hit = seg;
+  const src = m.map.sources && m.map.sources[hit[1]];
+  const base = (f) => String(f).split(/[\\/]/).pop();
+  let file = script.url;
+  // Keep the script's own path when the map names the same file (babel-jest, Vite do).
+  if (src && (!file || base(src) !== base(file))) {
+    file = src.startsWith('/') || src.includes('://') ? src : path.join(path.dirname(safeFileURLToPath(file || '')), src);
+  }
+  return { file, line: hit[2] + 1, column: hit[3] + 1 };
+}
+
+/** scriptId -> { url, sourceMapURL } of every script V8 has (Debugger.enable replays them). */
+async function scriptTable(ins) {
+  const scripts = new Map();
+  const onScript = (m) => scripts.set(m.params.scriptId, { url: m.params.url, sourceMapURL: m.params.sourceMapURL });
+  ins.session.on('Debugger.scriptParsed', onScript);
+  try {
+    await ins.post('Debugger.enable');
+    await ins.post('Debugger.disable');
+  } finally {
+    ins.session.removeListener('Debugger.scriptParsed', onScript);
+  }
+  return scripts;
+}
+
+/** Rewrites the suspects' locations (and the advice naming them) to the original sources. */
 async function applySourceMaps(diagnosis) {
   const locs = [];
   for (const s of diagnosis.suspects) {
@@ -208,57 +255,23 @@ async function applySourceMaps(diagnosis) {
     for (const step of s.retainer_path) if (step.location) locs.push([null, step.location]);
   }
   if (locs.length === 0) return;
-  const wanted = new Set(locs.map(([, l]) => String(l.script_id)));
-  const maps = new Map();
-  let ins;
+  let scripts;
   try {
-    ins = openSession();
+    const ins = openSession();
+    try {
+      scripts = await scriptTable(ins);
+    } finally {
+      await ins.close();
+    }
   } catch (_) {
-    return;
+    return; // no inspector or Debugger domain: the transformed lines stay
   }
-  const onScript = (m) => {
-    const p = m.params;
-    if (wanted.has(p.scriptId) && p.sourceMapURL && p.sourceMapURL.startsWith('data:')) maps.set(p.scriptId, { url: p.url, sourceMapURL: p.sourceMapURL });
-  };
-  ins.session.on('Debugger.scriptParsed', onScript);
-  try {
-    await ins.post('Debugger.enable');
-    await ins.post('Debugger.disable');
-  } catch (_) {
-    // no Debugger domain: the transformed lines stay
-  } finally {
-    ins.session.removeListener('Debugger.scriptParsed', onScript);
-    await ins.close();
-  }
-  const decoded = new Map();
   for (const [suspect, loc] of locs) {
-    const script = maps.get(String(loc.script_id));
-    if (!script) continue;
-    let m = decoded.get(script);
-    if (m === undefined) {
-      try {
-        const map = parseDataUrl(script.sourceMapURL);
-        m = { map, lines: decodeMappings(map.mappings) };
-      } catch (_) {
-        m = null;
-      }
-      decoded.set(script, m);
-    }
-    if (!m) continue;
-    const segs = m.lines[loc.line - 1];
-    if (!segs || segs.length === 0) continue;
-    let hit = segs[0];
-    for (const seg of segs) if (seg[0] <= loc.column - 1) hit = seg;
-    const src = m.map.sources && m.map.sources[hit[1]];
+    const orig = originalPosition(scripts.get(String(loc.script_id)), loc.line, loc.column);
+    if (!orig) continue;
     const before = `${loc.file}:${loc.line}:${loc.column}`;
-    const base = (f) => String(f).split(/[\\/]/).pop();
-    // Keep the script's own path when the map names the same file (babel-jest, Vite do).
-    if (src && loc.file && base(src) !== base(loc.file)) {
-      loc.file = src.startsWith('/') || src.includes('://') ? src : path.join(path.dirname(safeFileURLToPath(loc.file)), src);
-    }
     loc.generated = { line: loc.line, column: loc.column };
-    loc.line = hit[2] + 1;
-    loc.column = hit[3] + 1;
+    Object.assign(loc, orig);
     if (suspect) suspect.advice = suspect.advice.split(before).join(`${loc.file}:${loc.line}:${loc.column}`);
   }
 }
@@ -426,33 +439,27 @@ function listenerCensus(emitters, skip) {
   return census;
 }
 
-/** Where a function is defined: file:line:column (1-based), via [[FunctionLocation]]. */
+/** Where each function is defined, file:line:column (1-based, through source maps), via [[FunctionLocation]]. */
 async function functionLocations(ins, fns) {
-  const scripts = new Map();
-  const onScript = (m) => scripts.set(m.params.scriptId, m.params.url);
-  ins.session.on('Debugger.scriptParsed', onScript);
   const out = new Map();
-  try {
-    await ins.post('Debugger.enable');
-    for (const f of fns) {
-      events.EventEmitter[CHANNEL] = f;
-      try {
-        const id = await remote(ins, `require('events')[Symbol.for(${JSON.stringify(CHANNEL.description)})]`);
-        const { internalProperties } = await ins.post('Runtime.getProperties', { objectId: id, ownProperties: true });
-        const loc = (internalProperties || []).find((p) => p.name === '[[FunctionLocation]]');
-        if (loc) {
-          const { scriptId, lineNumber, columnNumber } = loc.value.value;
-          out.set(f, where({ file: scripts.get(scriptId) || `script ${scriptId}`, line: lineNumber + 1, column: columnNumber + 1 }));
-        }
-      } finally {
-        delete events.EventEmitter[CHANNEL];
+  const scripts = await scriptTable(ins);
+  for (const f of fns) {
+    events.EventEmitter[CHANNEL] = f;
+    try {
+      const id = await remote(ins, `require('events')[Symbol.for(${JSON.stringify(CHANNEL.description)})]`);
+      const { internalProperties } = await ins.post('Runtime.getProperties', { objectId: id, ownProperties: true });
+      const loc = (internalProperties || []).find((p) => p.name === '[[FunctionLocation]]');
+      if (loc) {
+        const { scriptId, lineNumber, columnNumber } = loc.value.value;
+        const script = scripts.get(scriptId);
+        const at = { file: (script && script.url) || `script ${scriptId}`, line: lineNumber + 1, column: columnNumber + 1 };
+        out.set(f, where(originalPosition(script, at.line, at.column) || at));
       }
+    } finally {
+      delete events.EventEmitter[CHANNEL];
     }
-    await ins.post('Debugger.disable');
-    await ins.post('Runtime.releaseObjectGroup', { objectGroup: GROUP });
-  } finally {
-    ins.session.removeListener('Debugger.scriptParsed', onScript);
   }
+  await ins.post('Runtime.releaseObjectGroup', { objectGroup: GROUP });
   return out;
 }
 
