@@ -7,7 +7,9 @@
 //! or `Map<K,V>` are common, and a string in the heap can be anything.
 
 pub mod flame;
+pub mod github;
 pub mod html;
+pub mod junit;
 pub mod svg;
 
 use anyhow::{Context, Result};
