@@ -73,6 +73,23 @@ rc=$?
 set -e
 [ $rc = 2 ] && grep -q 'LEAKHOUND_BINARY is set to /nonexistent/leakhound, which does not exist' <<<"$msg" || fail "bad LEAKHOUND_BINARY: $rc $msg"
 
+step "SIGTERM to the launcher stops the binary and the app it started"
+secs=$((61 + RANDOM % 30))
+(cd "$app" && exec node node_modules/leakhound/bin/leakhound.js watch --interval 200ms -- node "$root/fixtures/live/holder.js" "$secs") > "$work/term.out" 2>&1 &
+shim=$!
+for _ in $(seq 100); do pgrep -f "fixtures/live/holder.js $secs" >/dev/null && break; sleep 0.1; done
+apppid=$(pgrep -f "fixtures/live/holder.js $secs" | head -1)
+[ -n "$apppid" ] || { cat "$work/term.out"; fail "the app never started under the launcher"; }
+sleep 1
+kill -TERM "$shim"
+set +e
+wait "$shim"
+rc=$?
+set -e
+for _ in $(seq 50); do kill -0 "$apppid" 2>/dev/null || break; sleep 0.1; done
+! kill -0 "$apppid" 2>/dev/null || { kill "$apppid"; fail "app $apppid outlived the launcher's SIGTERM"; }
+echo "launcher exit status after SIGTERM: $rc; app $apppid stopped"
+
 if [ -n "$static" ]; then
   step "libc selection and the static musl package"
   both=$work/both
