@@ -65,6 +65,16 @@ set -e
 [ $rc = 2 ] && grep -q 'the package @leakhound/linux-x64-gnu is not installed' <<<"$msg" && grep -q -- '--omit=optional' <<<"$msg" \
   && grep -q LEAKHOUND_BINARY <<<"$msg" || fail "missing platform package: exit $rc, message: $msg"
 echo "$msg" | head -2
+# node_modules copied from another machine (a Mac checkout in a Linux container): say so.
+mkdir -p "$bare/node_modules/@leakhound/darwin-arm64"
+printf '{ "name": "@leakhound/darwin-arm64", "version": "%s", "os": ["darwin"], "cpu": ["arm64"] }\n' "$version" > "$bare/node_modules/@leakhound/darwin-arm64/package.json"
+set +e
+msg=$(cd "$bare" && npx --offline leakhound --version 2>&1)
+rc=$?
+set -e
+[ $rc = 2 ] && grep -q 'Found @leakhound/darwin-arm64 instead: node_modules was installed on another platform' <<<"$msg" \
+  || fail "copied node_modules: exit $rc, message: $msg"
+rm -rf "$bare/node_modules/@leakhound/darwin-arm64"
 got=$(cd "$bare" && LEAKHOUND_BINARY=$bin npx --offline leakhound --version)
 [ "$got" = "leakhound $version" ] || fail "LEAKHOUND_BINARY: $got"
 set +e
