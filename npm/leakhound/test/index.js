@@ -490,6 +490,102 @@ async function runWithTeardown(fn) {
   for (let i = 0; i < 3; i++) await tick();
 }
 
+/** The in-process session answers synchronously; a sync call keeps no frame holding what it touched. */
+function postSync(session, method, params) {
+  let result;
+  let error;
+  let done = false;
+  session.post(method, params || {}, (err, res) => {
+    error = err;
+    result = res;
+    done = true;
+  });
+  if (!done) throw new Error(`leakhound/test: the inspector did not answer ${method} synchronously`);
+  if (error) throw error;
+  return result;
+}
+
+/**
+ * Compares the census with now, synchronously (no frame of ours keeps an
+ * emitter afterwards): plain data, the listener functions to locate, and a
+ * weak reference to each emitter, to name it from a snapshot.
+ */
+function compareListeners(before, skip, session) {
+  const problems = [];
+  const fns = [];
+  for (const [e, events0] of before) {
+    const now = listenerCensus([e], skip).get(e);
+    const names = new Set([...events0.keys(), ...now.keys()]);
+    // Weak: the snapshot that names it must not find it through us.
+    const ref = new WeakRef(e);
+    for (const name of names) {
+      const was = events0.get(name) || [];
+      const is = now.get(name) || [];
+      if (is.length === was.length) continue;
+      const added = is.filter((l) => !was.includes(l)).map((l) => l.listener || l);
+      const removed = was.filter((l) => !is.includes(l)).map((l) => l.listener || l);
+      problems.push({ emitter: emitterName(e), ref, heapId: null, event: eventName(name), before: was.length, after: is.length, added: added.length, removed: removed.length, addedAt: [], removedAt: [] });
+      fns.push([problems.length - 1, added, removed]);
+    }
+  }
+  return { problems, fns };
+}
+
+/**
+ * What the code calls each emitter: the shortest retainer path to it in a
+ * fresh snapshot, taken while we hold the emitters only weakly (weak edges
+ * are no retainer paths). Their ids are read after it: V8 gives an object
+ * an id when a snapshot first sees it.
+ */
+async function emitterPaths(ins, problems) {
+  const paths = new Map();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'leakhound-test-')); // 0700
+  try {
+    const file = path.join(dir, 'listeners.heapsnapshot');
+    await ins.post('HeapProfiler.enable');
+    await writeSnapshot(ins, file);
+    for (const p of problems.slice(0, 5)) {
+      const e = p.ref.deref();
+      if (!e) continue;
+      events.EventEmitter[CHANNEL] = e;
+      try {
+        const r = postSync(ins.session, 'Runtime.evaluate', {
+          expression: `require('events')[Symbol.for(${JSON.stringify(CHANNEL.description)})]`,
+          includeCommandLineAPI: true,
+          objectGroup: GROUP,
+          silent: true,
+        });
+        p.heapId = postSync(ins.session, 'HeapProfiler.getHeapObjectId', { objectId: r.result.objectId }).heapSnapshotObjectId;
+      } finally {
+        delete events.EventEmitter[CHANNEL];
+      }
+    }
+    postSync(ins.session, 'Runtime.releaseObjectGroup', { objectGroup: GROUP });
+    for (const id of new Set(problems.map((p) => p.heapId).filter((id) => id && id !== '0'))) {
+      const stdout = await new Promise((resolve) => {
+        childProcess.execFile(findBinary(), ['retainers', file, '--id', String(id), '--paths', '1', '--json'], { maxBuffer: 16 * 1024 * 1024 }, (err, out) => resolve(err ? null : out));
+      });
+      const o = stdout && JSON.parse(stdout).objects[0];
+      const found = o && o.paths && o.paths[0];
+      if (!found || !found.steps || found.steps.length === 0) continue;
+      // The name the code uses: trailing property/variable edges (`app.bus`), as diagnose names accumulators.
+      const names = [];
+      for (let i = found.steps.length - 1; i >= 0; i--) {
+        const st = found.steps[i];
+        if (st.edge_type !== 'property' && st.edge_type !== 'context') break;
+        names.unshift(st.edge);
+        if (st.edge_type === 'context' || names.length === 3) break;
+      }
+      paths.set(id, { name: names.join('.'), path: found.text });
+    }
+  } catch (_) {
+    // naming is a help, not the verdict: the class name stays
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  return paths;
+}
+
 /**
  * Every EventEmitter's listener counts are back to their baseline after `fn`
  * (and the teardown function it may return). Rejects with an AssertionError
@@ -502,39 +598,40 @@ async function expectListenersRestored(fn) {
     const skip = new Set([ins.session]);
     const before = listenerCensus(await allEmitters(ins), skip);
     await runWithTeardown(fn);
-    const problems = [];
-    for (const [e, events0] of before) {
-      const now = listenerCensus([e], skip).get(e);
-      const names = new Set([...events0.keys(), ...now.keys()]);
-      for (const name of names) {
-        const was = events0.get(name) || [];
-        const is = now.get(name) || [];
-        if (is.length === was.length) continue;
-        const added = is.filter((l) => !was.includes(l));
-        const removed = was.filter((l) => !is.includes(l));
-        problems.push({ emitter: emitterName(e), event: name, before: was.length, after: is.length, added, removed });
-      }
-    }
+    let { problems, fns } = compareListeners(before, skip, ins.session);
     before.clear();
     if (problems.length === 0) return { emitters: 0, problems: [] };
-    const fns = problems.flatMap((p) => [...p.added, ...p.removed].map((l) => l.listener || l));
-    const locations = await functionLocations(ins, fns);
+    const locations = await functionLocations(ins, fns.flatMap(([, a, r]) => [...a, ...r]));
+    const show = (f) => `${f.name || '(anonymous)'} ${locations.get(f) || '(location unknown)'}`;
+    // Listeners Node or the runner adds and removes on its own (a reporter
+    // stream's 'drain' under backpressure) are not the code's: an event whose
+    // every changed listener is defined there is left out.
+    const theirs = (f) => NOT_USER.test(locations.get(f) || '');
+    const noise = new Set();
+    for (const [i, added, removed] of fns.splice(0)) {
+      problems[i].addedAt = added.slice(0, 3).map(show);
+      problems[i].removedAt = removed.slice(0, 3).map(show);
+      if ([...added, ...removed].every(theirs)) noise.add(problems[i]);
+    }
+    locations.clear();
+    problems = problems.filter((p) => !noise.has(p));
+    if (problems.length === 0) return { emitters: 0, problems: [] };
+    const paths = await emitterPaths(ins, problems);
     const lines = problems.map((p) => {
-      const show = (l) => {
-        const f = l.listener || l;
-        return `${f.name || '(anonymous)'} ${locations.get(f) || '(location unknown)'}`;
-      };
-      const what = [
-        ...p.added.slice(0, 3).map((l) => `     added:   ${show(l)}`),
-        ...(p.added.length > 3 ? [`     ... and ${p.added.length - 3} more added`] : []),
-        ...p.removed.slice(0, 3).map((l) => `     removed: ${show(l)}`),
-      ];
-      return [`  ${p.emitter} ${eventName(p.event)}: ${p.before} listener${p.before === 1 ? '' : 's'} before, ${p.after} after`, ...what].join('\n');
+      const held = paths.get(p.heapId);
+      const title = held && held.name ? `${held.name} (${p.emitter})` : p.emitter;
+      return [
+        `  ${title} ${p.event}: ${p.before} listener${p.before === 1 ? '' : 's'} before, ${p.after} after`,
+        ...p.addedAt.map((t) => `     added:   ${t}`),
+        ...(p.added > 3 ? [`     ... and ${p.added - 3} more added`] : []),
+        ...p.removedAt.map((t) => `     removed: ${t}`),
+        ...(held ? [`     held by: ${held.path}`] : []),
+      ].join('\n');
     });
     const err = new AssertionError({
       message: `leakhound: listeners not restored on ${problems.length} emitter event${problems.length === 1 ? '' : 's'} after the function and its teardown\n${lines.join('\n')}\n  fix: remove each listener in the teardown (emitter.off(event, fn)), or use emitter.once() if it should fire once`,
     });
-    err.leakhound = { problems: problems.map(({ added, removed, ...rest }) => ({ ...rest, event: eventName(rest.event) })) };
+    err.leakhound = { problems: problems.map(({ ref, ...p }) => ({ ...p, name: (paths.get(p.heapId) || {}).name || null })) };
     throw err;
   } finally {
     await ins.close();
@@ -562,7 +659,7 @@ const HANDLE_TYPES = new Map([
 ]);
 
 // Frames that are not the user's: Node's internals, this module, the runners.
-const NOT_USER = /^node:|^internal\/|[\\/]node_modules[\\/](?:leakhound|jest[^\\/]*|@jest|vitest|@vitest|tinypool|birpc|tinyspy|expect|pretty-format)[\\/]|[\\/]leakhound[\\/]test[\\/]index\.js/;
+const NOT_USER = /^node:|^internal\/|(?:^|[\\/])node_modules[\\/](?:leakhound|jest[^\\/]*|@jest|vitest|@vitest|tinypool|birpc|tinyspy|expect|pretty-format)[\\/]|[\\/]leakhound[\\/]test[\\/]index\.js/;
 
 function userFrames(stack) {
   const frames = [];

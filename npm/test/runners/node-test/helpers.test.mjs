@@ -26,6 +26,7 @@ test('expectNoLeak passes on clean code', async () => {
 test('expectListenersRestored fails on a listener left behind', async () => {
   const err = await expectListenersRestored(s.leakyMount).then(() => null, (e) => e);
   checks.assertListenersMessage(err, subjects);
+  console.log(`# listeners failure message:\n${err.message}`);
 });
 
 test('expectListenersRestored passes when the teardown removes it', async () => {

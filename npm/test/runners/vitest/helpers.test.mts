@@ -24,7 +24,7 @@ test('expectNoLeak passes on clean code, with a typed report', async () => {
 
 test('toRestoreListeners: fails on a listener left, passes with teardown', async () => {
   const err: unknown = await expect(s.leakyMount).toRestoreListeners().then(() => null, (e: unknown) => e);
-  checks.assertListenersMessage(err, subjects, true);
+  checks.assertListenersMessage(err, subjects, true, true);
   await expect(s.cleanMount).toRestoreListeners();
 });
 

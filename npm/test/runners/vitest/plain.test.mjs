@@ -9,7 +9,7 @@ const subjects = fileURLToPath(new URL('../subjects.mjs', import.meta.url));
 afterAll(() => s.cleanupLeaks());
 
 test('expectListenersRestored rejects with an AssertionError naming the line', async () => {
-  checks.assertListenersMessage(await expectListenersRestored(s.leakyMount).then(() => null, (e) => e), subjects);
+  checks.assertListenersMessage(await expectListenersRestored(s.leakyMount).then(() => null, (e) => e), subjects, false, true);
 });
 
 test('expectListenersRestored passes with teardown', async () => {
