@@ -91,3 +91,57 @@ fn github_annotations_and_junit_for_a_leak_and_a_control() {
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(xml.contains("tests=\"1\" failures=\"0\"") && xml.contains("name=\"diagnose: verdict\""), "{xml}");
 }
+
+/// The `leakhound run` command of a docs/ci.md job (from the line with
+/// `leakhound run` to the one ending in `-- node server.js`, YAML folding
+/// and continuation lines joined), as arguments after `leakhound`.
+fn documented_run(job: &str) -> Vec<String> {
+    let doc = std::fs::read_to_string(repo_root().join("docs/ci.md")).unwrap();
+    let section = doc.split("\n## ").find(|s| s.starts_with(job)).unwrap_or_else(|| panic!("no {job} section in docs/ci.md"));
+    let start = section.find("npx leakhound run").expect("no npx leakhound run in the job");
+    let end =
+        start + section[start..].find("-- node server.js").expect("command does not end in -- node server.js") + "-- node server.js".len();
+    let words: Vec<String> = section[start..end].split_whitespace().map(str::to_string).collect();
+    assert_eq!(&words[..3], ["npx", "leakhound", "run"], "{words:?}");
+    words[2..].to_vec()
+}
+
+/// docs/ci.md's GitHub Actions and GitLab commands, run as written on a leaky
+/// fixture in place of `server.js` (and a free port in place of 3000): exit 1,
+/// the annotation at the fixture's line, and the JUnit file the job uploads.
+#[test]
+fn the_documented_ci_commands_gate_on_a_leak() {
+    for (job, annotations) in [("GitHub Actions", true), ("GitLab CI", false)] {
+        let tmp = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let args: Vec<String> = documented_run(job)
+            .into_iter()
+            .map(|a| {
+                if a == "server.js" {
+                    repo_root().join("fixtures/leaks/listeners.js").display().to_string()
+                } else {
+                    a.replace(":3000/", &format!(":{port}/"))
+                }
+            })
+            .collect();
+        let junit = args.iter().position(|a| a == "--junit").map(|i| args[i + 1].clone()).expect("the job writes --junit");
+        let out = Command::new(BIN)
+            .args(&args)
+            .env("PORT", port.to_string())
+            .env("GITHUB_WORKSPACE", repo_root())
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{job}: {args:?}\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        let errors: Vec<&str> = stdout.lines().filter(|l| l.starts_with("::error ")).collect();
+        if annotations {
+            assert_eq!(errors.len(), 1, "{stdout}");
+            assert!(errors[0].starts_with("::error file=fixtures/leaks/listeners.js,line=13,col="), "{}", errors[0]);
+        } else {
+            assert!(errors.is_empty(), "{stdout}");
+        }
+        let xml = std::fs::read_to_string(tmp.path().join(&junit)).unwrap();
+        assert!(xml.contains("failures=\"1\"") && xml.contains("file=\"fixtures/leaks/listeners.js\" line=\"13\""), "{job}: {xml}");
+    }
+}
