@@ -31,6 +31,17 @@ test('ESM and CJS are one module (no dual-package copy)', () => {
   assert.strictEqual(api.default, cjs);
 });
 
+test('the matcher entries load in both module systems', async () => {
+  const names = ['toCloseHandles', 'toLeak', 'toRestoreListeners'];
+  const req = createRequire(import.meta.url);
+  assert.deepStrictEqual(Object.keys((await import('leakhound/jest')).matchers).sort(), names);
+  assert.deepStrictEqual(Object.keys(req('leakhound/jest').matchers).sort(), names);
+  // The CommonJS Vitest entry only exports them (Vitest itself is ESM-only).
+  assert.deepStrictEqual(Object.keys(req('leakhound/vitest').matchers).sort(), names);
+  const t = await import('leakhound/test');
+  assert.strictEqual(t.expectNoLeak, req('leakhound/test').expectNoLeak);
+});
+
 test('run() and diagnose() find the listener leak', async () => {
   const port = await freePort();
   const keep = path.join(tmp, 'snaps');
