@@ -67,7 +67,13 @@ if (kind === 'platform') {
   copyDir(path.join(npmDir, 'leakhound'), dir);
   const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8'));
   pkg.version = version;
-  pkg.optionalDependencies = Object.fromEntries(Object.keys(platforms).map((k) => [`@leakhound/${k}`, version]));
+  // Experimental targets (win32: leakhound's process control is Unix-only so
+  // far) are built by the release workflow but not depended on.
+  pkg.optionalDependencies = Object.fromEntries(
+    Object.entries(platforms)
+      .filter(([, p]) => !p.experimental)
+      .map(([k]) => [`@leakhound/${k}`, version])
+  );
   writeJson(path.join(dir, 'package.json'), pkg);
   console.log(dir);
 } else {
