@@ -327,31 +327,32 @@ async function expectNoLeak(fn, options) {
   }
   const files = [];
   const floors = [];
-  const ins = openSession();
-  try {
-    await ins.post('HeapProfiler.enable');
-    for (let i = 0; i < warmup; i++) await fn(i);
-    const stamp = `${process.pid}-${Date.now()}`;
-    const snap = async (k) => {
-      await ins.post('HeapProfiler.collectGarbage');
-      floors.push(process.memoryUsage().heapUsed);
-      const file = path.join(dir, `${stamp}-s${k + 1}.heapsnapshot`);
-      await writeSnapshot(ins, file);
-      files.push(file);
-    };
-    await snap(0);
-    for (let r = 1; r <= o.rounds; r++) {
-      for (let i = 0; i < o.iterations; i++) await fn(i);
-      await snap(r);
-    }
-    await ins.post('HeapProfiler.disable');
-  } finally {
-    await ins.close();
-  }
   let diagnosis;
   try {
+    const ins = openSession();
+    try {
+      await ins.post('HeapProfiler.enable');
+      for (let i = 0; i < warmup; i++) await fn(i);
+      const stamp = `${process.pid}-${Date.now()}`;
+      const snap = async (k) => {
+        await ins.post('HeapProfiler.collectGarbage');
+        floors.push(process.memoryUsage().heapUsed);
+        const file = path.join(dir, `${stamp}-s${k + 1}.heapsnapshot`);
+        await writeSnapshot(ins, file);
+        files.push(file);
+      };
+      await snap(0);
+      for (let r = 1; r <= o.rounds; r++) {
+        for (let i = 0; i < o.iterations; i++) await fn(i);
+        await snap(r);
+      }
+      await ins.post('HeapProfiler.disable');
+    } finally {
+      await ins.close();
+    }
     diagnosis = await runDiagnose(files, minGrowth);
   } finally {
+    // Whatever happened (fn threw, the binary failed), no heap contents stay behind unasked.
     if (!o.keep) fs.rmSync(dir, { recursive: true, force: true });
   }
   const heapGrowth = floors[floors.length - 1] - floors[0];

@@ -34,6 +34,32 @@ test('maxGrowth fails when the heap grows without one group growing every round'
   kept.length = 0;
 });
 
+test('a function that throws: the error comes through, no snapshot stays behind', async () => {
+  const os = require('node:os');
+  const fs = require('node:fs');
+  // Ours: snapshot files named after this process (other test files may run beside us).
+  const ours = () =>
+    fs
+      .readdirSync(os.tmpdir())
+      .filter((n) => n.startsWith('leakhound-test-'))
+      .flatMap((n) => {
+        try {
+          return fs.readdirSync(path.join(os.tmpdir(), n)).filter((f) => f.startsWith(`${process.pid}-`));
+        } catch (_) {
+          return []; // another process removed its folder meanwhile
+        }
+      });
+  let calls = 0;
+  const boom = new Error('boom in the code under test');
+  await assert.rejects(
+    expectNoLeak(() => {
+      if (++calls === 150) throw boom;
+    }),
+    (e) => e === boom
+  );
+  assert.deepStrictEqual(ours(), []);
+});
+
 test('listeners and handles (CJS)', async () => {
   const err = await expectListenersRestored(s.leakyMount).then(() => null, (e) => e);
   checks.assertListenersMessage(err, subjects);
