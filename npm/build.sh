@@ -60,8 +60,10 @@ binary_for() {
   echo "$root/$path"
 }
 
+# Packed aside and moved in at the end: a failed build leaves the last good tarballs.
 mkdir -p "$out"
-rm -f "$out"/leakhound-*.tgz
+pack=$(mktemp -d "$out/.pack.XXXXXX")
+trap 'rm -rf "$pack"' EXIT
 for key in "${platforms[@]}"; do
   src=${given[$key]:-}
   [ -n "$src" ] || src=$(binary_for "$key")
@@ -75,8 +77,10 @@ for key in "${platforms[@]}"; do
   if command -v strip >/dev/null && [ "$(field "$key" os)" = linux ]; then
     strip "$dir/bin/$(field "$key" exe)"
   fi
-  npm pack --silent --pack-destination "$out" "$dir" >/dev/null
+  npm pack --silent --pack-destination "$pack" "$dir" >/dev/null
 done
 dir=$(node npm/scripts/stage.js wrapper "$version")
-npm pack --silent --pack-destination "$out" "$dir" >/dev/null
+npm pack --silent --pack-destination "$pack" "$dir" >/dev/null
+rm -f "$out"/leakhound-*.tgz
+mv "$pack"/*.tgz "$out"/
 ls -l "$out"/*.tgz | awk '{print $5, $9}'
