@@ -31,6 +31,13 @@ pub struct Args {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// `github`: after the text report, a GitHub Actions annotation
+    /// (`::error file=…,line=…::…`) at the user's line of each suspect.
+    #[arg(long, value_enum, default_value_t = crate::report::github::Format::Text)]
+    pub format: crate::report::github::Format,
+    /// Also write the verdict as JUnit XML to FILE (one failed test case per suspect).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
     /// Print only the verdict line (for CI logs).
     #[arg(long, short)]
     pub quiet: bool,
@@ -56,9 +63,15 @@ struct Json<'a> {
 }
 
 pub fn run(args: &Args) -> Result<ExitCode> {
+    use crate::report::github::{self, Format};
+    let started = std::time::Instant::now();
     let opts = Options { min_growth: args.min_growth, max_suspects: args.top };
     let fopts = FileOptions { threads: args.threads, exact: args.exact };
     let d = diagnose_files(&args.files, &opts, fopts, &mut Terminal::new())?;
+    let doc = || serde_json::to_value(Json { schema_version: 1, command: "diagnose", diagnosis: &d });
+    if let Some(path) = &args.junit {
+        crate::report::junit::write(path, &crate::report::junit::document(&doc()?, started.elapsed().as_secs_f64(), &github::workspace()))?;
+    }
     if let Some(path) = &args.html {
         crate::report::write_page(path, &crate::report::html::diagnose_page(&d, &crate::report::html::command_line()))?;
     }
@@ -68,6 +81,9 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         print!("{}", text::diagnosis(&d, false).lines().next().map(|l| format!("{l}\n")).unwrap_or_default());
     } else {
         print!("{}", text::diagnosis(&d, args.verbose));
+    }
+    if args.format == Format::Github && !args.json {
+        print!("{}", github::annotations(&doc()?, &github::workspace()));
     }
     Ok(if args.fail_on_leak && d.verdict == Verdict::Leak { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }

@@ -68,6 +68,13 @@ pub struct Args {
     /// Print JSON (the app's own stdout then goes to stderr).
     #[arg(long)]
     pub json: bool,
+    /// `github`: after the text report, a GitHub Actions annotation
+    /// (`::error file=…,line=…::…`) at the user's line of each suspect.
+    #[arg(long, value_enum, default_value_t = crate::report::github::Format::Text)]
+    pub format: crate::report::github::Format,
+    /// Also write the verdict as JUnit XML to FILE (one failed test case per suspect).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
     /// Also write a self-contained HTML report (timeline, suspects, class comparison, load) to FILE.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
@@ -114,6 +121,7 @@ fn progress_line(quiet: bool, msg: &str) {
 }
 
 pub fn run(args: &Args) -> Result<ExitCode> {
+    let started = Instant::now();
     if args.snapshots < 3 {
         bail!("--snapshots must be at least 3 (a baseline and two rounds to compare)");
     }
@@ -144,6 +152,13 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     let opts = Options { min_growth: args.min_growth, max_suspects: 10 };
     let diagnosis = diagnose_files(&files, &opts, FileOptions { threads: 0, exact: false }, &mut Terminal::new())?;
     let report = combine(args, live, diagnosis, started_at);
+    if let Some(path) = &args.junit {
+        let seconds = started.elapsed().as_secs_f64();
+        crate::report::junit::write(
+            path,
+            &crate::report::junit::document(&serde_json::to_value(&report)?, seconds, &crate::report::github::workspace()),
+        )?;
+    }
     if let Some(path) = &args.html {
         // The class comparison needs the first and last snapshot in full;
         // only for the page, and before a temporary snapshot folder goes.
@@ -163,6 +178,9 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         if let Some(d) = &args.keep {
             println!("\nSnapshots kept in {} (leakhound diagnose {}/s*.heapsnapshot)", d.display(), d.display());
         }
+    }
+    if args.format == crate::report::github::Format::Github && !args.json {
+        print!("{}", crate::report::github::annotations(&serde_json::to_value(&report)?, &crate::report::github::workspace()));
     }
     Ok(if args.fail_on_leak && report.verdict == Verdict::Leak { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }

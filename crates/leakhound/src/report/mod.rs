@@ -8,7 +8,9 @@
 
 pub mod allocations;
 pub mod flame;
+pub mod github;
 pub mod html;
+pub mod junit;
 pub mod svg;
 pub mod text;
 
