@@ -24,7 +24,7 @@
 use crate::describe::{class_name, clip, edge_label, node_label, path_steps, start_label};
 use crate::patterns::{self, Evidence, Pattern};
 use heapsnap::classes::Classes;
-use heapsnap::distances::{self, NO_EDGE, UNREACHABLE};
+use heapsnap::distances::NO_EDGE;
 use heapsnap::retainers::{edge_source, shortest_paths, PathStep, RetainerPath, Retainers};
 use heapsnap::source::{ScriptNames, SourceLocation};
 use heapsnap::{EdgeIndex, EdgeKind, EdgeName, HeapSnapshot, NodeIndex, NodeKind};
@@ -129,34 +129,7 @@ pub fn entries(s: &HeapSnapshot) -> Vec<u32> {
     s.nodes().map(|n| entries_of(s, n)).collect()
 }
 
-/// A shortest-path tree from the roots (DevTools' distance rules): every
-/// reached node's parent edge and node, distance, and the visit order
-/// (parents first).
-pub struct PathTree {
-    pub parent_edge: Vec<EdgeIndex>,
-    pub parent_node: Vec<NodeIndex>,
-    pub dist: Vec<u32>,
-    pub order: Vec<NodeIndex>,
-}
-
-impl PathTree {
-    pub fn compute(s: &HeapSnapshot) -> PathTree {
-        let n = s.node_count();
-        let mut t = PathTree {
-            parent_edge: vec![NO_EDGE; n],
-            parent_node: vec![NONE; n],
-            dist: vec![UNREACHABLE; n],
-            order: Vec::with_capacity(n),
-        };
-        distances::visit_tree(s, |x, d, e, p| {
-            t.parent_edge[x as usize] = e;
-            t.parent_node[x as usize] = p;
-            t.dist[x as usize] = d;
-            t.order.push(x);
-        });
-        t
-    }
-}
+pub use heapsnap::distances::PathTree;
 
 /// The last snapshot, analysed.
 pub struct Last<'a> {

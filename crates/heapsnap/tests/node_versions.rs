@@ -102,8 +102,11 @@ fn class_row<'a>(rows: &'a [heapsnap::summary::ClassSummary], name: &str) -> Vec
 }
 
 fn check_major(major: u32) {
-    // Long BFS levels go to bits past 4 nodes (read once per process).
-    std::env::set_var("HEAPSNAP_BFS_LIST_MAX", "4");
+    // Long BFS levels go to bits past 4 nodes.
+    heapsnap::with_limits(heapsnap::Limits { bfs_list_max: Some(4), ..Default::default() }, || check_major_limited(major))
+}
+
+fn check_major_limited(major: u32) {
     let path = snapshot_for(major);
     let header = header_json(&path);
     let mut s = read(&path);
@@ -487,7 +490,7 @@ fn stream_reader_parses_identically() {
             assert!(n >= seen, "progress went backwards");
             seen = n;
         };
-        let s = heapsnap::parse_snapshot(Box::new(reader), ParseOptions { threads, progress: Some(&mut progress) })
+        let s = heapsnap::parse_snapshot(Box::new(reader), ParseOptions { threads, progress: Some(&mut progress), observer: None })
             .unwrap_or_else(|e| panic!("stream parse with {threads} threads: {e}"));
         assert_same(&plain, &s, &format!("streamed, {threads} threads"));
         assert_eq!(seen, std::fs::metadata(&path).unwrap().len(), "progress did not reach the file size");
@@ -498,7 +501,7 @@ fn stream_reader_parses_identically() {
         assert!(n >= seen, "progress went backwards");
         seen = n;
     };
-    let s = heapsnap::read_snapshot(&path, ParseOptions { threads: 2, progress: Some(&mut progress) }).unwrap();
+    let s = heapsnap::read_snapshot(&path, ParseOptions { threads: 2, progress: Some(&mut progress), observer: None }).unwrap();
     assert_same(&plain, &s, "read_snapshot with progress");
     assert_eq!(seen, std::fs::metadata(&path).unwrap().len(), "file progress did not reach the file size");
     // An in-memory reader, as `parse_snapshot` documents.
@@ -548,7 +551,7 @@ fn block_boundaries_anywhere() {
         let pad = BLOCK - cut;
         let mut padded = vec![b' '; pad];
         padded.extend_from_slice(&bytes);
-        let s = heapsnap::parse_snapshot(Box::new(std::io::Cursor::new(padded)), ParseOptions { threads: 2, progress: None })
+        let s = heapsnap::parse_snapshot(Box::new(std::io::Cursor::new(padded)), ParseOptions { threads: 2, ..Default::default() })
             .unwrap_or_else(|e| panic!("block boundary before byte {cut}: {e}"));
         assert_same(&plain, &s, &format!("block boundary before byte {cut}"));
     }

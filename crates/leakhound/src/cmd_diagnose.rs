@@ -4,10 +4,8 @@
 use crate::output::{bytes, paint, Colour, Timer};
 use crate::{load, SnapshotArgs};
 use anyhow::{bail, Result};
-use diagnose::leaks::{self, Census, Diagnosis, Last, Options, PathTree, Suspect, Verdict};
-use heapsnap::analysis::analyze_with_early;
-use heapsnap::source::ScriptNames;
-use heapsnap::{analyze, classes, AnalysisOptions, HeapSnapshot};
+use diagnose::leaks::{self, Census, Diagnosis, Last, Options, Suspect, Verdict};
+use heapsnap::{analyze, AnalysisOptions, HeapSnapshot};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -88,7 +86,8 @@ pub fn diagnose_files(files: &[PathBuf], threads: usize, opts: &Options, exact: 
         if !exact {
             return Census::ids_only(&f.display().to_string(), &snap);
         }
-        let a = analyze(&mut snap, AnalysisOptions { fold_shallow_sizes: true, ..Default::default() });
+        let opts = AnalysisOptions { fold_shallow_sizes: true, threads, observer: crate::debug_laps::observer(), ..Default::default() };
+        let a = analyze(&mut snap, opts);
         Census::take(&f.display().to_string(), &snap, a.retained)
     };
     let load_earlier = |f: &PathBuf| if exact { load_one(f) } else { load::load_nodes_only(f, threads) };
@@ -97,6 +96,11 @@ pub fn diagnose_files(files: &[PathBuf], threads: usize, opts: &Options, exact: 
         let mut pending: Option<std::thread::ScopedJoinHandle<'_, Census>> = None;
         for f in &files[..files.len() - 1] {
             let snap = load_earlier(f)?;
+            if threads == 1 {
+                // One thread: no census beside the next parse.
+                earlier.push(census(f, snap));
+                continue;
+            }
             if let Some(h) = pending.take() {
                 earlier.push(h.join().map_err(|_| anyhow::anyhow!("analysis thread panicked"))?);
             }
@@ -110,12 +114,19 @@ pub fn diagnose_files(files: &[PathBuf], threads: usize, opts: &Options, exact: 
     })?;
     timer.phase("parse all, census of the earlier snapshots");
     let f = &files[files.len() - 1];
-    let (a, (classes, scripts, tree)) = analyze_with_early(
+    let a = analyze(
         &mut snap,
-        AnalysisOptions { fold_shallow_sizes: true, ..Default::default() },
-        |s| (classes::compute(s), ScriptNames::build(s)),
-        |s, (classes, scripts)| (classes, scripts, PathTree::compute(s)),
+        AnalysisOptions {
+            fold_shallow_sizes: true,
+            classes: true,
+            script_names: true,
+            path_tree: true,
+            observer: crate::debug_laps::observer(),
+            ..Default::default()
+        },
     );
+    let (classes, scripts, tree) =
+        (a.classes.expect("asked for classes"), a.scripts.expect("asked for script names"), a.path_tree.expect("asked for the path tree"));
     timer.phase("analysis of the last snapshot");
     let name = f.display().to_string();
     let last = Last { file: &name, snapshot: &snap, retained: &a.retained, classes: &classes, scripts: &scripts, tree: &tree };

@@ -28,7 +28,7 @@ pub fn load(args: &SnapshotArgs) -> Result<HeapSnapshot> {
             b.set_position(done);
         }
     };
-    let opts = ParseOptions { threads: args.threads, progress: Some(&mut report) };
+    let opts = ParseOptions { threads: args.threads, progress: Some(&mut report), observer: crate::debug_laps::observer() };
     let snap = heapsnap::parse_input(input, opts).with_context(|| format!("{shown}"));
     if let Some(b) = &bar {
         b.finish_and_clear();
@@ -41,5 +41,6 @@ pub fn load(args: &SnapshotArgs) -> Result<HeapSnapshot> {
 pub fn load_nodes_only(path: &std::path::Path, threads: usize) -> Result<HeapSnapshot> {
     let shown = path.display().to_string();
     let (input, _) = heapsnap::open_input(path).with_context(|| format!("cannot read {shown}"))?;
-    heapsnap::parse_nodes_only(input, ParseOptions { threads, progress: None }).with_context(|| shown.clone())
+    heapsnap::parse_nodes_only(input, ParseOptions { threads, progress: None, observer: crate::debug_laps::observer() })
+        .with_context(|| shown.clone())
 }
