@@ -5,6 +5,7 @@
 
 pub mod describe;
 pub mod diff;
+pub mod evidence;
 pub mod gclog;
 pub mod leaks;
 pub mod listeners;
