@@ -1,5 +1,6 @@
 //! Leak diagnosis for leakhound, with no I/O of its own: what grows between
-//! heap snapshots and why it is kept ([`diff`], [`leaks`], [`patterns`]),
+//! heap snapshots and why it is kept ([`diff`], [`leaks`], [`patterns`],
+//! over the suspect's parts in [`evidence`]),
 //! how nodes and retainer paths read ([`describe`]), robust trend
 //! statistics ([`trend`]) and V8 `--trace-gc` logs ([`gclog`]).
 

@@ -78,7 +78,8 @@ fn grouping_counts_per_step_and_verdict() {
     };
     let exact = Want { entries: [Some(300), Some(600), Some(900)], retained: [Some(149_480), Some(300_016), Some(450_136)], ..listeners };
     // (set, exact census, verdict, survivors, survivor bytes, node counts, suspect)
-    let table: [(&str, bool, Verdict, u64, u64, [usize; 3], Option<&Want>); 3] = [
+    type Case<'a> = (&'a str, bool, Verdict, u64, u64, [usize; 3], Option<&'a Want>);
+    let table: [Case; 3] = [
         ("listeners", false, Verdict::Leak, 4534, 179_008, [50_347, 54_837, 59_102], Some(&listeners)),
         ("listeners", true, Verdict::Leak, 4534, 179_008, [50_347, 54_837, 59_102], Some(&exact)),
         ("listeners-removed", false, Verdict::NoLeak, 333, 26_176, [46_190, 46_471, 46_534], None),
@@ -160,7 +161,8 @@ fn diff(set: &str) -> Comparison {
 fn diff_first_to_last() {
     // (set, rows, new, deleted, allocated, freed, [(class, new, deleted, alloc, freed)])
     type Row = (&'static str, u64, u64, u64, u64);
-    let table: [(&str, usize, u64, u64, u64, u64, &[Row]); 2] = [
+    type Case = (&'static str, usize, u64, u64, u64, u64, &'static [Row]);
+    let table: [Case; 2] = [
         (
             "listeners",
             40,
