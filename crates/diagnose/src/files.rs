@@ -8,10 +8,8 @@
 //! (a progress bar, phase timings) is the caller's [`Progress`].
 
 use crate::diff::{compare, Comparison};
-use crate::leaks::{self, Census, Diagnosis, Last, Options, PathTree};
-use heapsnap::analysis::analyze_with_early;
-use heapsnap::source::ScriptNames;
-use heapsnap::{analyze, classes, AnalysisOptions, HeapSnapshot, ParseOptions, SnapshotError};
+use crate::leaks::{self, Census, DiagnoseError, Diagnosis, Last, Options};
+use heapsnap::{analyze, classes, AnalysisOptions, HeapSnapshot, Observer, ParseOptions, SnapshotError};
 use std::path::{Path, PathBuf};
 
 /// What the caller shows while files are read and analysed. Every method
@@ -25,6 +23,10 @@ pub trait Progress {
     fn parsed(&mut self) {}
     /// A named step of the work ended (for timings).
     fn phase(&mut self, _name: &str) {}
+    /// Who receives the engine's laps (debug timings), if anyone.
+    fn observer(&self) -> Option<&'static dyn Observer> {
+        None
+    }
 }
 
 /// No progress shown.
@@ -50,8 +52,8 @@ pub enum FilesError {
     TooFewSnapshots(usize),
     #[error("analysis thread panicked")]
     AnalysisPanicked,
-    #[error("{0}")]
-    Diagnosis(String),
+    #[error(transparent)]
+    Diagnosis(#[from] DiagnoseError),
 }
 
 /// Parse a whole snapshot (`.gz` works too; `-` reads stdin).
@@ -59,8 +61,9 @@ pub fn open(path: &Path, threads: usize, progress: &mut dyn Progress) -> Result<
     let shown = path.display().to_string();
     let (input, len) = heapsnap::open_input(path).map_err(|source| FilesError::Read { path: shown.clone(), source })?;
     progress.parsing(path, len);
+    let observer = progress.observer();
     let mut report = |done: u64| progress.read(done);
-    let opts = ParseOptions { threads, progress: Some(&mut report) };
+    let opts = ParseOptions { threads, progress: Some(&mut report), observer };
     let snap = heapsnap::parse_input(input, opts).map_err(|source| FilesError::Parse { path: shown, source });
     progress.parsed();
     snap
@@ -68,16 +71,17 @@ pub fn open(path: &Path, threads: usize, progress: &mut dyn Progress) -> Result<
 
 /// Only the node table of a snapshot (ids, types, sizes): see
 /// `heapsnap::parse_nodes_only`.
-pub fn open_nodes_only(path: &Path, threads: usize) -> Result<HeapSnapshot, FilesError> {
+pub fn open_nodes_only(path: &Path, threads: usize, observer: Option<&dyn Observer>) -> Result<HeapSnapshot, FilesError> {
     let shown = path.display().to_string();
     let (input, _) = heapsnap::open_input(path).map_err(|source| FilesError::Read { path: shown.clone(), source })?;
-    heapsnap::parse_nodes_only(input, ParseOptions { threads, progress: None }).map_err(|source| FilesError::Parse { path: shown, source })
+    heapsnap::parse_nodes_only(input, ParseOptions { threads, progress: None, observer })
+        .map_err(|source| FilesError::Parse { path: shown, source })
 }
 
 /// How to read the files of a diagnosis.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FileOptions {
-    /// Threads for parsing (0: all cores).
+    /// Threads for parsing and analysis (0: all cores; 1 starts no other thread).
     pub threads: usize,
     /// Read the earlier snapshots in full, to show each accumulator's
     /// entries and retained size in every snapshot (about twice the time).
@@ -93,18 +97,24 @@ pub fn diagnose_files(files: &[PathBuf], opts: &Options, fopts: FileOptions, pro
         return Err(FilesError::TooFewSnapshots(files.len()));
     }
     let FileOptions { threads, exact } = fopts;
+    let observer = progress.observer();
     let census = |f: &PathBuf, mut snap: HeapSnapshot| {
         if !exact {
             return Census::ids_only(&f.display().to_string(), &snap);
         }
-        let a = analyze(&mut snap, AnalysisOptions { fold_shallow_sizes: true, ..Default::default() });
+        let a = analyze(&mut snap, AnalysisOptions { fold_shallow_sizes: true, threads, observer, ..Default::default() });
         Census::take(&f.display().to_string(), &snap, a.retained)
     };
     let (earlier, mut snap) = std::thread::scope(|scope| -> Result<(Vec<Census>, HeapSnapshot), FilesError> {
         let mut earlier = Vec::new();
         let mut pending: Option<std::thread::ScopedJoinHandle<'_, Census>> = None;
         for f in &files[..files.len() - 1] {
-            let snap = if exact { open(f, threads, progress)? } else { open_nodes_only(f, threads)? };
+            let snap = if exact { open(f, threads, progress)? } else { open_nodes_only(f, threads, observer)? };
+            if threads == 1 {
+                // One thread: no census beside the next parse.
+                earlier.push(census(f, snap));
+                continue;
+            }
             if let Some(h) = pending.take() {
                 earlier.push(h.join().map_err(|_| FilesError::AnalysisPanicked)?);
             }
@@ -118,16 +128,27 @@ pub fn diagnose_files(files: &[PathBuf], opts: &Options, fopts: FileOptions, pro
     })?;
     progress.phase("parse all, census of the earlier snapshots");
     let f = &files[files.len() - 1];
-    let (a, (classes, scripts, tree)) = analyze_with_early(
+    let a = analyze(
         &mut snap,
-        AnalysisOptions { fold_shallow_sizes: true, ..Default::default() },
-        |s| (classes::compute(s), ScriptNames::build(s)),
-        |s, (classes, scripts)| (classes, scripts, PathTree::compute(s)),
+        AnalysisOptions {
+            fold_shallow_sizes: true,
+            classes: true,
+            script_names: true,
+            path_tree: true,
+            threads,
+            observer,
+            ..Default::default()
+        },
+    );
+    let (classes, scripts, tree) = (
+        a.classes.as_ref().expect("asked for classes"),
+        a.scripts.as_ref().expect("asked for script names"),
+        a.path_tree.as_ref().expect("asked for the path tree"),
     );
     progress.phase("analysis of the last snapshot");
     let name = f.display().to_string();
-    let last = Last { file: &name, snapshot: &snap, retained: &a.retained, classes: &classes, scripts: &scripts, tree: &tree };
-    let d = leaks::diagnose(&earlier, &last, opts).map_err(FilesError::Diagnosis)?;
+    let last = Last { file: &name, snapshot: &snap, retained: &a.retained, classes, scripts, tree };
+    let d = leaks::diagnose(&earlier, &last, opts)?;
     progress.phase("diagnosis");
     Ok(d)
 }

@@ -24,7 +24,7 @@
 use crate::describe::{class_name, clip, edge_label, node_label, path_steps, start_label};
 use crate::patterns::{self, Evidence, Pattern};
 use heapsnap::classes::Classes;
-use heapsnap::distances::{self, NO_EDGE, UNREACHABLE};
+use heapsnap::distances::NO_EDGE;
 use heapsnap::retainers::{edge_source, shortest_paths, PathStep, RetainerPath, Retainers};
 use heapsnap::source::{ScriptNames, SourceLocation};
 use heapsnap::{EdgeIndex, EdgeKind, EdgeName, HeapSnapshot, NodeIndex, NodeKind};
@@ -129,34 +129,7 @@ pub fn entries(s: &HeapSnapshot) -> Vec<u32> {
     s.nodes().map(|n| entries_of(s, n)).collect()
 }
 
-/// A shortest-path tree from the roots (DevTools' distance rules): every
-/// reached node's parent edge and node, distance, and the visit order
-/// (parents first).
-pub struct PathTree {
-    pub parent_edge: Vec<EdgeIndex>,
-    pub parent_node: Vec<NodeIndex>,
-    pub dist: Vec<u32>,
-    pub order: Vec<NodeIndex>,
-}
-
-impl PathTree {
-    pub fn compute(s: &HeapSnapshot) -> PathTree {
-        let n = s.node_count();
-        let mut t = PathTree {
-            parent_edge: vec![NO_EDGE; n],
-            parent_node: vec![NONE; n],
-            dist: vec![UNREACHABLE; n],
-            order: Vec::with_capacity(n),
-        };
-        distances::visit_tree(s, |x, d, e, p| {
-            t.parent_edge[x as usize] = e;
-            t.parent_node[x as usize] = p;
-            t.dist[x as usize] = d;
-            t.order.push(x);
-        });
-        t
-    }
-}
+pub use heapsnap::distances::PathTree;
 
 /// The last snapshot, analysed.
 pub struct Last<'a> {
@@ -176,37 +149,7 @@ pub struct SnapshotInfo {
     pub max_id: u32,
 }
 
-/// One step of a retainer path: edge, edge type, node id, label, class, location.
-pub type Step = crate::describe::JsonStep;
-
-/// The container that accumulates, followed through every snapshot.
-#[derive(Clone, Debug, Serialize)]
-pub struct Accumulator {
-    pub id: u32,
-    /// How the code names it: `requestLogs`, `_events.tick`, `renderPage.cache`.
-    pub name: String,
-    pub class: String,
-    /// The same object (by id) was alive in each snapshot.
-    pub alive: Vec<bool>,
-    /// Entries (elements, properties, Map/Set entries) in each snapshot;
-    /// null where it was not alive or not counted (earlier snapshots are
-    /// counted only with `--exact`).
-    pub entries: Vec<Option<u32>>,
-    /// Retained size in each snapshot (null as for `entries`).
-    pub retained: Vec<Option<u64>>,
-    /// Whether it grew in every step: its entries or retained size with an
-    /// exact census, else the leaked objects it gained in each step.
-    pub grows_every_step: bool,
-    /// Other accumulators of the same shape folded into this suspect.
-    pub similar: usize,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct ClassCount {
-    pub class: String,
-    pub count: u64,
-    pub bytes: u64,
-}
+pub use crate::evidence::{Accumulator, ClassCount, Step};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Suspect {
@@ -266,11 +209,24 @@ struct Group {
     resource_store: bool,
 }
 
+/// Why snapshots cannot be diagnosed together.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DiagnoseError {
+    #[error("diagnose needs at least three snapshots of one process")]
+    TooFewSnapshots,
+    /// A later snapshot's largest object id is below an earlier one's:
+    /// out of order, or from another process.
+    #[error(
+        "{later} has older object ids than {earlier} (largest id {later_max} < {earlier_max}): give the snapshots oldest first, all from one process"
+    )]
+    OutOfOrder { later: String, earlier: String, later_max: u32, earlier_max: u32 },
+}
+
 /// The diagnosis of `earlier` snapshots (oldest first) and the last one.
-pub fn diagnose(earlier: &[Census], last: &Last, opts: &Options) -> Result<Diagnosis, String> {
+pub fn diagnose(earlier: &[Census], last: &Last, opts: &Options) -> Result<Diagnosis, DiagnoseError> {
     let s = last.snapshot;
     if earlier.len() < 2 {
-        return Err("diagnose needs at least three snapshots of one process".into());
+        return Err(DiagnoseError::TooFewSnapshots);
     }
     let mut warnings = Vec::new();
     let mut maxes: Vec<u32> = earlier.iter().map(|c| c.max_id).collect();
@@ -279,13 +235,7 @@ pub fn diagnose(earlier: &[Census], last: &Last, opts: &Options) -> Result<Diagn
     for w in 1..maxes.len() {
         if maxes[w] < maxes[w - 1] {
             let name = |k: usize| if k < earlier.len() { earlier[k].file.clone() } else { last.file.to_string() };
-            return Err(format!(
-                "{} has older object ids than {} (largest id {} < {}): give the snapshots oldest first, all from one process",
-                name(w),
-                name(w - 1),
-                maxes[w],
-                maxes[w - 1]
-            ));
+            return Err(DiagnoseError::OutOfOrder { later: name(w), earlier: name(w - 1), later_max: maxes[w], earlier_max: maxes[w - 1] });
         }
     }
     let first = &earlier[0];

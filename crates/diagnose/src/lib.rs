@@ -1,11 +1,13 @@
 //! Leak diagnosis for leakhound, with no I/O of its own: what grows between
-//! heap snapshots and why it is kept ([`diff`], [`leaks`], [`patterns`]),
+//! heap snapshots and why it is kept ([`diff`], [`leaks`], [`patterns`],
+//! over the suspect's parts in [`evidence`]),
 //! how nodes and retainer paths read ([`describe`]), robust trend
 //! statistics ([`trend`]) and V8 `--trace-gc` logs ([`gclog`]).
 
 pub mod allocations;
 pub mod describe;
 pub mod diff;
+pub mod evidence;
 pub mod files;
 pub mod gclog;
 pub mod leaks;

@@ -3,7 +3,7 @@
 //! array is also a module-level collection, but removing the listener is
 //! the fix.
 
-use crate::leaks::{Accumulator, ClassCount, Step};
+use crate::evidence::{Accumulator, ClassCount, Step};
 use heapsnap::source::SourceLocation;
 use heapsnap::NodeKind;
 use serde::Serialize;

@@ -3,7 +3,7 @@ fn main() {
     let path = std::env::args().nth(1).expect("FILE");
     let threads = std::env::args().nth(2).map(|t| t.parse().unwrap()).unwrap_or(0);
     let t = std::time::Instant::now();
-    let s = heapsnap::read_snapshot(path.as_ref(), heapsnap::ParseOptions { threads, progress: None }).unwrap();
+    let s = heapsnap::read_snapshot(path.as_ref(), heapsnap::ParseOptions { threads, ..Default::default() }).unwrap();
     eprintln!(
         "parsed {} nodes, {} edges, {} strings in {:.2?}; {} MiB held",
         s.node_count(),

@@ -472,7 +472,7 @@ mod tests {
     }
 
     fn parse(text: &[u8], threads: usize) -> Result<HeapSnapshot, String> {
-        crate::parse_snapshot(Box::new(std::io::Cursor::new(text.to_vec())), ParseOptions { threads, progress: None })
+        crate::parse_snapshot(Box::new(std::io::Cursor::new(text.to_vec())), ParseOptions { threads, ..Default::default() })
             .map_err(|e| e.to_string())
     }
 

@@ -96,11 +96,10 @@ pub fn visit(s: &HeapSnapshot, mut visit: impl FnMut(NodeIndex, u32)) {
     walk(vec![root], root_distance, &mut seen, &mut visit);
 }
 
-/// The longest level `visit` keeps as a list (`HEAPSNAP_BFS_LIST_MAX`
+/// The longest level `visit` keeps as a list (`Limits::bfs_list_max`
 /// overrides it, for tests on small heaps).
 fn list_max() -> usize {
-    static OVERRIDE: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
-    OVERRIDE.get_or_init(|| std::env::var("HEAPSNAP_BFS_LIST_MAX").ok().and_then(|v| v.parse().ok())).unwrap_or(1 << 18)
+    crate::limits::current().bfs_list_max.unwrap_or(1 << 18)
 }
 
 /// DevTools' rules for which edges a distance may follow.
@@ -214,6 +213,39 @@ pub fn visit_tree(s: &HeapSnapshot, mut visit: impl FnMut(NodeIndex, u32, EdgeIn
     }
     level.push(root);
     bfs(&mut level, &mut next, root_distance, &mut seen, &mut visit);
+}
+
+/// A shortest-path tree from the roots (DevTools' distance rules): every
+/// reached node's parent edge and node, distance, and the visit order
+/// (parents first).
+pub struct PathTree {
+    /// The edge each reached node was first reached by (`NO_EDGE` for none).
+    pub parent_edge: Vec<EdgeIndex>,
+    /// That edge's source (`NodeIndex::MAX` for none).
+    pub parent_node: Vec<NodeIndex>,
+    /// Distance from the roots (`UNREACHABLE` for none).
+    pub dist: Vec<u32>,
+    /// Reached nodes, parents first.
+    pub order: Vec<NodeIndex>,
+}
+
+impl PathTree {
+    pub fn compute(s: &HeapSnapshot) -> PathTree {
+        let n = s.node_count();
+        let mut t = PathTree {
+            parent_edge: vec![NO_EDGE; n],
+            parent_node: vec![NodeIndex::MAX; n],
+            dist: vec![UNREACHABLE; n],
+            order: Vec::with_capacity(n),
+        };
+        visit_tree(s, |x, d, e, p| {
+            t.parent_edge[x as usize] = e;
+            t.parent_node[x as usize] = p;
+            t.dist[x as usize] = d;
+            t.order.push(x);
+        });
+        t
+    }
 }
 
 /// Every node's distance (`UNREACHABLE` for none).

@@ -25,7 +25,8 @@ pub fn populate<T>(v: &mut Vec<T>) {
                 libc::madvise(a as *mut libc::c_void, b - a, MADV_POPULATE_WRITE);
             };
             // Zeroing pages is most of the cost: share big ranges between cores.
-            let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(8);
+            let limits = crate::limits::current();
+            let threads = limits.cap(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(8));
             if threads > 1 && end - aligned >= (64 << 20) {
                 let chunk = ((end - aligned) / threads).div_ceil(page) * page;
                 std::thread::scope(|s| {
@@ -33,7 +34,7 @@ pub fn populate<T>(v: &mut Vec<T>) {
                         let a = (aligned + k * chunk).min(end);
                         let b = (a + chunk).min(end);
                         if a < b {
-                            s.spawn(move || advise(a, b));
+                            crate::limits::spawn_scoped(s, move || advise(a, b));
                         }
                     }
                     advise(aligned, (aligned + chunk).min(end));
@@ -75,16 +76,10 @@ pub fn filled<T: Copy>(n: usize, value: T) -> Vec<T> {
     v
 }
 
-/// `min`, unless `HEAPSNAP_PARALLEL_MIN` says otherwise: tests set it low
-/// so that the two-thread paths run on their small graphs too.
-pub(crate) fn parallel_min(min: u32) -> u32 {
-    static OVERRIDE: std::sync::OnceLock<Option<u32>> = std::sync::OnceLock::new();
-    OVERRIDE.get_or_init(|| std::env::var("HEAPSNAP_PARALLEL_MIN").ok().and_then(|v| v.parse().ok())).unwrap_or(min)
-}
-
 /// Run `work` over `0..n` as two halves on two cores, each half into its own
 /// accumulator made by `fresh`; returns both for the caller to merge (the
-/// second is `None` when `n` is below `min` and one pass did it all).
+/// second is `None` when `n` is below `min`, or the limits allow one thread,
+/// and one pass did it all).
 pub fn on_two_halves<T: Send>(
     n: u32,
     min: u32,
@@ -92,13 +87,13 @@ pub fn on_two_halves<T: Send>(
     work: impl Fn(std::ops::Range<u32>, &mut T) + Sync,
 ) -> (T, Option<T>) {
     let mut first = fresh();
-    if n < parallel_min(min) {
+    if !crate::limits::current().split(n, min) {
         work(0..n, &mut first);
         return (first, None);
     }
     let mid = n / 2;
     let second = std::thread::scope(|scope| {
-        let h = scope.spawn(|| {
+        let h = crate::limits::spawn_scoped(scope, || {
             let mut acc = fresh();
             work(mid..n, &mut acc);
             acc
@@ -107,43 +102,4 @@ pub fn on_two_halves<T: Send>(
         h.join().expect("worker thread panicked")
     });
     (first, Some(second))
-}
-
-/// CPU seconds this process has used so far (all threads), for the
-/// `HEAPSNAP_DEBUG` timings: wall time alone hides an idle core.
-pub fn cpu_seconds() -> f64 {
-    // SAFETY: getrusage fills the struct it is given.
-    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
-        return 0.0;
-    }
-    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    tv(u.ru_utime) + tv(u.ru_stime)
-}
-
-/// CPU time, resident and peak resident memory now, for the
-/// `HEAPSNAP_DEBUG` timings.
-pub fn usage() -> String {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches(" kB").parse::<u64>().ok())
-            .map_or("?".to_string(), |kb| (kb / 1024).to_string())
-    };
-    let (fresh, reused) = (
-        crate::recycle::FRESH.load(std::sync::atomic::Ordering::Relaxed),
-        crate::recycle::REUSED.load(std::sync::atomic::Ordering::Relaxed),
-    );
-    format!(
-        "cpu {:.2} s, rss {} MiB (file {}), peak {} MiB, big fresh {} reused {} kept {} MiB",
-        cpu_seconds(),
-        field("VmRSS:"),
-        field("RssFile:"),
-        field("VmHWM:"),
-        fresh >> 20,
-        reused >> 20,
-        crate::recycle::kept_bytes() >> 20
-    )
 }

@@ -217,7 +217,7 @@ fn on_threads<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
     }
     let f = &f;
     std::thread::scope(|s| {
-        let handles: Vec<_> = (0..n - 1).map(|k| s.spawn(move || f(k))).collect();
+        let handles: Vec<_> = (0..n - 1).map(|k| crate::limits::spawn_scoped(s, move || f(k))).collect();
         let last = f(n - 1);
         let mut out: Vec<T> = handles.into_iter().map(|h| h.join().expect("parser thread panicked")).collect();
         out.push(last);

@@ -16,25 +16,32 @@ pub struct ParseOptions<'a> {
     pub threads: usize,
     /// Called with the number of input bytes read so far.
     pub progress: Option<&'a mut dyn FnMut(u64)>,
+    /// Receives a lap per top-level section read.
+    pub observer: Option<&'a dyn crate::observe::Observer>,
 }
 
 impl Default for ParseOptions<'_> {
     fn default() -> Self {
-        ParseOptions { threads: 0, progress: None }
+        ParseOptions { threads: 0, progress: None, observer: None }
     }
 }
 
 impl ParseOptions<'_> {
+    /// The threads asked for, else those the limits in force allow, else all cores.
     fn thread_count(&self) -> usize {
+        let limit = crate::limits::current().threads;
         if self.threads > 0 {
             self.threads
+        } else if limit > 0 {
+            limit
         } else {
             std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
         }
     }
 }
 
-/// An opened snapshot source.
+/// An opened snapshot source. Nothing runs yet: with more than one
+/// thread, parsing reads a stream ahead on a thread of its own.
 pub enum Input {
     /// Any byte stream: stdin, a pipe, a decompressor.
     Stream(Box<dyn Read + Send>),
@@ -47,8 +54,7 @@ pub enum Input {
 /// there is to read (for a progress bar).
 pub fn open_input(path: &Path) -> Result<(Input, Option<u64>)> {
     if path.as_os_str() == "-" {
-        let stdin = ThreadedReader::spawn(std::io::stdin());
-        return Ok((sniff_gzip(Box::new(stdin))?, None));
+        return Ok((sniff_gzip(Box::new(std::io::stdin()))?, None));
     }
     let f = File::open(path)?;
     let meta = f.metadata()?;
@@ -57,7 +63,7 @@ pub fn open_input(path: &Path) -> Result<(Input, Option<u64>)> {
     }
     if !meta.is_file() {
         // A FIFO or device: stream it.
-        return Ok((sniff_gzip(Box::new(ThreadedReader::spawn(f)))?, None));
+        return Ok((sniff_gzip(Box::new(f))?, None));
     }
     let mut head = [0u8; 2];
     let got = {
@@ -66,8 +72,9 @@ pub fn open_input(path: &Path) -> Result<(Input, Option<u64>)> {
     };
     if got == 2 && head == [0x1f, 0x8b] {
         let gz = flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 20, f));
-        // Decompress on its own thread; the size on disk says nothing of the text's.
-        return Ok((Input::Stream(Box::new(ThreadedReader::spawn(gz))), None));
+        // Decompressed on a thread of its own when parsed with more than
+        // one; the size on disk says nothing of the text's.
+        return Ok((Input::Stream(Box::new(gz)), None));
     }
     Ok((Input::File(f), Some(meta.len())))
 }
@@ -85,7 +92,7 @@ fn sniff_gzip(mut raw: Box<dyn Read + Send>) -> Result<Input> {
     let rest = std::io::Cursor::new(head[..got].to_vec()).chain(raw);
     if got == 2 && head == [0x1f, 0x8b] {
         let gz = flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 20, rest));
-        return Ok(Input::Stream(Box::new(ThreadedReader::spawn(gz))));
+        return Ok(Input::Stream(Box::new(gz)));
     }
     Ok(Input::Stream(Box::new(rest)))
 }
@@ -99,10 +106,14 @@ pub fn read_snapshot(path: &Path, opts: ParseOptions<'_>) -> Result<HeapSnapshot
 /// Parse an opened input.
 pub fn parse_input(input: Input, mut opts: ParseOptions<'_>) -> Result<HeapSnapshot> {
     match input {
-        Input::Stream(r) => parse_snapshot(r, opts),
+        Input::Stream(r) => {
+            let threads = opts.thread_count();
+            let sc = Scanner::new(read_ahead(r, threads), opts.progress.take());
+            parse_with(sc, threads, false, opts.observer)
+        }
         Input::File(f) => {
             let sc = Scanner::mapped(f, opts.progress.take())?;
-            parse_with(sc, opts.thread_count(), false)
+            parse_with(sc, opts.thread_count(), false, opts.observer)
         }
     }
 }
@@ -115,19 +126,39 @@ pub fn parse_input(input: Input, mut opts: ParseOptions<'_>) -> Result<HeapSnaps
 pub fn parse_nodes_only(input: Input, mut opts: ParseOptions<'_>) -> Result<HeapSnapshot> {
     let threads = opts.thread_count();
     let sc = match input {
-        Input::Stream(r) => Scanner::new(r, opts.progress.take()),
+        Input::Stream(r) => Scanner::new(read_ahead(r, threads), opts.progress.take()),
         Input::File(f) => Scanner::mapped(f, opts.progress.take())?,
     };
-    parse_with(sc, threads, true)
+    parse_with(sc, threads, true, opts.observer)
 }
 
 /// Parse a snapshot from any byte stream.
 pub fn parse_snapshot<'a>(input: Box<dyn Read + Send + 'a>, mut opts: ParseOptions<'a>) -> Result<HeapSnapshot> {
+    let threads = opts.thread_count();
     let sc = Scanner::new(input, opts.progress.take());
-    parse_with(sc, opts.thread_count(), false)
+    parse_with(sc, threads, false, opts.observer)
 }
 
-fn parse_with(mut sc: Scanner<'_>, threads: usize, nodes_only: bool) -> Result<HeapSnapshot> {
+/// An opened stream, read (and decompressed) ahead on a thread of its own
+/// when there is more than one.
+fn read_ahead(input: Box<dyn Read + Send>, threads: usize) -> Box<dyn Read + Send> {
+    if threads > 1 {
+        Box::new(ThreadedReader::spawn(input))
+    } else {
+        input
+    }
+}
+
+fn parse_with(sc: Scanner<'_>, threads: usize, nodes_only: bool, observer: Option<&dyn crate::observe::Observer>) -> Result<HeapSnapshot> {
+    crate::limits::with_threads(threads, || parse_sections(sc, threads, nodes_only, observer))
+}
+
+fn parse_sections(
+    mut sc: Scanner<'_>,
+    threads: usize,
+    nodes_only: bool,
+    observer: Option<&dyn crate::observe::Observer>,
+) -> Result<HeapSnapshot> {
     match sc.peek_token()? {
         None => return Err(SnapshotError::Foreign("the input is empty".into())),
         Some(b'{') => sc.pos += 1,
@@ -156,8 +187,7 @@ fn parse_with(mut sc: Scanner<'_>, threads: usize, nodes_only: bool) -> Result<H
     let mut samples = Vec::new();
     let mut key = Vec::new();
     let mut seen_keys: std::collections::HashSet<Vec<u8>> = std::collections::HashSet::new();
-    let debug = std::env::var_os("HEAPSNAP_DEBUG").is_some();
-    let t0 = std::time::Instant::now();
+    let laps = crate::observe::Laps::new(observer, crate::observe::Stage::Parse);
     let mut first = true;
 
     loop {
@@ -187,9 +217,7 @@ fn parse_with(mut sc: Scanner<'_>, threads: usize, nodes_only: bool) -> Result<H
         }
         sc.string_into(&mut key, "a top-level key")?;
         sc.expect(b':', "the top-level object")?;
-        if debug {
-            eprintln!("  parse: `{}` at {:.2?} ({})", String::from_utf8_lossy(&key), t0.elapsed(), crate::mem::usage());
-        }
+        laps.lap_with(|| format!("`{}`", String::from_utf8_lossy(&key)));
         if !seen_keys.insert(key.clone()) {
             return Err(SnapshotError::syntax(
                 key_at,
@@ -224,7 +252,7 @@ fn parse_with(mut sc: Scanner<'_>, threads: usize, nodes_only: bool) -> Result<H
                 if threads > 1 && edge_total % m.edge_field_count() as u64 == 0 {
                     let n = nodes.as_mut().expect("checked above");
                     let edge_count = std::mem::take(&mut n.edge_count);
-                    graph_job = Some(std::thread::spawn(move || Graph::finish(edge_count, cols)));
+                    graph_job = Some(crate::limits::spawn(move || Graph::finish(edge_count, cols)));
                 } else {
                     edges = Some(cols);
                 }
@@ -239,7 +267,7 @@ fn parse_with(mut sc: Scanner<'_>, threads: usize, nodes_only: bool) -> Result<H
                     (Some(m), Some(n)) if threads > 1 => {
                         let (layout, nf, node_count) = (m.location_layout.clone(), m.node_field_count(), n.kind.len());
                         let raw = flat.values;
-                        locations_job = Some(std::thread::spawn(move || resolve_locations(&layout, nf, &raw, node_count)));
+                        locations_job = Some(crate::limits::spawn(move || resolve_locations(&layout, nf, &raw, node_count)));
                     }
                     _ => locations_raw = Some(flat.values),
                 }
@@ -270,9 +298,7 @@ fn parse_with(mut sc: Scanner<'_>, threads: usize, nodes_only: bool) -> Result<H
     if let Some(b) = sc.peek_token()? {
         return Err(SnapshotError::syntax(sc.offset(), format!("unexpected {} after the end of the snapshot", crate::scan::show_byte(b))));
     }
-    if debug {
-        eprintln!("  parse: end of input at {:.2?} ({})", t0.elapsed(), crate::mem::usage());
-    }
+    laps.lap("end of input");
     let meta = meta.ok_or_else(|| SnapshotError::Foreign("no `snapshot` header".into()))?;
     let mut nodes = nodes.ok_or_else(|| SnapshotError::Foreign("no `nodes` array".into()))?;
     let graph = match (graph_job, edges) {

@@ -417,7 +417,7 @@ impl ThreadedReader {
     pub(crate) fn spawn<R: Read + Send + 'static>(mut inner: R) -> Self {
         let (full_tx, full) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(BLOCKS);
         let (empty, empty_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(BLOCKS + 2);
-        std::thread::spawn(move || {
+        crate::limits::spawn(move || {
             let mut spare = BLOCKS + 1;
             loop {
                 let mut block = match empty_rx.try_recv() {

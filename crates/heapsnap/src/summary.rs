@@ -55,21 +55,20 @@ impl DominatorTree {
 /// out, as in DevTools. A node's retained size is added to its class only if
 /// no dominator-tree ancestor of the same class was added already.
 pub fn class_summaries(s: &HeapSnapshot, classes: &Classes, tree: &DominatorTree, retained: &[u64]) -> Vec<ClassSummary> {
-    // Counts and shallow sizes on a second core, beside the tree walk.
-    let (counts, retained_of) = std::thread::scope(|scope| {
-        let counts = scope.spawn(|| {
-            let mut counts = vec![(0u64, 0u64); classes.keys.len()];
-            for n in s.nodes() {
-                let size = s.self_size(n);
-                if size != 0 {
-                    let c = &mut counts[classes.class_of(n) as usize];
-                    c.0 += 1;
-                    c.1 += size;
-                }
+    let count = || {
+        let mut counts = vec![(0u64, 0u64); classes.keys.len()];
+        for n in s.nodes() {
+            let size = s.self_size(n);
+            if size != 0 {
+                let c = &mut counts[classes.class_of(n) as usize];
+                c.0 += 1;
+                c.1 += size;
             }
-            counts
-        });
-        // Depth-first over the dominator tree, with how many counted ancestors each class has.
+        }
+        counts
+    };
+    // Depth-first over the dominator tree, with how many counted ancestors each class has.
+    let walk = || {
         let mut retained_of = vec![0u64; classes.keys.len()];
         let mut active = vec![0u32; classes.keys.len()];
         // Stack entries: a node to enter, or (with bit 32 set) a class to release.
@@ -92,8 +91,18 @@ pub fn class_summaries(s: &HeapSnapshot, classes: &Classes, tree: &DominatorTree
             }
             stack.extend(kids.iter().map(|&k| k as u64));
         }
-        (counts.join().expect("class count thread panicked"), retained_of)
-    });
+        retained_of
+    };
+    // Counts and shallow sizes on a second core, beside the tree walk.
+    let (counts, retained_of) = if crate::limits::current().parallel() {
+        std::thread::scope(|scope| {
+            let counts = crate::limits::spawn_scoped(scope, count);
+            let retained_of = walk();
+            (counts.join().expect("class count thread panicked"), retained_of)
+        })
+    } else {
+        (count(), walk())
+    };
     let mut rows: Vec<ClassSummary> = classes
         .keys
         .iter()

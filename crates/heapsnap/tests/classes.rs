@@ -28,6 +28,9 @@ globalThis.keep = keep;
 
 #[test]
 fn property_list_classes_survive_interrupted_runs() {
+    if common::skip_without_node("property_list_classes_survive_interrupted_runs") {
+        return;
+    }
     let node = common::any_node();
     let dir = common::temp_dir();
     let path = dir.path().join("shapes.heapsnapshot");

@@ -196,14 +196,17 @@ fn to_json(h: &GHeap) -> String {
 }
 
 fn parse(text: &str) -> HeapSnapshot {
-    heapsnap::parse_snapshot(Box::new(std::io::Cursor::new(text.as_bytes().to_vec())), ParseOptions { threads: 1, progress: None })
+    heapsnap::parse_snapshot(Box::new(std::io::Cursor::new(text.as_bytes().to_vec())), ParseOptions { threads: 1, ..Default::default() })
         .unwrap_or_else(|e| panic!("generated snapshot does not parse: {e}\n{text}"))
 }
 
 fn check(h: &GHeap) -> Result<(), TestCaseError> {
     // Take the two-thread paths (predecessor lists, retainer counts) even
     // on these small graphs; other test files keep the one-thread ones.
-    std::env::set_var("HEAPSNAP_PARALLEL_MIN", "2");
+    heapsnap::with_limits(heapsnap::Limits { parallel_min: Some(2), ..Default::default() }, || check_all(h))
+}
+
+fn check_all(h: &GHeap) -> Result<(), TestCaseError> {
     let text = to_json(h);
     let mut s = parse(&text);
     prop_assert_eq!(s.node_count(), h.nodes.len());

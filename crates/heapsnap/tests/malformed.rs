@@ -26,7 +26,7 @@ const SMALL: &str = r#"{"snapshot":{"meta":{"node_fields":["type","name","id","s
 "strings":["","global","Thing","text \u00e9\ud83d\ude00 \ud800 \"q\"\\\/\b\f\n\r\t","fn","leak","x","self"]}"#;
 
 fn parse(bytes: &[u8]) -> Result<HeapSnapshot, SnapshotError> {
-    heapsnap::parse_snapshot(Box::new(std::io::Cursor::new(bytes.to_vec())), ParseOptions { threads: 1, progress: None })
+    heapsnap::parse_snapshot(Box::new(std::io::Cursor::new(bytes.to_vec())), ParseOptions { threads: 1, ..Default::default() })
 }
 
 /// Run everything a command would on an accepted snapshot.
@@ -87,7 +87,7 @@ fn every_prefix_of_a_file_is_an_error() {
     let path = dir.path().join("prefix.heapsnapshot");
     for cut in 0..=bytes.len() {
         std::fs::write(&path, &bytes[..cut]).unwrap();
-        match heapsnap::read_snapshot(&path, ParseOptions { threads: 1, progress: None }) {
+        match heapsnap::read_snapshot(&path, ParseOptions { threads: 1, ..Default::default() }) {
             Ok(_) if cut == bytes.len() => {}
             Ok(_) => panic!("a file of the first {cut} bytes parsed as a snapshot"),
             Err(SnapshotError::Truncated { offset, .. }) => assert_eq!(offset, cut as u64, "file of {cut} bytes"),
@@ -301,7 +301,7 @@ fn huge_declared_counts_child() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("huge.heapsnapshot");
         std::fs::write(&path, &text).unwrap();
-        match heapsnap::read_snapshot(&path, ParseOptions { threads: 1, progress: None }) {
+        match heapsnap::read_snapshot(&path, ParseOptions { threads: 1, ..Default::default() }) {
             Err(SnapshotError::Inconsistent(m)) => assert!(m.contains("count"), "{m}"),
             Err(e) => panic!("{to} (file): {e}"),
             Ok(_) => panic!("{to} (file): accepted"),

@@ -351,16 +351,25 @@ fn run(name: &str) {
 
 #[test]
 fn app() {
+    if common::skip_without_node("app") {
+        return;
+    }
     run("app");
 }
 
 #[test]
 fn strings() {
+    if common::skip_without_node("strings") {
+        return;
+    }
     run("strings");
 }
 
 #[test]
 fn tree() {
+    if common::skip_without_node("tree") {
+        return;
+    }
     let c = case("tree");
     let len = std::fs::metadata(&c.path).unwrap().len();
     assert!(len > 16 << 20, "the tree snapshot is only {len} bytes: make the program bigger");

@@ -44,7 +44,10 @@ pub fn run(args: &SnapshotArgs, id: u32, limit: usize) -> Result<ExitCode> {
     let Some(n) = snap.node_by_id(id) else {
         bail!("{}: no object with id @{id}", args.file.display());
     };
-    let analysis = analyze(&mut snap, AnalysisOptions { fold_shallow_sizes: !args.raw_sizes, ..Default::default() });
+    let analysis = analyze(
+        &mut snap,
+        AnalysisOptions { fold_shallow_sizes: !args.raw_sizes, observer: crate::debug_laps::observer(), ..Default::default() },
+    );
     let classes = classes::compute(&snap);
     let dist = distances::compute(&snap);
     let retainers = Retainers::build(&snap);

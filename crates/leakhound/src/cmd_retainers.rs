@@ -31,7 +31,10 @@ struct JsonRetainers {
 
 pub fn run(args: &SnapshotArgs, id: Option<u32>, class: Option<&str>, k: usize, objects: usize) -> Result<ExitCode> {
     let mut snap = load::load(args)?;
-    let analysis = analyze(&mut snap, AnalysisOptions { fold_shallow_sizes: !args.raw_sizes, ..Default::default() });
+    let analysis = analyze(
+        &mut snap,
+        AnalysisOptions { fold_shallow_sizes: !args.raw_sizes, observer: crate::debug_laps::observer(), ..Default::default() },
+    );
     let classes = classes::compute(&snap);
     let targets: Vec<NodeIndex> = match (id, class) {
         (Some(id), _) => match snap.node_by_id(id) {

@@ -3,9 +3,8 @@
 use crate::output::{bytes, terminal_width, Table};
 use crate::{load, SnapshotArgs};
 use anyhow::Result;
-use heapsnap::analysis::analyze_with_early;
-use heapsnap::summary::{apply_distances, class_distances, class_summaries, ClassSummary};
-use heapsnap::{classes, distances, AnalysisOptions};
+use heapsnap::summary::{apply_distances, class_summaries, ClassSummary};
+use heapsnap::{analyze, distances, AnalysisOptions};
 use serde::Serialize;
 use std::process::ExitCode;
 
@@ -47,23 +46,18 @@ pub fn run(args: &SnapshotArgs, top: usize, sort: SortBy, html: Option<&std::pat
     let mut snap = load::load(args)?;
     t.phase("parse");
     let total_size = snap.total_size();
-    // Classes and their distances need no dominators: the other core does
-    // them, the distances on through the dominator pass (their walk keeps its
-    // memory to a few MB).
-    let (analysis, (classes, class_dist)) = analyze_with_early(
+    let analysis = analyze(
         &mut snap,
-        AnalysisOptions { fold_shallow_sizes: !args.raw_sizes, dominator_tree: true, side_through_peak: true },
-        classes::compute,
-        |s, classes| {
-            let t = std::time::Instant::now();
-            let dist = class_distances(s, &classes);
-            // The side work is what the dominator pass waits for, if anything.
-            if std::env::var_os("HEAPSNAP_DEBUG").is_some() {
-                eprintln!("  side: class distances {:.3?}", t.elapsed());
-            }
-            (classes, dist)
+        AnalysisOptions {
+            fold_shallow_sizes: !args.raw_sizes,
+            dominator_tree: true,
+            class_distances: true,
+            observer: crate::debug_laps::observer(),
+            ..Default::default()
         },
     );
+    let classes = analysis.classes.expect("asked for classes");
+    let class_dist = analysis.class_distances.expect("asked for class distances");
     t.phase("dominators, retained sizes, classes, distances");
     // The class table walks the dominator tree's child lists; the parent
     // array can go now (memory is what is scarce).

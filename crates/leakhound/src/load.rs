@@ -51,6 +51,9 @@ impl Progress for Terminal {
     fn phase(&mut self, name: &str) {
         self.timer.phase(name);
     }
+    fn observer(&self) -> Option<&'static dyn heapsnap::Observer> {
+        crate::debug_laps::observer()
+    }
 }
 
 pub fn load(args: &SnapshotArgs) -> Result<HeapSnapshot> {

@@ -14,18 +14,20 @@ mod cmd_snapshot;
 mod cmd_summary;
 mod cmd_supervise;
 mod cmd_watch;
+mod debug_laps;
 mod flags;
 mod live;
 mod load;
 mod model;
 mod output;
+mod recycle;
 mod report;
 
 use clap::{Parser, Subcommand};
 
-/// Big freed arrays keep their pages for the next big array (see `heapsnap::recycle`).
+/// Big freed arrays keep their pages for the next big array (see `recycle`).
 #[global_allocator]
-static ALLOC: heapsnap::recycle::Recycler = heapsnap::recycle::Recycler;
+static ALLOC: recycle::Recycler = recycle::Recycler;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -41,7 +43,7 @@ struct Cli {
 pub struct SnapshotArgs {
     /// A .heapsnapshot file (.gz works too; `-` reads stdin).
     pub file: PathBuf,
-    /// Threads for parsing (default: all cores).
+    /// Threads for parsing and analysis (default: all cores; 1 starts no other thread).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
     /// Use V8's raw self sizes instead of DevTools' shallow sizes (which fold
@@ -154,14 +156,19 @@ fn main() -> ExitCode {
     tune_allocator();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Summary { snap, top, sort, html } => cmd_summary::run(&snap, top, sort, html.as_deref()),
-        Command::Retainers { snap, id, class, paths, objects } => cmd_retainers::run(&snap, id, class.as_deref(), paths, objects),
-        Command::Node { snap, id, limit } => cmd_node::run(&snap, id, limit),
-        Command::Diff(a) => cmd_diff::run(&a),
+        // --threads bounds every phase: parsing and all of the analysis.
+        Command::Summary { snap, top, sort, html } => {
+            heapsnap::with_threads(snap.threads, || cmd_summary::run(&snap, top, sort, html.as_deref()))
+        }
+        Command::Retainers { snap, id, class, paths, objects } => {
+            heapsnap::with_threads(snap.threads, || cmd_retainers::run(&snap, id, class.as_deref(), paths, objects))
+        }
+        Command::Node { snap, id, limit } => heapsnap::with_threads(snap.threads, || cmd_node::run(&snap, id, limit)),
+        Command::Diff(a) => heapsnap::with_threads(a.threads, || cmd_diff::run(&a)),
         Command::Listeners(a) => cmd_listeners::run(&a),
         Command::Run(a) => cmd_run::run(&a),
         Command::Load(a) => cmd_load::run(&a),
-        Command::Diagnose(a) => cmd_diagnose::run(&a),
+        Command::Diagnose(a) => heapsnap::with_threads(a.threads, || cmd_diagnose::run(&a)),
         // The log counts in V8's "MB" (2^20 bytes).
         Command::Gclog { file, json, min_growth } => cmd_gclog::run(&file, json, min_growth / (1024.0 * 1024.0)),
         Command::Supervise(a) => cmd_supervise::run(&a),

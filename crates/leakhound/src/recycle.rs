@@ -9,8 +9,8 @@
 //! copied, into the new block (`mremap`), so a kept page is reused before any
 //! fresh one is taken, and the peak stays where it was.
 //!
-//! Blocks under `BIG` go to the system allocator. A binary opts in with
-//! `#[global_allocator] static A: heapsnap::recycle::Recycler = heapsnap::recycle::Recycler;`.
+//! Blocks under `BIG` go to the system allocator. The binary installs it
+//! (`main.rs`); the heapsnap library stays allocator-neutral.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Mutex;
@@ -29,7 +29,7 @@ struct Kept {
 
 static KEPT: Mutex<Kept> = Mutex::new(Kept { free: Vec::new(), pieced: Vec::new() });
 
-/// Bytes of big blocks from fresh pages, and from kept ones (for `HEAPSNAP_DEBUG`).
+/// Bytes of big blocks from fresh pages, and from kept ones (for the `HEAPSNAP_DEBUG` laps).
 pub static FRESH: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 pub static REUSED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
