@@ -9,6 +9,7 @@
 
 pub mod cgroup;
 pub mod doctor;
+pub mod operator;
 
 pub use cgroup::{Memory, Version};
 pub use doctor::{assess, Assessment, Facts, Finding, Severity};
