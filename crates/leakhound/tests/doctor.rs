@@ -341,3 +341,62 @@ fn bad_targets() {
     );
     assert_one_line_error(&o, "missing root", "no such directory");
 }
+
+/// `watch` in a 256 MiB cgroup on a leaking Node 20: the container limit
+/// (charge growing at the RSS trend) comes before the 259 MiB heap limit;
+/// the doctor's finding is in the JSON, the text and the HTML.
+#[test]
+fn watch_names_the_limit_reached_first() {
+    let Some(cg) = Cgroups::new(V1, "watch_names_the_limit_reached_first") else { return };
+    set_limit(cg.root(), 256 * MIB);
+    let page = tempfile::tempdir().unwrap();
+    let html = page.path().join("watch.html");
+    let app = format!("{} 60", fixture("leak.js").display());
+    let a: Vec<String> =
+        ["watch", "--json", "--interval", "250ms", "--duration", "10s", "--html", html.to_str().unwrap(), "--", "sh", "-c"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([in_cgroup(cg.root(), &node(20), &app)])
+            .collect();
+    let o = run(&a, Duration::from_secs(90));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    schema::check_schema("watch", &v);
+    let c = &v["container"];
+    assert_eq!(c["container_limit_bytes"], 256 * MIB, "{c}");
+    assert_eq!(v["verdict"], "leak");
+    assert_eq!(c["first_limit"], "container", "{c}");
+    let (to_container, to_heap) = (c["time_to_container_limit_s"].as_f64().unwrap(), c["time_to_heap_limit_s"].as_f64().unwrap());
+    assert!(to_container < to_heap && to_container > 0.0, "{c}");
+    assert_eq!(c["time_to_first_limit_s"].as_f64().unwrap(), to_container);
+    assert!(c["findings"].as_array().unwrap().iter().any(|f| f["id"] == "heap-limit-above-container-limit"), "{c}");
+    assert_eq!(c["recommended_max_old_space_size_mb"], 128);
+    assert_eq!(c["gc_drift"], Value::Null, "a heap leak is not drift");
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("Container and limits") && page.contains("first limit: the container limit"), "no container section");
+    assert!(page.contains("heap-limit-above-container-limit"));
+}
+
+/// RSS rising over a flat heap floor, carried by kept Buffers: `watch`
+/// says the memory is outside the JS heap (not GC drift, not a heap leak).
+#[test]
+fn watch_explains_rss_over_a_flat_floor() {
+    let app = support::repo_root().join("fixtures/supervise/app.js");
+    let node = node(20);
+    let o = Command::new(BIN)
+        .args(["watch", "--json", "--interval", "250ms", "--duration", "8s", "--force-gc", "--"])
+        .arg(&node)
+        .arg(&app)
+        .env("PORT", "0")
+        .env("LEAK_RSS_MB_PER_S", "4")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let c = &v["container"];
+    assert_ne!(v["verdict"], "leak", "the heap floor is flat: {}", v["reason"]);
+    assert!(c["rss_growth_bytes_per_hour"].as_f64().unwrap() > 3.0 * 3600.0 * 1e6, "{c}");
+    assert!(c["external_growth"].as_str().unwrap_or("").contains("outside the JS heap"), "{c}");
+    assert_eq!(c["gc_drift"], Value::Null);
+}
