@@ -152,6 +152,8 @@ pub struct RunReport {
     pub floors: Vec<Floor>,
     pub phases: Vec<Phase>,
     pub snapshots: Vec<SnapshotTaken>,
+    /// The container limit, the limit reached first, RSS drift, the doctor's findings (as `watch`).
+    pub container: crate::cmd_doctor::WatchContainer,
 }
 
 struct Recorder {
@@ -251,6 +253,7 @@ struct Live {
     snapshots: Vec<SnapshotTaken>,
     rounds: Vec<LoadReport>,
     heap_size_limit: u64,
+    checkup: Option<crate::cmd_doctor::Checkup>,
 }
 
 async fn hunt(args: &Args, load: &Load, dir: &std::path::Path) -> Result<Live> {
@@ -263,8 +266,10 @@ async fn hunt(args: &Args, load: &Load, dir: &std::path::Path) -> Result<Live> {
         Arc::new(Recorder { start: Instant::now(), samples: Mutex::new(Vec::new()), floors: Mutex::new(Vec::new()), limit: Mutex::new(0) });
     let result = drive(args, load, dir, &target, &rec, quiet).await;
     let (app, node_version, pid) = (target.label.clone(), target.info.node_version.clone(), target.info.pid);
+    let checkup;
     let (phases, snapshots, rounds) = match result {
         Ok(x) => {
+            checkup = crate::cmd_doctor::check(&target, pid, None).await.ok();
             target.finish().await;
             x
         }
@@ -282,7 +287,7 @@ async fn hunt(args: &Args, load: &Load, dir: &std::path::Path) -> Result<Live> {
     let samples = rec.samples.lock().unwrap().clone();
     let floors = rec.floors.lock().unwrap().clone();
     let heap_size_limit = *rec.limit.lock().unwrap();
-    Ok(Live { app, node_version, pid, samples, floors, phases, snapshots, rounds, heap_size_limit })
+    Ok(Live { app, node_version, pid, samples, floors, phases, snapshots, rounds, heap_size_limit, checkup })
 }
 
 type Driven = (Vec<Phase>, Vec<SnapshotTaken>, Vec<LoadReport>);
@@ -426,6 +431,14 @@ fn combine(args: &Args, live: Live, diagnosis: Diagnosis, started_at: u64) -> Ru
             rounds: live.rounds.clone(),
         }
     });
+    let rss: Vec<(f64, f64, f64)> = live.samples.iter().map(|x| (x.t, x.rss as f64, x.external as f64)).collect();
+    let container = crate::cmd_doctor::watch_view(
+        live.checkup.as_ref(),
+        &rss,
+        trend.time_to_limit_s,
+        trend.growth_bytes_per_hour,
+        trend.verdict == diagnose::gclog::Verdict::Leak,
+    );
     RunReport {
         schema_version: 1,
         command: "run",
@@ -447,6 +460,7 @@ fn combine(args: &Args, live: Live, diagnosis: Diagnosis, started_at: u64) -> Ru
         floors: live.floors,
         phases: live.phases,
         snapshots: live.snapshots,
+        container,
     }
 }
 
@@ -484,6 +498,9 @@ pub fn render(r: &RunReport) -> String {
     let floors: Vec<String> =
         r.snapshots.iter().filter_map(|s| r.floors.iter().rev().find(|f| f.t <= s.t + 1e-9)).map(|f| bytes(f.heap_used)).collect();
     let _ = writeln!(o, "Heap after GC at each snapshot: {}", floors.join(" → "));
+    for line in crate::cmd_doctor::watch_lines(&r.container) {
+        let _ = writeln!(o, "{line}");
+    }
     if r.diagnosis.verdict == SnapVerdict::Leak || !r.diagnosis.below_threshold.is_empty() {
         let _ = writeln!(o);
         // The diagnosis' own report, minus its verdict line (ours is above).
