@@ -319,6 +319,11 @@ fn bad_targets() {
     let port = free_port();
     let o = run(&["doctor".into(), "--inspect".into(), format!("127.0.0.1:{port}")], Duration::from_secs(30));
     assert_one_line_error(&o, "nobody listening", &port.to_string());
+    let mut c = Command::new("true").spawn().unwrap();
+    c.wait().unwrap();
+    let dead = c.id();
+    let o = run(&["doctor".into(), "--pid".into(), dead.to_string()], Duration::from_secs(30));
+    assert_one_line_error(&o, "dead pid", &format!("process {dead} does not exist"));
     let notfs = tempfile::tempdir().unwrap();
     let m = marker("doctor-bad-root");
     let o = run(
