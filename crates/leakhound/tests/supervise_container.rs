@@ -298,3 +298,29 @@ fn pid1_reaps_orphans_and_drains_on_sigterm() {
         assert!(!alive(p), "worker {p} outlived leakhound");
     }
 }
+
+/// A snapshot before a restart must fit the container's headroom: in a
+/// 192 MiB cgroup a worker restarted at a 40-50 MB heap (a snapshot can
+/// need 18 times that) while its replacement already runs gets no
+/// snapshot, and the event says why; the restart itself happens, and no
+/// OOM kill. (With 2x allowed, the same worker was OOM-killed while
+/// writing its snapshot.)
+#[test]
+fn snapshot_that_would_not_fit_the_container_is_skipped() {
+    let Some(cg) = Cgroup::new("snapshot_that_would_not_fit_the_container_is_skipped", Some(192 * MIB)) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let snaps = dir.path().join("snaps");
+    let mut sup = cg.supervise(
+        &["--max-heap", "40MB", "--snapshot-before-restart", snaps.to_str().unwrap(), "--snapshot-min-free", "1MB"],
+        &[("LEAK_HEAP_KB_PER_S", "8000")],
+        &[&fixture("app.js")],
+    );
+    let skipped = sup.wait_for("a skipped snapshot", Duration::from_secs(30), |e| e["event"] == "snapshot-skipped");
+    let why = skipped["why"].as_str().unwrap();
+    assert!(why.contains("the container has") && why.contains("OOM-kill the container"), "{why}");
+    sup.wait_for("the restarted worker's exit", Duration::from_secs(20), |e| e["event"] == "exited" && e["pid"] == skipped["pid"]);
+    assert_eq!(sup.count(|e| e["event"] == "oom-killed"), 0, "{}", sup.transcript());
+    assert_eq!(sup.count(|e| e["event"] == "snapshot"), 0);
+    assert!(sup.stop().success());
+    assert_eq!(std::fs::read_dir(&snaps).map(|d| d.count()).unwrap_or(0), 0, "no snapshot file, not even a partial one");
+}
