@@ -91,6 +91,12 @@ pub struct Memory {
     /// `memory.oom_control` `oom_kill`): the largest value from the
     /// process's cgroup up to the level that sets the limit.
     pub oom_kills: Option<u64>,
+    /// v2 `memory.events` `high` of the process's cgroup: times it was
+    /// throttled for passing `memory.high`.
+    pub high_events: Option<u64>,
+    /// v2 `memory.oom.group` is 1 on the process's cgroup or one above it
+    /// up to the binding level: one OOM kill takes every process.
+    pub oom_group: bool,
 }
 
 /// `max` or a v1 "unlimited" number -> None.
@@ -294,7 +300,14 @@ pub fn read_memory(location: Location) -> Memory {
     };
     let usage_bytes = read(&location.dir.join(usage_file)).and_then(|t| t.trim().parse().ok());
     let oom_kills = oom_kills_of(&location, &levels, limit.as_ref());
-    Memory { location, levels, limit, own_level_limit, usage_bytes, oom_kills }
+    let (high_events, oom_group) = match location.version {
+        Version::V2 => (
+            read(&location.dir.join("memory.events")).and_then(|t| keyed(&t, "high")),
+            levels.iter().any(|l| read(&l.dir.join("memory.oom.group")).is_some_and(|t| t.trim() == "1")),
+        ),
+        Version::V1 => (None, false),
+    };
+    Memory { location, levels, limit, own_level_limit, usage_bytes, oom_kills, high_events, oom_group }
 }
 
 /// The OOM-kill counter from the process's level up to the binding one.
@@ -422,7 +435,8 @@ mod tests {
         write(&child, "memory.max", "max\n");
         write(&child, "memory.high", "max\n");
         write(&child, "memory.current", "1000\n");
-        write(&child, "memory.events", "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n");
+        write(&child, "memory.events", "low 0\nhigh 7\nmax 0\noom 0\noom_kill 0\n");
+        write(&child, "memory.oom.group", "1\n");
         let loc = Location {
             version: Version::V2,
             mount: root.into(),
@@ -437,6 +451,7 @@ mod tests {
         assert_eq!(m.own_level_limit, None);
         assert_eq!(m.oom_kills, Some(1));
         assert_eq!(m.usage_bytes, Some(1000));
+        assert_eq!((m.high_events, m.oom_group), (Some(7), true));
         write(&child, "memory.high", "200000000\n");
         let m = read_memory(loc);
         let b = m.limit.as_ref().unwrap();

@@ -77,6 +77,10 @@ pub struct Facts {
     /// Node processes under the limit, this one included.
     pub node_processes: usize,
     pub oom_kills: Option<u64>,
+    /// v2: times the cgroup was throttled at `memory.high`.
+    pub high_events: Option<u64>,
+    /// v2: `memory.oom.group` = 1 (Kubernetes 1.28+ sets it): one OOM kill ends every process.
+    pub oom_group: bool,
 }
 
 /// The doctor's verdict.
@@ -181,6 +185,23 @@ pub fn assess(f: &Facts) -> Assessment {
                 "the kernel's OOM killer has killed {} process(es) in this cgroup (oom_kill counter): that is a SIGKILL, exit 137, with no \"heap out of memory\" message and no snapshot",
                 f.oom_kills.unwrap_or(0)
             ),
+        );
+    }
+    if f.high_events.unwrap_or(0) > 0 {
+        add(
+            "memory-high-throttled",
+            Severity::Warning,
+            format!(
+                "the cgroup was throttled {} time(s) at memory.high (memory.events): the kernel slowed it down and reclaimed hard, which shows as latency, not as a kill",
+                f.high_events.unwrap_or(0)
+            ),
+        );
+    }
+    if f.oom_group && f.limit.is_some() {
+        add(
+            "oom-group-kill",
+            Severity::Info,
+            "memory.oom.group is 1 (Kubernetes 1.28+ on cgroup v2 sets it): one OOM kill ends every process in the container, a supervisor included; restart before the limit (leakhound supervise --max-rss auto)".to_string(),
         );
     }
     match f.limit {
@@ -374,6 +395,10 @@ mod tests {
         let mut k = facts("v20.20.2", 524, Some(1024));
         k.oom_kills = Some(2);
         assert_eq!(ids(&assess(&k)), ["oom-killed"]);
+        k.oom_kills = Some(0);
+        k.high_events = Some(3);
+        k.oom_group = true;
+        assert_eq!(ids(&assess(&k)), ["memory-high-throttled", "oom-group-kill"]);
         assert_eq!(ids(&assess(&facts("v20.20.2", 259, Some(80)))), ["heap-limit-above-container-limit", "limit-too-small"]);
     }
 

@@ -74,6 +74,8 @@ pub async fn check(target: &Target, pid: u32, cgroup_root: Option<&Path>) -> Res
         usage_bytes: memory.as_ref().and_then(|m| m.usage_bytes),
         node_processes,
         oom_kills: memory.as_ref().and_then(|m| m.oom_kills),
+        high_events: memory.as_ref().and_then(|m| m.high_events),
+        oom_group: memory.as_ref().is_some_and(|m| m.oom_group),
     };
     let assessment = container::assess(&facts);
     Ok(Checkup { pid, facts, memory, assessment })
@@ -90,6 +92,8 @@ struct CgroupJson<'a> {
     limit_file: Option<&'a str>,
     usage_bytes: Option<u64>,
     oom_kills: Option<u64>,
+    high_events: Option<u64>,
+    oom_group: bool,
 }
 
 #[derive(Serialize)]
@@ -157,6 +161,8 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
             limit_file: m.limit.as_ref().map(|b| b.file.as_str()),
             usage_bytes: m.usage_bytes,
             oom_kills: m.oom_kills,
+            high_events: m.high_events,
+            oom_group: m.oom_group,
         });
         let f = &c.facts;
         let out = JsonOut {

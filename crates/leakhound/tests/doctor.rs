@@ -292,6 +292,7 @@ fn cgroup_v2_layout() {
     put(&app_rel, "memory.high", "max\n");
     put(&app_rel, "memory.current", "52428800\n");
     put(&app_rel, "memory.events", "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n");
+    put(&name, "memory.oom.group", "1\n");
     let root = fake.path().display().to_string();
     let v = doctor_in(&app, &node(20), &format!("-e '{IDLE}'"), &["--cgroup-root", &root]);
     assert_eq!(v["cgroup"]["version"], "v2");
@@ -302,15 +303,19 @@ fn cgroup_v2_layout() {
     assert_eq!(v["cgroup"]["limit_dir"], fake.path().join(&name).display().to_string());
     assert_eq!(v["cgroup"]["oom_kills"], 3);
     assert_eq!(v["headroom_bytes"], (256 - 50) * MIB);
-    assert_eq!(ids(&v), ["oom-killed", "heap-limit-above-container-limit", "limit-not-seen-by-node"]);
+    assert_eq!(v["cgroup"]["oom_group"], true);
+    assert_eq!(ids(&v), ["oom-killed", "heap-limit-above-container-limit", "limit-not-seen-by-node", "oom-group-kill"]);
     // memory.high below memory.max on the process's own level binds first.
     put(&app_rel, "memory.high", "209715200\n");
+    put(&app_rel, "memory.events", "low 0\nhigh 5\nmax 0\noom 0\noom_kill 0\n");
     let v = doctor_in(&app, &node(20), &format!("-e '{IDLE}'"), &["--cgroup-root", &root]);
     assert_eq!(v["container_limit_bytes"], 200 * MIB);
     assert_eq!(v["cgroup"]["limit_file"], "memory.high");
     assert_eq!(v["cgroup"]["oom_kills"], 0, "read up to the level that binds");
     assert_eq!(v["recommended_max_old_space_size_mb"], 86);
     assert!(!ids(&v).contains(&"limit-not-seen-by-node".to_string()), "{v}");
+    assert_eq!(v["cgroup"]["high_events"], 5);
+    assert_eq!(severity(&v, "memory-high-throttled"), "warning");
 }
 
 /// Bad targets: one line, exit 2, nothing left running.
@@ -358,7 +363,7 @@ fn watch_names_the_limit_reached_first() {
     let html = page.path().join("watch.html");
     let app = format!("{} 60", fixture("leak.js").display());
     let a: Vec<String> =
-        ["watch", "--json", "--interval", "250ms", "--duration", "10s", "--html", html.to_str().unwrap(), "--", "sh", "-c"]
+        ["watch", "--json", "--interval", "250ms", "--duration", "20s", "--html", html.to_str().unwrap(), "--", "sh", "-c"]
             .iter()
             .map(|s| s.to_string())
             .chain([in_cgroup(cg.root(), &node(20), &app)])
