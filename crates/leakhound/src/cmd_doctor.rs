@@ -215,7 +215,8 @@ fn human(label: &str, c: &Checkup) -> String {
         }
         None => row("cgroup", "none with a memory controller".into()),
     }
-    row("Node processes", format!("{} under this limit", f.node_processes));
+    let under = if f.limit.is_some() { "under this limit" } else { "in this cgroup" };
+    row("Node processes", format!("{} {under}", f.node_processes));
     let sized = if f.heap_flags.is_empty() { "Node's default".to_string() } else { f.heap_flags.join(" ") };
     row("heap limit", format!("{} ({sized})", size(f.heap_size_limit)));
     row(
