@@ -265,6 +265,10 @@ impl Default for Options {
 /// than the threshold gives `inconclusive` rather than `no-leak`.
 pub const SUGGESTIVE_P: f64 = 0.1;
 
+/// The smallest floor step (MB) called a leak without significance (see
+/// `trend::step_up`): well above the few MB a warming-up app settles by.
+pub const STEP_MIN_MB: f64 = 32.0;
+
 /// memwatch's early signal: the floor grew across this many consecutive full GCs.
 pub const EARLY_SIGNAL_RUN: usize = 5;
 
@@ -350,6 +354,7 @@ pub fn analyze(log: &GcLog, opts: Options) -> Analysis {
         longest = longest.max(run);
     }
     let growth = floor_trend.as_ref().map(Trend::per_hour);
+    let step = crate::trend::step_up(&floor_y, STEP_MIN_MB);
     let (verdict, reason) = if full.len() < opts.min_full_gcs {
         (Verdict::Inconclusive, format!("only {} full GCs (Mark-Compact/Mark-sweep); need at least {}", full.len(), opts.min_full_gcs))
     } else {
@@ -373,6 +378,24 @@ pub fn analyze(log: &GcLog, opts: Options) -> Analysis {
                     p_text(t.p_value)
                 ),
             ),
+            // Not significant, but a step far too large to be noise: the
+            // floor multiplied and never came back down (the seed
+            // article's seven Mark-sweeps, 10.9 MB -> 235.7 MB).
+            Some(t) if t.per_hour() >= opts.min_growth_mb_per_hour && step.is_some() => {
+                let st = step.unwrap();
+                (
+                    Verdict::Leak,
+                    format!(
+                        "the heap floor after full GCs went from {:.1} MB to {:.1} MB ({:.1}x, {:.1} MB/h) and every later floor stays above every earlier one; Mann-Kendall p {} over {} full GCs is short of significance only because the log is short",
+                        st.before,
+                        st.after,
+                        st.ratio,
+                        t.per_hour(),
+                        p_text(t.p_value),
+                        full.len()
+                    ),
+                )
+            }
             // Large growth that is not (yet) significant, e.g. a few full
             // GCs in two clusters: calling that `no-leak` would mislead.
             Some(t) if t.mann_kendall_z > 0.0 && t.p_value < SUGGESTIVE_P && t.per_hour() >= opts.min_growth_mb_per_hour => (
@@ -530,7 +553,7 @@ mod tests {
         // Slow steady growth under the threshold.
         let a = analyze(&synthetic(|i| 50.0 + 0.1 * i as f64), Options { min_growth_mb_per_hour: 100.0, ..Default::default() });
         assert_eq!(a.verdict, Verdict::NoLeak, "{}", a.reason);
-        // Big growth, two clusters, not significant: inconclusive (the seed article's excerpt).
+        // Big growth, two clusters, not significant: a twentyfold step is a leak (the seed article's excerpt).
         let log = parse(&[
             "[1]  7644 ms: Mark-sweep 10.9 (48.5) -> 10.9 (48.5) MB, 25.0 ms [x]",
             "[1]  7717 ms: Mark-sweep 10.9 (48.5) -> 10.9 (48.5) MB, 18.0 ms [x]",
@@ -541,8 +564,22 @@ mod tests {
             "[1]  637508 ms: Mark-sweep 235.7 (290.5) -> 235.7 (290.5) MB, 357.2 ms [x]",
         ]);
         let a = analyze(&log, Options::default());
-        assert_eq!(a.verdict, Verdict::Inconclusive, "{}", a.reason);
+        assert_eq!(a.verdict, Verdict::Leak, "{}", a.reason);
+        assert!(a.reason.contains("10.9 MB to 235.7 MB"), "{}", a.reason);
+        assert!(a.floor_trend.as_ref().unwrap().p_value > crate::trend::ALPHA);
         assert!(a.pause_growth_ms_per_hour.unwrap() > 0.0);
+        // The same shape with a small change keeps the short-log caution.
+        let log = parse(&[
+            "[1]  7644 ms: Mark-sweep 50.9 (68.5) -> 50.9 (68.5) MB, 25.0 ms [x]",
+            "[1]  7717 ms: Mark-sweep 50.9 (68.5) -> 50.9 (68.5) MB, 18.0 ms [x]",
+            "[1]  7866 ms: Mark-sweep 51.0 (68.5) -> 50.9 (68.5) MB, 23.2 ms [x]",
+            "[1]  8001 ms: Mark-sweep 51.0 (68.5) -> 50.9 (68.5) MB, 18.4 ms [x]",
+            "[1]  633891 ms: Mark-sweep 58.7 (70.5) -> 58.7 (70.5) MB, 27.3 ms [x]",
+            "[1]  635672 ms: Mark-sweep 58.7 (70.5) -> 58.7 (70.5) MB, 21.5 ms [x]",
+            "[1]  637508 ms: Mark-sweep 58.7 (70.5) -> 58.7 (70.5) MB, 27.2 ms [x]",
+        ]);
+        let a = analyze(&log, Options::default());
+        assert_eq!(a.verdict, Verdict::Inconclusive, "{}", a.reason);
         // Too few full GCs.
         let log = parse(&[
             "[1] 1 ms: Mark-Compact 2.0 (3.0) -> 1.0 (3.0) MB, 1.0 / 0.0 ms",

@@ -56,6 +56,41 @@ impl Trend {
     }
 }
 
+/// A level shift too large to be noise: the series splits in two (at least
+/// two points each) where every later point is above every earlier one, by at least
+/// `STEP_RATIO` times and `step_min` in y units. A short series (seven
+/// full GCs in two clusters) cannot reach Mann-Kendall significance however
+/// large the growth; a floor that went from 11 MB to 236 MB and stayed
+/// there is still a leak. Small shifts keep needing significance.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Step {
+    /// The highest point of the earlier half.
+    pub before: f64,
+    /// The lowest point of the later half.
+    pub after: f64,
+    /// `after / before`.
+    pub ratio: f64,
+}
+
+/// The later half must sit at least this many times above the earlier one.
+pub const STEP_RATIO: f64 = 2.0;
+
+/// `Step` if `ys` (in time order, at least 4 points) shifts up by at
+/// least `STEP_RATIO` times and by at least `step_min`.
+pub fn step_up(ys: &[f64], step_min: f64) -> Option<Step> {
+    // Every split with at least two points on each side; the largest ratio wins.
+    let mut best: Option<Step> = None;
+    for k in 2..ys.len().saturating_sub(1) {
+        let before = ys[..k].iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let after = ys[k..].iter().copied().fold(f64::INFINITY, f64::min);
+        let ratio = if before > 0.0 { after / before } else { f64::INFINITY };
+        if after - before >= step_min && ratio >= STEP_RATIO && best.is_none_or(|b| ratio > b.ratio) {
+            best = Some(Step { before, after, ratio });
+        }
+    }
+    best
+}
+
 /// Evenly spaced indices (always keeping the first and the last point).
 fn subsample(xs: &[f64], ys: &[f64], max: usize) -> (Vec<f64>, Vec<f64>) {
     let n = xs.len();
@@ -242,6 +277,19 @@ mod tests {
         assert!((erfc(-1.0) - 1.842_700_793).abs() < 1e-7);
         // Two-sided p for z = 1.96 is 0.05.
         assert!((erfc(1.96 / std::f64::consts::SQRT_2) - 0.05).abs() < 1e-3);
+    }
+
+    #[test]
+    fn steps() {
+        let seed = [10.9, 10.9, 10.9, 10.9, 235.7, 235.7, 235.7];
+        let st = step_up(&seed, 16.0).unwrap();
+        assert_eq!((st.before, st.after), (10.9, 235.7));
+        assert!(st.ratio > 20.0);
+        // Small shifts and overlapping halves are not steps.
+        assert!(step_up(&[50.0, 50.0, 50.0, 51.0, 51.0, 51.0, 51.0], 16.0).is_none());
+        assert!(step_up(&[2.0, 2.0, 2.0, 5.0, 5.0, 5.0], 16.0).is_none());
+        assert!(step_up(&[10.0, 10.0, 100.0, 30.0, 9.0, 100.0, 100.0], 16.0).is_none());
+        assert!(step_up(&[10.0, 100.0, 100.0], 16.0).is_none());
     }
 
     #[test]

@@ -196,6 +196,7 @@ struct Live {
     snapshots: Vec<SnapshotTaken>,
     rounds: Vec<LoadReport>,
     heap_size_limit: u64,
+    checkup: Option<crate::live::checkup::Checkup>,
 }
 
 async fn hunt(args: &Args, load: &Load, dir: &std::path::Path) -> Result<Live> {
@@ -208,8 +209,10 @@ async fn hunt(args: &Args, load: &Load, dir: &std::path::Path) -> Result<Live> {
         Arc::new(Recorder { start: Instant::now(), samples: Mutex::new(Vec::new()), floors: Mutex::new(Vec::new()), limit: Mutex::new(0) });
     let result = drive(args, load, dir, &target, &rec, quiet).await;
     let (app, node_version, pid) = (target.label.clone(), target.info.node_version.clone(), target.info.pid);
+    let checkup;
     let (phases, snapshots, rounds) = match result {
         Ok(x) => {
+            checkup = crate::live::checkup::check(&target, pid, None).await.ok();
             target.finish().await;
             x
         }
@@ -227,7 +230,7 @@ async fn hunt(args: &Args, load: &Load, dir: &std::path::Path) -> Result<Live> {
     let samples = rec.samples.lock().unwrap().clone();
     let floors = rec.floors.lock().unwrap().clone();
     let heap_size_limit = *rec.limit.lock().unwrap();
-    Ok(Live { app, node_version, pid, samples, floors, phases, snapshots, rounds, heap_size_limit })
+    Ok(Live { app, node_version, pid, samples, floors, phases, snapshots, rounds, heap_size_limit, checkup })
 }
 
 type Driven = (Vec<Phase>, Vec<SnapshotTaken>, Vec<LoadReport>);
@@ -324,6 +327,14 @@ fn combine(args: &Args, live: Live, diagnosis: Diagnosis, started_at: u64) -> Ru
     let RunVerdict { verdict, reason, trend, heap_growth_bytes: growth } =
         run_verdict(&diagnosis, &floors, live.heap_size_limit, args.max_growth);
     let load = LoadSummary::of_rounds(&live.rounds);
+    let rss: Vec<(f64, f64, f64)> = live.samples.iter().map(|x| (x.at.t, x.rss as f64, x.external as f64)).collect();
+    let container = crate::model::container::watch_view(
+        live.checkup.as_ref(),
+        &rss,
+        trend.time_to_limit_s,
+        trend.growth_bytes_per_hour,
+        trend.verdict == diagnose::verdict::Verdict::Leak,
+    );
     RunReport {
         schema_version: 1,
         command: "run",
@@ -345,5 +356,6 @@ fn combine(args: &Args, live: Live, diagnosis: Diagnosis, started_at: u64) -> Ru
         floors: live.floors,
         phases: live.phases,
         snapshots: live.snapshots,
+        container,
     }
 }

@@ -21,9 +21,20 @@ pub struct Args {
     /// Number of worker processes.
     #[arg(long, default_value_t = 1)]
     pub workers: usize,
-    /// Restart a worker whose resident set size passes SIZE (512MB, 1GiB; MB = 10^6 bytes, MiB = 2^20; a bare 300M is refused).
-    #[arg(long, value_parser = parse_positive_size)]
-    pub max_rss: Option<u64>,
+    /// Restart a worker whose resident set size passes SIZE (512MB, 1GiB;
+    /// MB = 10^6 bytes, MiB = 2^20; a bare 300M is refused), or `auto`:
+    /// (80% of the container's memory limit − 64 MiB for a replacement
+    /// worker that overlaps the old one) / --workers.
+    #[arg(long, value_name = "SIZE|auto", value_parser = parse_max_rss)]
+    pub max_rss: Option<MaxRss>,
+    /// Don't give the workers a --max-old-space-size that fits the container
+    /// (by default each gets 75% of its share of the limit minus 64 MiB,
+    /// unless the command or NODE_OPTIONS sets the heap size).
+    #[arg(long)]
+    pub no_fit_heap: bool,
+    /// Read cgroups from this directory instead of the mounts (tests, unusual mounts).
+    #[arg(long, value_name = "DIR")]
+    pub cgroup_root: Option<PathBuf>,
     /// Restart a worker whose V8 heap used passes SIZE (MB = 10^6 bytes, MiB = 2^20).
     #[arg(long, value_parser = parse_positive_size)]
     pub max_heap: Option<u64>,
@@ -96,6 +107,21 @@ fn parse_addr(s: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("`{s}` resolves to no address"))
 }
 
+/// `--max-rss`: a size, or `auto` (from the container's limit).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum MaxRss {
+    Bytes(u64),
+    Auto,
+}
+
+fn parse_max_rss(s: &str) -> Result<MaxRss, String> {
+    if s.trim() == "auto" {
+        Ok(MaxRss::Auto)
+    } else {
+        parse_positive_size(s).map(MaxRss::Bytes).map_err(|e| e.to_string())
+    }
+}
+
 fn parse_listen(s: &str) -> Result<SocketAddr, String> {
     match s.parse::<u16>() {
         Ok(port) => Ok(SocketAddr::from(([0, 0, 0, 0], port))),
@@ -113,7 +139,13 @@ pub fn run(a: &Args) -> Result<ExitCode> {
     }
     let mut cfg = supervise::Config::new(a.command.clone(), a.listen);
     cfg.workers = a.workers;
-    cfg.max_rss = a.max_rss;
+    cfg.max_rss = match a.max_rss {
+        Some(MaxRss::Bytes(b)) => Some(b),
+        _ => None,
+    };
+    cfg.max_rss_auto = a.max_rss == Some(MaxRss::Auto);
+    cfg.fit_heap = !a.no_fit_heap;
+    cfg.cgroup_root = a.cgroup_root.clone();
     cfg.max_heap = a.max_heap;
     cfg.restart_on_leak = a.restart_on_leak;
     cfg.leak_horizon = a.leak_horizon;

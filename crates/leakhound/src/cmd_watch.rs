@@ -169,12 +169,21 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
     };
     let info = target.info.clone();
     let target_json = target.json();
+    let checkup = if target.session.is_closed() {
+        None
+    } else {
+        crate::live::checkup::check(&target, args.target.pid.unwrap_or(info.pid), None).await.ok()
+    };
     target.finish().await;
 
     let (xs, ys) = floor_xy(&s.floors);
     let v = floor_verdict(&xs, &ys, Some(limit as f64), opts);
     let elapsed = s.samples.last().map_or(0.0, |x| x.at.t);
     let summary = final_block(&info, args, &s, &v, limit, elapsed, &exit_note);
+    let rss: Vec<(f64, f64, f64)> = s.samples.iter().map(|x| (x.at.t, x.rss as f64, x.external as f64)).collect();
+    let container =
+        crate::model::container::watch_view(checkup.as_ref(), &rss, v.time_to_limit_s, v.growth_bytes_per_hour, v.verdict == Verdict::Leak);
+    let container_lines: String = crate::report::container::watch_lines(&container).iter().map(|l| format!("{l}\n")).collect();
     {
         let out = WatchReport {
             schema_version: 1,
@@ -201,6 +210,7 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
             analysis: &v,
             floors_dropped: s.dropped,
             started_at: started_at_unix,
+            container,
         };
         if let Some(path) = &args.html {
             let page = crate::report::html::watch_page(&out, &summary, &crate::report::html::command_line());
@@ -211,7 +221,7 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
         } else if args.quiet {
             println!("verdict: {} — {}", v.verdict.word(), v.reason);
         } else {
-            print!("{summary}");
+            print!("{summary}{container_lines}");
         }
     }
     let _ = std::io::stdout().flush();

@@ -3,6 +3,7 @@
 mod cmd_allocations;
 mod cmd_diagnose;
 mod cmd_diff;
+mod cmd_doctor;
 mod cmd_gclog;
 mod cmd_handles;
 mod cmd_listeners;
@@ -119,6 +120,8 @@ enum Command {
     Handles(cmd_handles::Args),
     /// Every EventEmitter's listener counts per event, flagged above a threshold (from a snapshot or a live process).
     Listeners(cmd_listeners::Args),
+    /// A Node process's memory against its container's limit: findings and a --max-old-space-size that fits.
+    Doctor(cmd_doctor::Args),
     /// Read `node --trace-gc` output: does the heap floor after full GCs grow?
     Gclog {
         /// The log (`--trace-gc`, old-format or `--trace-gc-nvp` lines); `-` reads stdin.
@@ -176,6 +179,7 @@ fn main() -> ExitCode {
         Command::Watch(a) => cmd_watch::run(&a),
         Command::Handles(a) => cmd_handles::run(&a),
         Command::Allocations(a) => cmd_allocations::run(&a),
+        Command::Doctor(a) => cmd_doctor::run(&a),
     };
     match result {
         Ok(code) => code,

@@ -132,9 +132,11 @@ fn seed_article_excerpt() {
     assert!(v["pause_growth_ms_per_hour"].as_f64().unwrap() > 0.0, "{v:#}");
     assert!(v["pause_trend"]["slope_per_sec"].as_f64().unwrap() > 0.0);
     assert!(v["floor_growth_mb_per_hour"].as_f64().unwrap() > 0.0);
-    // 7 full GCs in two clusters: the growth is large but Mann-Kendall's
-    // p is ~0.05, not < 0.01, so it is not called a leak, nor no-leak.
-    assert_eq!(v["verdict"], "inconclusive", "{v:#}");
+    // 7 full GCs in two clusters: Mann-Kendall's p is ~0.05, not < 0.01,
+    // but the floor grew twentyfold and stayed: a leak, by its size.
+    assert!(v["floor_trend"]["p_value"].as_f64().unwrap() > 0.01, "{v:#}");
+    assert_eq!(v["verdict"], "leak", "{v:#}");
+    assert!(v["reason"].as_str().unwrap().contains("10.9 MB to 235.7 MB"), "{v:#}");
     // Same through stdin.
     let bytes = std::fs::read(&path).unwrap();
     let w = json(&["gclog", "-", "--json"], Some(&bytes));

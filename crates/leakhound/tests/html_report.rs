@@ -105,7 +105,7 @@ fn check_file(page: &Path) {
 fn docs_cover_every_json_command() {
     let docs = documented_required();
     let cmds: Vec<&str> = docs.iter().map(|(c, _)| c.as_str()).collect();
-    for c in ["summary", "retainers", "node", "gclog", "diff", "diagnose", "run", "load", "snapshot", "watch", "allocations"] {
+    for c in ["summary", "retainers", "node", "gclog", "diff", "diagnose", "run", "load", "snapshot", "watch", "allocations", "doctor"] {
         assert!(cmds.contains(&c), "docs/json.md has no section for {c} (has {cmds:?})");
     }
 }

@@ -217,7 +217,7 @@ fn bad_input_is_one_line_and_exit_2() {
         Command::new(BIN).args(["supervise", "--listen", "127.0.0.1:0", "--max-rss", "12 parsecs", "--", "node", &app]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let first = String::from_utf8_lossy(&out.stderr).lines().next().unwrap_or("").to_string();
-    assert!(first.contains("'12 parsecs' for '--max-rss <MAX_RSS>': unknown size unit `parsecs`"), "{first}");
+    assert!(first.contains("'12 parsecs' for '--max-rss <SIZE|auto>': unknown size unit `parsecs`"), "{first}");
 
     // An app that ignores PORT: named in the error after the crashes.
     let other = free_port().to_string();

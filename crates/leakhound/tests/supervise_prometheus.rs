@@ -199,7 +199,7 @@ fn prometheus_scrapes_the_metrics_and_evaluates_the_alerts() {
     let (_, rules) = get(prom.port, "/api/v1/rules").expect("prometheus answers");
     let v: Value = serde_json::from_str(&rules).unwrap();
     let loaded: Vec<&Value> = v["data"]["groups"][0]["rules"].as_array().unwrap().iter().collect();
-    assert_eq!(loaded.len(), 4);
+    assert_eq!(loaded.len(), 5);
     for r in loaded {
         assert_eq!(r["health"], "ok", "{r}");
     }
@@ -226,7 +226,7 @@ fn alert_rules_pass_promtool_check_and_unit_tests() {
     let promtool = tool("promtool");
     let check = Command::new(&promtool).args(["check", "rules"]).arg(rules()).output().unwrap();
     let out = String::from_utf8_lossy(&check.stdout).into_owned() + &String::from_utf8_lossy(&check.stderr);
-    assert!(check.status.success() && out.contains("SUCCESS: 4 rules found"), "{out}");
+    assert!(check.status.success() && out.contains("SUCCESS: 5 rules found"), "{out}");
     let tests = root().join("docs/alerts/leakhound.rules.test.yml");
     let test = Command::new(&promtool).args(["test", "rules"]).arg(&tests).output().unwrap();
     let out = String::from_utf8_lossy(&test.stdout).into_owned() + &String::from_utf8_lossy(&test.stderr);

@@ -11,6 +11,21 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub enum Event {
     /// The shared listening socket is open.
     Listening { address: String, workers: usize, command: String },
+    /// The container's memory limit and what the supervisor made of it.
+    Container {
+        limit: Option<u64>,
+        /// Where the limit is set: `memory.max of /sys/fs/cgroup/...`.
+        limit_source: Option<String>,
+        /// The per-worker RSS limit in force (from `--max-rss` or `auto`).
+        max_rss: Option<u64>,
+        /// `--max-old-space-size` given to each worker, MiB.
+        max_old_space_size_mb: Option<u64>,
+        /// How the heap size was chosen, or why none was given.
+        heap: String,
+    },
+    /// The kernel's OOM killer killed a worker (SIGKILL, and the cgroup's
+    /// `oom_kill` counter rose); a `crashed` event follows.
+    OomKilled { worker: usize, pid: u32, oom_kills: u64 },
     /// The Prometheus endpoint is up.
     Metrics { url: String },
     /// A worker process started. `replaces` is the pid it will take over from.
@@ -60,6 +75,24 @@ impl Event {
                 format!("listening on {address}, {workers} worker{} of `{command}`", if *workers == 1 { "" } else { "s" })
             }
             Event::Metrics { url } => format!("metrics on {url}"),
+            Event::Container { limit, limit_source, max_rss, max_old_space_size_mb, heap } => {
+                let mut s = match (limit, limit_source) {
+                    (Some(l), Some(src)) => format!("container memory limit {} ({src})", bytes(*l)),
+                    (Some(l), None) => format!("container memory limit {}", bytes(*l)),
+                    _ => "no container memory limit".to_string(),
+                };
+                if let Some(r) = max_rss {
+                    s.push_str(&format!("; --max-rss {} per worker", bytes(*r)));
+                }
+                match max_old_space_size_mb {
+                    Some(mb) => s.push_str(&format!("; workers get --max-old-space-size={mb} ({heap})")),
+                    None => s.push_str(&format!("; heap: {heap}")),
+                }
+                s
+            }
+            Event::OomKilled { worker, pid, oom_kills } => {
+                format!("worker {worker}: pid {pid} was killed by the kernel's OOM killer (container memory limit reached; cgroup oom_kill counter {oom_kills})")
+            }
             Event::Spawned { worker, pid, cause, replaces } => match (cause, replaces) {
                 (SpawnCause::Replace, Some(old)) => format!("worker {worker}: pid {pid} started to replace pid {old}"),
                 (SpawnCause::AfterCrash, _) => format!("worker {worker}: pid {pid} started after a crash"),

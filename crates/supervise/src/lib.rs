@@ -8,6 +8,7 @@
 //! as long as it listens on `process.env.PORT`).
 
 pub mod events;
+pub mod fit;
 pub mod metrics;
 mod process;
 pub mod snapshot;
@@ -36,6 +37,13 @@ pub struct Config {
     pub listen: SocketAddr,
     pub workers: usize,
     pub max_rss: Option<u64>,
+    /// `--max-rss auto`: (80% of the container limit − 64 MiB) / workers.
+    pub max_rss_auto: bool,
+    /// Give each worker a `--max-old-space-size` that fits the container
+    /// limit, unless the command or NODE_OPTIONS sets one.
+    pub fit_heap: bool,
+    /// Read cgroups here instead of the mounts (tests, unusual mounts).
+    pub cgroup_root: Option<PathBuf>,
     pub max_heap: Option<u64>,
     pub restart_on_leak: bool,
     pub leak_horizon: Duration,
@@ -71,6 +79,9 @@ impl Config {
             listen,
             workers: 1,
             max_rss: None,
+            max_rss_auto: false,
+            fit_heap: true,
+            cgroup_root: None,
             max_heap: None,
             restart_on_leak: false,
             leak_horizon: Duration::from_secs(3600),

@@ -41,6 +41,7 @@ pub struct Metrics {
     leaking: Family<WorkerLabel, Gauge>,
     start_time: Family<WorkerLabel, FloatGauge>,
     restarts: Family<RestartLabels, Counter>,
+    oom_kills: Family<WorkerLabel, Counter>,
 }
 
 fn label(slot: usize) -> WorkerLabel {
@@ -69,6 +70,7 @@ impl Metrics {
         let leaking = Family::<WorkerLabel, Gauge>::default();
         let start_time = Family::<WorkerLabel, FloatGauge>::default();
         let restarts = Family::<RestartLabels, Counter>::default();
+        let oom_kills = Family::<WorkerLabel, Counter>::default();
         {
             let r = root.sub_registry_with_prefix("leakhound");
             r.register("worker_up", "1 when a ready worker serves this slot", up.clone());
@@ -94,15 +96,34 @@ impl Metrics {
                 start_time.clone(),
             );
             r.register("worker_restarts", "Worker restarts by reason (rss, heap, leak, crash, reload)", restarts.clone());
+            r.register(
+                "worker_oom_kills",
+                "Workers killed by the kernel's OOM killer (SIGKILL while the cgroup's oom_kill counter rose); also counted as crash restarts",
+                oom_kills.clone(),
+            );
         }
         for slot in 0..workers {
             up.get_or_create(&label(slot)).set(0);
+            let _ = oom_kills.get_or_create(&label(slot));
             // Every reason from zero: `increase()` then sees the first restart.
             for reason in Reason::ALL {
                 let _ = restarts.get_or_create(&RestartLabels { worker: slot.to_string(), reason: reason.as_str().into() });
             }
         }
-        Metrics { registry: Arc::new(root), up, rss, heap_used, heap_total, heap_limit, floor, slope, leaking, start_time, restarts }
+        Metrics {
+            registry: Arc::new(root),
+            up,
+            rss,
+            heap_used,
+            heap_total,
+            heap_limit,
+            floor,
+            slope,
+            leaking,
+            start_time,
+            restarts,
+            oom_kills,
+        }
     }
 
     /// The worker serving `slot` changed (started at `started`, Unix s).
@@ -113,6 +134,10 @@ impl Metrics {
         self.slope.remove(&l);
         self.leaking.remove(&l);
         self.floor.remove(&l);
+    }
+
+    pub fn oom_killed(&self, slot: usize) {
+        self.oom_kills.get_or_create(&label(slot)).inc();
     }
 
     pub fn set_up(&self, slot: usize, up: bool) {

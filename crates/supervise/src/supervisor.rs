@@ -140,6 +140,9 @@ struct Supervisor<'a> {
     stopping: bool,
     fatal: Option<Error>,
     next_sample: Instant,
+    fit: crate::fit::Fit,
+    /// The cgroup's OOM-kill counter at the last worker exit.
+    oom_kills_seen: Option<u64>,
 }
 
 fn unix_now() -> f64 {
@@ -200,6 +203,21 @@ impl<'a> Supervisor<'a> {
         let shim = shim_dir.path().join("leakhound-shim.js");
         std::fs::write(&shim, crate::SHIM_JS).map_err(|source| Error::Io { context: "cannot write the shim", source })?;
         let (tx, rx) = mpsc::unbounded_channel();
+        let fit = crate::fit::fit(cfg.cgroup_root.as_deref(), &cfg.command[1..], cfg.workers, cfg.fit_heap);
+        let mut cfg = cfg;
+        if cfg.max_rss_auto {
+            let limit = fit.limit.ok_or_else(|| {
+                let where_ = fit.memory.as_ref().map(|m| m.location.dir.display().to_string()).unwrap_or_else(|| "no memory cgroup".into());
+                Error::Config(format!("--max-rss auto: this process has no memory limit ({where_}); give a size instead"))
+            })?;
+            cfg.max_rss = Some(crate::fit::auto_max_rss(limit, cfg.workers).ok_or_else(|| {
+                Error::Config(format!(
+                    "--max-rss auto: the memory limit ({} bytes) is too small for {} workers (80% of it minus 64 MiB leaves under 32 MiB each)",
+                    limit, cfg.workers
+                ))
+            })?);
+        }
+        let oom_kills_seen = crate::fit::oom_kills(fit.memory.as_ref());
         let limits = Limits {
             max_rss: cfg.max_rss,
             max_heap: cfg.max_heap,
@@ -230,6 +248,8 @@ impl<'a> Supervisor<'a> {
             ready_latencies: VecDeque::new(),
             stopping: false,
             fatal: None,
+            fit,
+            oom_kills_seen,
         })
     }
 
@@ -244,6 +264,14 @@ impl<'a> Supervisor<'a> {
         let address = self.listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
         let command = self.cfg.command.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" ");
         self.emit(Event::Listening { address, workers: self.cfg.workers, command });
+        let limit_source = self.fit.memory.as_ref().and_then(|m| m.limit.as_ref()).map(|b| format!("{} of {}", b.file, b.dir.display()));
+        self.emit(Event::Container {
+            limit: self.fit.limit,
+            limit_source,
+            max_rss: self.cfg.max_rss,
+            max_old_space_size_mb: self.fit.old_space_mb,
+            heap: self.fit.heap_note.clone(),
+        });
         let metrics_task = match self.cfg.metrics {
             Some(addr) => {
                 let l = tokio::net::TcpListener::bind(addr).await.map_err(|source| Error::MetricsListen { addr, source })?;
@@ -391,7 +419,11 @@ impl<'a> Supervisor<'a> {
     fn spawn(&mut self, slot: usize, cause: SpawnCause, replaces: Option<u32>) -> Result<u64, Error> {
         let (ours, theirs) = UnixStream::pair().map_err(|source| Error::Io { context: "control socket", source })?;
         let program = &self.cfg.command[0];
-        let mut args = vec![std::ffi::OsString::from("--require"), self.shim.clone().into_os_string()];
+        let mut args = Vec::new();
+        if let Some(mb) = self.fit.old_space_mb {
+            args.push(std::ffi::OsString::from(format!("--max-old-space-size={mb}")));
+        }
+        args.extend([std::ffi::OsString::from("--require"), self.shim.clone().into_os_string()]);
         args.extend(self.cfg.command[1..].iter().cloned());
         let env = vec![
             ("PORT".to_string(), self.port.to_string()),
@@ -510,9 +542,11 @@ impl<'a> Supervisor<'a> {
         let heap_used = w.mem.heap.as_ref().map(|h| h.heap_used).or(w.mem.rss()).unwrap_or(0);
         let mut snapshot = None;
         if let (Some(dir), Some(reason)) = (self.cfg.snapshot_dir.clone(), reason.filter(|r| r.is_memory())) {
-            let check = process::free_space(&dir)
-                .map_err(|e| format!("cannot read the free space of {}: {e}", dir.display()))
-                .and_then(|free| snapshot::disk_check(free, heap_used, self.cfg.snapshot_min_free));
+            let check = crate::fit::snapshot_fits(self.fit.limit, crate::fit::usage(self.fit.memory.as_ref()), heap_used).and_then(|()| {
+                process::free_space(&dir)
+                    .map_err(|e| format!("cannot read the free space of {}: {e}", dir.display()))
+                    .and_then(|free| snapshot::disk_check(free, heap_used, self.cfg.snapshot_min_free))
+            });
             match check {
                 Ok(()) => {
                     let path = dir.join(snapshot::file_name(slot, pid, reason, SystemTime::now()));
@@ -605,11 +639,26 @@ impl<'a> Supervisor<'a> {
         let now = Instant::now();
         let uptime = now - w.started;
         let (slot, pid) = (w.slot, w.pid);
-        let status = match (&w.killed, &status) {
+        let mut status = match (&w.killed, &status) {
             (Some(why), _) => why.clone(),
             (None, Ok(s)) => process::status_text(s),
             (None, Err(e)) => format!("unknown status: {e}"),
         };
+        // SIGKILL that leakhound did not send, while the cgroup's OOM-kill
+        // counter rose: the kernel's OOM killer.
+        let kills = crate::fit::oom_kills(self.fit.memory.as_ref());
+        if w.killed.is_none() && status.starts_with("signal 9 ") {
+            if let (Some(now_n), Some(before)) = (kills, self.oom_kills_seen) {
+                if now_n > before {
+                    self.metrics.oom_killed(slot);
+                    self.emit(Event::OomKilled { worker: slot, pid, oom_kills: now_n });
+                    status = format!("{status}, killed by the kernel's OOM killer");
+                }
+            }
+        }
+        if kills.is_some() {
+            self.oom_kills_seen = kills;
+        }
         if let Some(job) = &w.snapshot {
             if !job.done {
                 let _ = std::fs::remove_file(&job.part);
@@ -716,6 +765,10 @@ impl<'a> Supervisor<'a> {
             let ids: Vec<u64> = self.workers.keys().copied().collect();
             for id in ids {
                 self.sample(id, now);
+            }
+            if std::process::id() == 1 {
+                let pids: Vec<u32> = self.workers.values().map(|w| w.pid).collect();
+                crate::fit::reap_orphans(&pids);
             }
         }
         let early: Vec<u64> = self.workers.iter().filter(|(_, w)| w.early_check.is_some_and(|t| t <= now)).map(|(id, _)| *id).collect();

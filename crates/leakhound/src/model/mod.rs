@@ -4,6 +4,7 @@
 //! change. Nothing here does I/O.
 
 pub mod allocations;
+pub mod container;
 pub mod memory;
 pub mod run;
 pub mod watch;

@@ -65,6 +65,8 @@ pub struct RunReport {
     pub floors: Vec<Floor>,
     pub phases: Vec<Phase>,
     pub snapshots: Vec<SnapshotTaken>,
+    /// The container limit, the limit reached first, RSS drift, the doctor's findings (as `watch`).
+    pub container: crate::model::container::WatchContainer,
 }
 
 impl LoadSummary {

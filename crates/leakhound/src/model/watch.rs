@@ -60,4 +60,6 @@ pub struct WatchReport<'a> {
     pub floors_dropped: u64,
     /// Unix seconds when the watch began.
     pub started_at: u64,
+    /// The container limit, the limit reached first, GC drift, the doctor's findings.
+    pub container: crate::model::container::WatchContainer,
 }

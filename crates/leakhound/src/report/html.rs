@@ -571,5 +571,11 @@ pub fn watch_page(w: &crate::model::watch::WatchReport, summary: &str, command_l
         let _ = write!(o, r#"<p class="note">stopped by an error: {}</p>"#, esc(e));
     }
     p.section("summary", "Summary", &o);
+    let mut c = String::from("<ul class=\"summary\">");
+    for line in crate::report::container::watch_lines(&w.container) {
+        let _ = write!(c, "<li>{}</li>", esc(&line));
+    }
+    c.push_str("</ul>");
+    p.section("container", "Container and limits", &c);
     p.finish()
 }

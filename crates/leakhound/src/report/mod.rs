@@ -7,6 +7,7 @@
 //! or `Map<K,V>` are common, and a string in the heap can be anything.
 
 pub mod allocations;
+pub mod container;
 pub mod flame;
 pub mod github;
 pub mod html;

@@ -165,6 +165,9 @@ pub fn run(r: &RunReport) -> String {
     let floors: Vec<String> =
         r.snapshots.iter().filter_map(|s| r.floors.iter().rev().find(|f| f.at.t <= s.t + 1e-9)).map(|f| bytes(f.heap_used)).collect();
     let _ = writeln!(o, "Heap after GC at each snapshot: {}", floors.join(" → "));
+    for line in crate::report::container::watch_lines(&r.container) {
+        let _ = writeln!(o, "{line}");
+    }
     if r.diagnosis.verdict == Verdict::Leak || !r.diagnosis.below_threshold.is_empty() {
         let _ = writeln!(o);
         // The diagnosis' own report, minus its verdict line (ours is above).

@@ -39,6 +39,12 @@ impl Supervised {
         for (k, v) in env {
             cmd.env(k, v);
         }
+        Self::start_cmd(cmd)
+    }
+
+    /// Start a prepared command whose stderr carries leakhound supervise's
+    /// `--json` events (e.g. wrapped in `unshare`, or in a cgroup).
+    pub fn start_cmd(mut cmd: Command) -> Supervised {
         cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("cannot start leakhound");
         let stderr = child.stderr.take().unwrap();
