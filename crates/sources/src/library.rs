@@ -91,6 +91,9 @@ pub struct PathStep {
     pub original_class: Option<String>,
     /// The script of the node's function or constructor, when it has one.
     pub file: Option<String>,
+    /// 1-based position in `file` (the function's start).
+    pub line: Option<u32>,
+    pub column: Option<u32>,
     pub kind: Option<CodeKind>,
     pub package: Option<Package>,
 }
@@ -226,7 +229,7 @@ pub fn steps_from_json(retainer_path: &serde_json::Value, maps: &mut SourceMaps)
                     original_class = maps.original_name(f, line, column, &class);
                 }
             }
-            PathStep { edge: text("edge"), class, original_class, file, kind, package }
+            PathStep { edge: text("edge"), class, original_class, line: num("line"), column: num("column"), file, kind, package }
         })
         .collect()
 }

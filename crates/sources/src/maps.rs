@@ -144,14 +144,20 @@ impl SourceMaps {
         }
         for i in order {
             let t = loaded.map.get_token(i as usize)?;
-            let Some(name) = t.get_name() else { continue };
+            let Some(name) = token_name(&loaded, &t) else { continue };
             let text = loaded.generated.get_line(t.get_dst_line()).unwrap_or("");
             let rest = char_slice_from(text, t.get_dst_col());
             if rest.starts_with(generated_name)
                 && !rest[generated_name.len()..].starts_with(|c: char| c.is_alphanumeric() || c == '_' || c == '$')
             {
-                return (name != generated_name).then(|| name.to_string());
+                return (name != generated_name).then_some(name);
             }
+        }
+        // A constructor or method far from its class's name (`class c{...
+        // constructor(t){`): the nearest declaration of the name before the
+        // position whose token the map names.
+        if let Some(n) = declared_name(&loaded, l0, c0, generated_name) {
+            return (n != generated_name).then_some(n);
         }
         let token = lookup(&loaded, l0, c0)?;
         loaded
@@ -263,6 +269,70 @@ fn lookup(loaded: &Loaded, l0: u32, c0: u32) -> Option<sourcemap::Token<'_>> {
     }
     // An unmapped token (bundler glue) at the position: the next mapped one on the line.
     tokens[after.saturating_sub(1)..].iter().filter_map(|&i| loaded.map.get_token(i as usize)).find(|t| t.has_source())
+}
+
+/// The name a token stands for: the identifier the original source has at
+/// the token's position when the map carries the source (a compiler may
+/// record a renamed `_LRUCache` for `class LRUCache`), else the map's name.
+fn token_name(loaded: &Loaded, t: &sourcemap::Token<'_>) -> Option<String> {
+    let name = t.get_name()?;
+    let from_source = loaded.map.get_source_view(t.get_src_id()).and_then(|v| {
+        let line = v.get_line(t.get_src_line())?;
+        let ident: String =
+            char_slice_from(line, t.get_src_col()).chars().take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '$').collect();
+        (is_identifier(&ident) && !KEYWORDS.contains(&ident.as_str())).then_some(ident)
+    });
+    Some(from_source.unwrap_or_else(|| name.to_string()))
+}
+
+const KEYWORDS: &[&str] = &["class", "function", "export", "default", "const", "let", "var", "async", "static", "new"];
+
+/// How far back to look for a class's or function's declaration.
+const DECLARATION_SCAN_LINES: u32 = 20_000;
+const DECLARATION_SCAN_BYTES: usize = 4 << 20;
+
+/// The original name of the nearest `class NAME`, `function NAME` or
+/// `NAME=` before (l0, c0), 0-based, taken from the map's token exactly at
+/// that identifier.
+fn declared_name(loaded: &Loaded, l0: u32, c0: u32, name: &str) -> Option<String> {
+    let mut scanned = 0usize;
+    for line in (l0.saturating_sub(DECLARATION_SCAN_LINES)..=l0).rev() {
+        let text = loaded.generated.get_line(line).unwrap_or("");
+        let limit = if line == l0 { char_slice_from(text, 0).len() - char_slice_from(text, c0).len() } else { text.len() };
+        let hay = &text[..limit];
+        scanned += hay.len();
+        let mut end = hay.len();
+        while let Some(b) = hay[..end].rfind(name) {
+            end = b;
+            let before = &hay[..b];
+            let after = &hay[b + name.len()..];
+            let ident = |c: char| c.is_alphanumeric() || c == '_' || c == '$';
+            if before.ends_with(ident) || after.starts_with(ident) {
+                continue;
+            }
+            let b_trim = before.trim_end();
+            let a_trim = after.trim_start();
+            let declares = b_trim.ends_with("class")
+                || b_trim.ends_with("function")
+                || b_trim.ends_with("function*")
+                || (a_trim.starts_with('=') && !a_trim.starts_with("==") && !a_trim.starts_with("=>"));
+            if !declares {
+                continue;
+            }
+            let col = before.encode_utf16().count() as u32;
+            if let Some(t) = lookup(loaded, line, col) {
+                if t.get_dst_line() == line && t.get_dst_col() == col {
+                    if let Some(n) = token_name(loaded, &t) {
+                        return Some(n);
+                    }
+                }
+            }
+        }
+        if scanned > DECLARATION_SCAN_BYTES {
+            break;
+        }
+    }
+    None
 }
 
 /// A map's source as a path: relative sources are relative to the map's

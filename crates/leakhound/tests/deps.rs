@@ -1,0 +1,172 @@
+//! Leaks inside dependencies: each app under `fixtures/deps/` misuses a
+//! real npm package (pinned in `fixtures/package.json`) the way its docs
+//! warn against; each control under `fixtures/deps/controls/` uses it
+//! correctly. The harness drives the app and writes three snapshots,
+//! `leakhound diagnose --json` finds the suspect, and the `sources` crate
+//! must name the package as `name@version` (the pinned version, read from
+//! the installed package.json), recognise the library table's entry on the
+//! suspect's retainer path, and name the user's handle on it.
+
+#[path = "../../heapsnap/tests/common/mod.rs"]
+mod common;
+
+use common::*;
+use serde_json::Value;
+use sources::{steps_from_json, user_handle, Library, SourceMaps};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+
+const BIN: &str = env!("CARGO_BIN_EXE_leakhound");
+
+fn fixtures() -> PathBuf {
+    repo_root().join("fixtures")
+}
+
+fn node() -> PathBuf {
+    find_node(20).unwrap_or_else(|_| any_node())
+}
+
+/// The fixtures' npm packages: installed by scripts/test.sh; here as a fallback.
+fn ensure_fixture_modules() {
+    static ONCE: Mutex<bool> = Mutex::new(false);
+    let mut done = ONCE.lock().unwrap();
+    if *done {
+        return;
+    }
+    if !fixtures().join("node_modules/prom-client/package.json").exists() {
+        let st = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--silent"])
+            .current_dir(fixtures())
+            .status()
+            .expect("npm is needed to install the fixtures' packages");
+        assert!(st.success(), "npm ci in fixtures/ failed");
+    }
+    *done = true;
+}
+
+/// The exact version pinned in fixtures/package.json.
+fn pinned(package: &str) -> String {
+    let text = std::fs::read_to_string(fixtures().join("package.json")).unwrap();
+    let json: Value = serde_json::from_str(&text).unwrap();
+    json["dependencies"][package].as_str().unwrap_or_else(|| panic!("{package} is not pinned")).to_string()
+}
+
+fn diagnose(app: &str, dir: &Path) -> Value {
+    ensure_fixture_modules();
+    let out = Command::new(node())
+        .arg(fixtures().join("harness.js"))
+        .arg(fixtures().join(app))
+        .arg(dir)
+        .args(["--snapshots", "3", "--requests", "300", "--warmup", "300"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("cannot run node");
+    assert!(out.status.success(), "harness failed on {app}: {}", String::from_utf8_lossy(&out.stderr));
+    let files: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
+    assert_eq!(files.len(), 3, "harness wrote {files:?}");
+    let out = Command::new(BIN).arg("diagnose").arg("--json").args(&files).stdin(Stdio::null()).output().unwrap();
+    assert!(out.status.success(), "diagnose {app}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("diagnose --json")
+}
+
+/// A leak: diagnose says leak, and its first suspect's path shows `entry`
+/// in `package` at the pinned version, held by the user's `handle` (None
+/// when the path reaches the package without passing the app's code, e.g.
+/// through a timer or express's router).
+fn leak(app: &str, package: &str, entry: &str, handle: Option<&str>) {
+    let tmp = temp_dir();
+    let d = diagnose(app, tmp.path());
+    let first = &d["suspects"][0];
+    eprintln!(
+        "{app}: {} {} {} at {}",
+        d["verdict"],
+        first["pattern"],
+        first["accumulator"]["name"],
+        first["location"]["file"].as_str().unwrap_or("-")
+    );
+    assert_eq!(d["verdict"], "leak", "{app}: {}", d["suspects"]);
+    let mut maps = SourceMaps::new();
+    let steps = steps_from_json(&first["retainer_path"], &mut maps);
+    let lib = Library::builtin();
+    let m = lib.match_path(&steps).unwrap_or_else(|| panic!("{app}: no library entry on {}", first["path_text"].as_str().unwrap_or("")));
+    assert_eq!(m.entry.id, entry, "{app}");
+    assert_eq!(m.package.spec(), format!("{package}@{}", pinned(package)), "{app}");
+    assert!(m.package.path.ends_with(&format!("fixtures/node_modules/{package}")), "{app}: package path {}", m.package.path);
+    match handle {
+        Some(h) => {
+            let (at, name) = user_handle(&steps).unwrap_or_else(|| panic!("{app}: no user step on the path"));
+            assert_eq!(name, h, "{app}");
+            // The user's own line: the app's function that holds the handle.
+            let file = steps[at].file.as_deref().unwrap_or("");
+            assert!(file.ends_with(app), "{app}: user step in {file}");
+        }
+        None => {
+            if let Some((_, name)) = user_handle(&steps) {
+                panic!("{app}: unexpected user handle {name}");
+            }
+        }
+    }
+}
+
+fn control(app: &str) {
+    let tmp = temp_dir();
+    let d = diagnose(app, tmp.path());
+    assert_eq!(d["verdict"], "no-leak", "{app}: {}", d["suspects"]);
+}
+
+#[test]
+fn ajv_per_request() {
+    leak("deps/ajv-per-request.js", "ajv", "ajv-compile-per-request", Some("ajv"));
+}
+#[test]
+fn lru_cache_ttl_no_max() {
+    // lru-cache ships minified code: the class is `c` in the snapshot, LRUCache through its map.
+    leak("deps/lru-cache-ttl-no-max.js", "lru-cache", "lru-cache-ttl-without-max", Some("responses"));
+}
+#[test]
+fn node_cache_no_ttl() {
+    // Reached through node-cache's checkperiod timer, not the app's code.
+    leak("deps/node-cache-no-ttl.js", "node-cache", "node-cache-without-stdttl", None);
+}
+#[test]
+fn memoizee_no_max() {
+    leak("deps/memoizee-no-max.js", "memoizee", "memoizee-without-max", Some("describe"));
+}
+#[test]
+fn rxjs_never_unsubscribed() {
+    leak("deps/rxjs-never-unsubscribed.js", "rxjs", "rxjs-subscription-never-unsubscribed", Some("priceUpdates"));
+}
+#[test]
+fn node_schedule_never_cancelled() {
+    leak("deps/node-schedule-never-cancelled.js", "node-schedule", "node-schedule-job-never-cancelled", None);
+}
+#[test]
+fn handlebars_partial_per_request() {
+    leak("deps/handlebars-partial-per-request.js", "handlebars", "handlebars-partial-per-request", None);
+}
+#[test]
+fn express_session_memorystore() {
+    leak("deps/express-session-memorystore.js", "express-session", "express-session-memory-store", None);
+}
+#[test]
+fn prom_client_unbounded_labels() {
+    leak("deps/prom-client-unbounded-labels.js", "prom-client", "prom-client-unbounded-label-values", Some("requests"));
+}
+
+#[test]
+fn controls_are_no_leak() {
+    for app in [
+        "deps/controls/ajv-compiled-once.js",
+        "deps/controls/lru-cache-bounded.js",
+        "deps/controls/node-cache-ttl.js",
+        "deps/controls/memoizee-max.js",
+        "deps/controls/rxjs-unsubscribed.js",
+        "deps/controls/node-schedule-cancelled.js",
+        "deps/controls/handlebars-partial-once.js",
+        "deps/controls/express-session-uninitialized.js",
+        "deps/controls/prom-client-bounded-labels.js",
+    ] {
+        control(app);
+    }
+}
