@@ -34,9 +34,10 @@ fn line_of(file: &str, text: &str) -> u32 {
     src.lines().position(|l| l.contains(text)).unwrap_or_else(|| panic!("{text:?} not in {file}")) as u32 + 1
 }
 
-/// All four builds, once per test process.
+/// All four builds, once per test process (in the process directory,
+/// removed by a later test process once this one is gone).
 fn builds() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         if !fixtures().join("node_modules/esbuild/package.json").exists() {
             let st = Command::new("npm")
@@ -46,17 +47,12 @@ fn builds() -> &'static Path {
                 .expect("npm is needed to install the fixtures' toolchains");
             assert!(st.success(), "npm ci in fixtures/ failed");
         }
-        let dir = temp_dir();
-        let out = Command::new(node())
-            .arg(fixtures().join("ts/build.js"))
-            .arg(dir.path())
-            .stdin(Stdio::null())
-            .output()
-            .expect("cannot run node");
+        let dir = process_dir().join("ts-builds");
+        let out =
+            Command::new(node()).arg(fixtures().join("ts/build.js")).arg(&dir).stdin(Stdio::null()).output().expect("cannot run node");
         assert!(out.status.success(), "build.js: {}", String::from_utf8_lossy(&out.stderr));
         dir
     })
-    .path()
 }
 
 fn diagnose(build: &str) -> Value {
