@@ -46,6 +46,13 @@ pub struct Args {
     /// only their object ids are read.
     #[arg(long)]
     pub exact: bool,
+    /// Where the snapshot's scripts, source maps and node_modules are on this
+    /// machine, when it was taken on another (JSON: mapped locations, package versions).
+    #[arg(long, value_name = "DIR")]
+    pub source_root: Option<PathBuf>,
+    /// Extra library table (TOML, the format of crates/sources/data/libraries.toml), tried before the built-in one.
+    #[arg(long, value_name = "FILE")]
+    pub libraries: Option<PathBuf>,
 }
 
 /// `64kB`, `1.5MB`, `2MiB`, `1000` (bytes).
@@ -131,7 +138,9 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         crate::report::write_page(path, &crate::report::html::diagnose_page(&d, &crate::report::html::command_line()))?;
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&Json { schema_version: 1, command: "diagnose", diagnosis: &d })?);
+        let mut doc = serde_json::to_value(Json { schema_version: 1, command: "diagnose", diagnosis: &d })?;
+        crate::sources_view::SourcesView::new(args.source_root.clone(), args.libraries.as_deref())?.enrich_document(&mut doc);
+        println!("{}", serde_json::to_string_pretty(&doc)?);
     } else if args.quiet {
         print!("{}", render(&d, false).lines().next().map(|l| format!("{l}\n")).unwrap_or_default());
     } else {

@@ -228,7 +228,9 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         crate::report::write_page(path, &page)?;
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        let mut doc = serde_json::to_value(&report)?;
+        crate::sources_view::SourcesView::new(None, None)?.enrich_document(&mut doc);
+        println!("{}", serde_json::to_string_pretty(&doc)?);
     } else if args.quiet {
         println!("{}", verdict_line(&report));
     } else {

@@ -18,6 +18,7 @@ mod live;
 mod load;
 mod output;
 mod report;
+mod sources_view;
 
 use clap::{Parser, Subcommand};
 

@@ -5,7 +5,9 @@
 //! `leakhound diagnose --json` finds the suspect, and the `sources` crate
 //! must name the package as `name@version` (the pinned version, read from
 //! the installed package.json), recognise the library table's entry on the
-//! suspect's retainer path, and name the user's handle on it.
+//! suspect's retainer path, and name the user's handle on it; the JSON
+//! suspect carries the same as `package`, `library`, `handle` and
+//! `user_location`.
 
 #[path = "../../heapsnap/tests/common/mod.rs"]
 mod common;
@@ -93,8 +95,17 @@ fn leak(app: &str, package: &str, entry: &str, handle: Option<&str>) {
     assert_eq!(m.entry.id, entry, "{app}");
     assert_eq!(m.package.spec(), format!("{package}@{}", pinned(package)), "{app}");
     assert!(m.package.path.ends_with(&format!("fixtures/node_modules/{package}")), "{app}: package path {}", m.package.path);
+    // The same, as `diagnose --json` writes it.
+    assert_eq!(first["package"]["name"], package, "{app}");
+    assert_eq!(first["package"]["version"], pinned(package).as_str(), "{app}");
+    assert_eq!(first["library"]["id"], entry, "{app}");
+    let fix = m.entry.fix.as_str();
+    assert!(first["advice"].as_str().unwrap_or("").starts_with(fix), "{app}: advice {}", first["advice"]);
     match handle {
         Some(h) => {
+            assert_eq!(first["handle"], h, "{app}");
+            let user_file = first["user_location"]["file"].as_str().unwrap_or("");
+            assert!(user_file.ends_with(app), "{app}: user_location {}", first["user_location"]);
             let (at, name) = user_handle(&steps).unwrap_or_else(|| panic!("{app}: no user step on the path"));
             assert_eq!(name, h, "{app}");
             // The user's own line: the app's function that holds the handle.
@@ -105,6 +116,7 @@ fn leak(app: &str, package: &str, entry: &str, handle: Option<&str>) {
             if let Some((_, name)) = user_handle(&steps) {
                 panic!("{app}: unexpected user handle {name}");
             }
+            assert!(first.get("handle").is_none(), "{app}: {}", first["handle"]);
         }
     }
 }

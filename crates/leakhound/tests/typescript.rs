@@ -88,18 +88,21 @@ fn check(build: &str, minified: bool) {
     let orders_ts = fixtures().join("ts/src/orders.ts");
     let app_ts = fixtures().join("ts/src/app.ts");
 
-    // The app's own leak: AuditEntry objects, made at orders.ts's constructor line.
+    // The app's own leak: AuditEntry objects, made at orders.ts's constructor
+    // line. `diagnose --json` gives the mapped location and keeps the
+    // snapshot's as `generated_location`; the crate maps the latter the same.
     let own = suspects
         .iter()
-        .find(|s| {
-            let (f, l, c) = loc(&s["location"]);
-            maps.original(&f, l, c).is_some_and(|m| Path::new(&m.file) == orders_ts)
-        })
+        .find(|s| Path::new(s["location"]["file"].as_str().unwrap_or("")) == orders_ts)
         .unwrap_or_else(|| panic!("{build}: no suspect located in orders.ts: {suspects:#?}"));
-    let (file, line, column) = loc(&own["location"]);
+    let want_line = line_of("orders.ts", "constructor(readonly order");
+    assert_eq!(own["location"]["line"], want_line, "{build}: {}", own["location"]);
+    assert!(own["package"].is_null(), "{build}: {}", own["package"]);
+    let (file, line, column) = loc(&own["generated_location"]);
+    assert!(file.starts_with(builds().join(build).to_str().unwrap()), "{build}: generated in {file}");
     let m = maps.original(&file, line, column).unwrap();
     eprintln!("{build}: {file}:{line}:{column} -> {m} ({:?})", own["accumulator"]["name"]);
-    assert_eq!(m.line, line_of("orders.ts", "constructor(readonly order"), "{build}: {m}");
+    assert_eq!((m.line, m.column), (want_line, loc(&own["location"]).2), "{build}: {m}");
     assert_eq!(m.kind, CodeKind::User);
     assert!(m.package.is_none());
     // The leaked objects' class: `AuditEntry`, whatever the minifier called it.
@@ -131,6 +134,11 @@ fn check(build: &str, minified: bool) {
     assert_eq!(id, "lru-cache-ttl-without-max", "{build}");
     let pinned: Value = serde_json::from_str(&std::fs::read_to_string(fixtures().join("package.json")).unwrap()).unwrap();
     assert_eq!(spec, format!("lru-cache@{}", pinned["dependencies"]["lru-cache"].as_str().unwrap()), "{build}");
+    let json_dep = suspects.iter().find(|s| s["library"]["id"] == id.as_str()).expect("library in the JSON");
+    assert_eq!(json_dep["package"]["name"], "lru-cache", "{build}");
+    assert_eq!(json_dep["package"]["version"], pinned["dependencies"]["lru-cache"], "{build}");
+    assert_eq!(Path::new(json_dep["user_location"]["file"].as_str().unwrap_or("")), app_ts, "{build}");
+    assert_eq!(json_dep["user_location"]["line"], line_of("app.ts", "http.createServer("), "{build}");
     let (at, handle) = user_handle(&steps).expect("the app's handle on the path");
     if !minified {
         assert_eq!(handle, "recent", "{build}");

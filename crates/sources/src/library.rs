@@ -201,7 +201,8 @@ pub fn user_handle(path: &[PathStep]) -> Option<(usize, &str)> {
     Some((last_user, next.edge.as_str()))
 }
 
-/// Steps from a `leakhound diagnose --json` suspect's `retainer_path`:
+/// Steps from a `leakhound diagnose --json` suspect's `retainer_path`
+/// (each step's `generated_location` when present, else `location`):
 /// packages attributed from each node's location, original class names
 /// from source maps where the code is minified.
 pub fn steps_from_json(retainer_path: &serde_json::Value, maps: &mut SourceMaps) -> Vec<PathStep> {
@@ -211,7 +212,8 @@ pub fn steps_from_json(retainer_path: &serde_json::Value, maps: &mut SourceMaps)
         .map(|st| {
             let text = |k: &str| st.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
             let class = text("class");
-            let loc = st.get("location");
+            // The snapshot's own position (when a location was already mapped, it is kept there).
+            let loc = st.get("generated_location").or_else(|| st.get("location"));
             let file = loc.and_then(|l| l.get("file")).and_then(|f| f.as_str()).map(str::to_string);
             let num = |k: &str| loc.and_then(|l| l.get(k)).and_then(|v| v.as_u64()).map(|v| v as u32);
             let (mut kind, mut package, mut original_class) = (None, None, None);
