@@ -18,8 +18,10 @@ if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2
   $sudo apt-get update -qq >/dev/null
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null
 fi
-# The fixtures' own dependencies (express), from the npm registry.
-if [ ! -f fixtures/node_modules/express/package.json ]; then
+# The fixtures' own dependencies (express, the packages of fixtures/deps,
+# and the TypeScript toolchains of fixtures/ts), from the npm registry;
+# again whenever package-lock.json changed since the last install.
+if [ ! -f fixtures/node_modules/.package-lock.json ] || [ fixtures/package-lock.json -nt fixtures/node_modules/.package-lock.json ]; then
   (cd fixtures && npm ci --no-audit --no-fund --silent >/dev/null)
 fi
 cargo test --workspace --locked 2>&1
