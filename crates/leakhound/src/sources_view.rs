@@ -34,7 +34,9 @@ impl SourcesView {
     ///   own position kept as `generated_location` (only when it mapped);
     ///   the same on every `retainer_path[]` step that has a location;
     /// - `retainer_path[].package`: `{name, version, path}` of the step's code,
-    ///   and `original_class` when the code was minified (`LRUCache` for `c`);
+    ///   and `original_class` when the code was minified (`LRUCache` for `c`),
+    ///   `original_edge` for a renamed captured variable (`recent` for `tt`),
+    ///   and `accumulator.original_name` when the accumulator is one;
     /// - `package`: the package where the path enters library code (or of
     ///   the suspect's location), null when it is all the app's own code;
     /// - `user_location`: the app's own code that holds it (the last step of
@@ -68,7 +70,34 @@ impl SourcesView {
             .or_else(|| steps[after_user.min(steps.len())..].iter().find_map(|s| s.package.clone()))
             .or(location_pkg);
 
+        // Minified code: the captured variables' original names, looked up
+        // from the closure that captures them (`tt` -> `recent`).
+        let original_edges: Vec<Option<String>> = (0..steps.len())
+            .map(|i| {
+                let edge_type = suspect["retainer_path"][i]["edge_type"].as_str();
+                if edge_type != Some("context") || i < 2 {
+                    return None;
+                }
+                let closure = &steps[i - 2];
+                let (file, line, col) = (closure.file.as_deref()?, closure.line?, closure.column?);
+                self.maps.original_name(file, line, col, &steps[i].edge)
+            })
+            .collect();
+        let handle = handle.map(|(at, name)| {
+            let original = original_edges.iter().skip(at + 1).take(2).flatten().next().cloned();
+            (at, original.unwrap_or(name))
+        });
+
         let Some(obj) = suspect.as_object_mut() else { return };
+        // The accumulator's name through a renamed variable.
+        let acc_id = obj["accumulator"]["id"].as_u64();
+        let acc_step =
+            obj["retainer_path"].as_array().and_then(|p| p.iter().position(|st| st["node_id"].as_u64() == acc_id && acc_id.is_some()));
+        if let Some(orig) = acc_step.and_then(|i| original_edges.get(i).cloned().flatten()) {
+            if let Some(acc) = obj.get_mut("accumulator").and_then(Value::as_object_mut) {
+                acc.insert("original_name".into(), json!(orig));
+            }
+        }
         obj.insert("package".into(), package.map_or(Value::Null, |p| json!(p)));
         if let Some((at, name)) = &handle {
             let user_loc = obj["retainer_path"].get(*at).and_then(|st| st.get("location")).cloned();
@@ -84,10 +113,13 @@ impl SourcesView {
             obj.insert("advice".into(), json!(format!("{} {advice}", entry.fix).trim_end()));
         }
         if let Some(path) = obj.get_mut("retainer_path").and_then(Value::as_array_mut) {
-            for (st, step) in path.iter_mut().zip(&steps) {
+            for (i, (st, step)) in path.iter_mut().zip(&steps).enumerate() {
                 if let Some(o) = st.as_object_mut() {
                     if let Some(p) = &step.package {
                         o.insert("package".into(), json!(p));
+                    }
+                    if let Some(e) = original_edges.get(i).cloned().flatten() {
+                        o.insert("original_edge".into(), json!(e));
                     }
                     if let Some(c) = &step.original_class {
                         o.insert("original_class".into(), json!(c));

@@ -140,8 +140,26 @@ fn check(build: &str, minified: bool) {
     assert_eq!(Path::new(json_dep["user_location"]["file"].as_str().unwrap_or("")), app_ts, "{build}");
     assert_eq!(json_dep["user_location"]["line"], line_of("app.ts", "http.createServer("), "{build}");
     let (at, handle) = user_handle(&steps).expect("the app's handle on the path");
-    if !minified {
+    // The JSON names the handle by its original name, minified or not.
+    assert_eq!(json_dep["handle"], "recent", "{build}");
+    if minified {
+        assert_ne!(handle, "recent", "{build}: the bundle was not minified");
+        assert_eq!(own["accumulator"]["original_name"], "auditTrail", "{build}");
+    } else {
         assert_eq!(handle, "recent", "{build}");
+        assert_eq!(own["accumulator"]["name"], "auditTrail", "{build}");
+        // Nothing of the app's own (unminified) code is renamed; lru-cache's
+        // shipped code is minified in every build (its class is `c`).
+        for s in suspects {
+            assert!(s["accumulator"].get("original_name").is_none(), "{build}: {}", s["accumulator"]);
+            for st in s["retainer_path"].as_array().unwrap() {
+                assert!(st.get("original_edge").is_none(), "{build}: {st}");
+                if st.get("original_class").is_some() {
+                    assert_eq!(st["package"]["name"], "lru-cache", "{build}: {st}");
+                    assert_eq!(st["original_class"], "LRUCache", "{build}: {st}");
+                }
+            }
+        }
     }
     // The user's line that holds it: the request handler in app.ts.
     let st = &steps[at];
