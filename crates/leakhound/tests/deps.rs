@@ -182,3 +182,78 @@ fn controls_are_no_leak() {
         control(app);
     }
 }
+
+/// The leaks and controls through `leakhound run` (the app started by
+/// leakhound, driven by its own load generator at one constant URL): the
+/// verdict, and for a leak the same package, entry and handle in the report.
+const RUN_LEAKS: &[(&str, &str, &str, Option<&str>)] = &[
+    ("deps/ajv-per-request.js", "ajv", "ajv-compile-per-request", Some("ajv")),
+    ("deps/lru-cache-ttl-no-max.js", "lru-cache", "lru-cache-ttl-without-max", Some("responses")),
+    ("deps/node-cache-no-ttl.js", "node-cache", "node-cache-without-stdttl", None),
+    ("deps/memoizee-no-max.js", "memoizee", "memoizee-without-max", Some("describe")),
+    ("deps/rxjs-never-unsubscribed.js", "rxjs", "rxjs-subscription-never-unsubscribed", Some("priceUpdates")),
+    ("deps/node-schedule-never-cancelled.js", "node-schedule", "node-schedule-job-never-cancelled", None),
+    ("deps/handlebars-partial-per-request.js", "handlebars", "handlebars-partial-per-request", None),
+    ("deps/express-session-memorystore.js", "express-session", "express-session-memory-store", None),
+    ("deps/prom-client-unbounded-labels.js", "prom-client", "prom-client-unbounded-label-values", Some("requests")),
+];
+
+fn run_app(app: &str) -> Value {
+    ensure_fixture_modules();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("http://127.0.0.1:{port}/item?id=1");
+    let out = Command::new(BIN)
+        .args(["run", "--json", "--load", &url, "--"])
+        .arg(node())
+        .arg(fixtures().join(app))
+        .env("PORT", port.to_string())
+        .stdin(Stdio::null())
+        .output()
+        .expect("cannot run leakhound");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{app}: no JSON report ({e}): {}", String::from_utf8_lossy(&out.stderr)))
+}
+
+#[test]
+fn run_names_package_library_and_handle() {
+    let mut failures = Vec::new();
+    for &(app, package, entry, handle) in RUN_LEAKS {
+        let v = run_app(app);
+        let s = &v["suspects"][0];
+        let row = format!("{app}: {} {} {} {} {}", v["verdict"], s["pattern"], s["accumulator"]["name"], s["package"], s["library"]["id"]);
+        eprintln!("{row}");
+        let want_version = pinned(package);
+        let ok = v["verdict"] == "leak"
+            && s["package"]["name"] == package
+            && s["package"]["version"] == want_version.as_str()
+            && s["library"]["id"] == entry
+            && handle.is_none_or(|h| s["handle"] == h)
+            && handle.is_none_or(|_| s["user_location"]["file"].as_str().unwrap_or("").ends_with(app));
+        if !ok {
+            failures.push(row);
+        }
+    }
+    assert!(failures.is_empty(), "through run:\n{}", failures.join("\n"));
+}
+
+#[test]
+fn run_gives_controls_no_leak() {
+    let mut failures = Vec::new();
+    for app in [
+        "deps/controls/ajv-compiled-once.js",
+        "deps/controls/lru-cache-bounded.js",
+        "deps/controls/node-cache-ttl.js",
+        "deps/controls/memoizee-max.js",
+        "deps/controls/rxjs-unsubscribed.js",
+        "deps/controls/node-schedule-cancelled.js",
+        "deps/controls/handlebars-partial-once.js",
+        "deps/controls/express-session-uninitialized.js",
+        "deps/controls/prom-client-bounded-labels.js",
+    ] {
+        let v = run_app(app);
+        eprintln!("{app}: {} {}", v["verdict"], v["reason"]);
+        if v["verdict"] == "leak" {
+            failures.push(format!("{app}: {}", v["reason"]));
+        }
+    }
+    assert!(failures.is_empty(), "controls through run:\n{}", failures.join("\n"));
+}

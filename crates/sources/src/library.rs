@@ -139,7 +139,7 @@ impl Library {
     }
 
     /// The first entry whose package is on the path (some node's code is in
-    /// it, at or before the signature) and whose signature the path shows.
+    /// it) and whose signature the path shows.
     pub fn match_path<'a>(&'a self, path: &[PathStep]) -> Option<LibraryMatch<'a>> {
         self.entries.iter().find_map(|e| match_entry(e, path))
     }
@@ -154,26 +154,25 @@ fn version_ok(e: &LibraryEntry, pkg: &Package) -> bool {
 }
 
 fn match_entry<'a>(e: &'a LibraryEntry, path: &[PathStep]) -> Option<LibraryMatch<'a>> {
-    // The first node whose code is in the package.
+    // The first node whose code is in the package (its version is the one reported).
     let first_in_pkg = path.iter().position(|s| s.package.as_ref().is_some_and(|p| p.name == e.package))?;
     let package = path[first_in_pkg].package.clone()?;
     if !version_ok(e, &package) {
         return None;
     }
     e.signatures.iter().find_map(|sig| {
-        // A node of `class` at step i retains step i + 1 through `edge`; the
-        // package must show up at or before the signature's last step.
+        // A node of `class` at step i retains step i + 1 through `edge`. The
+        // package may show up before (its instance) or after (the leaked
+        // objects, when a module's exports hold them: node-schedule's
+        // scheduledJobs) the signature.
         let mut from = 0;
         let mut first_at = None;
-        let mut last_at = 0;
         for want in sig {
             let i = (from..path.len()).find(|&i| step_matches(want, path, i))?;
             first_at.get_or_insert(i);
-            last_at = i;
             from = i + 1;
         }
-        let at = first_at?;
-        (first_in_pkg <= last_at + 1).then(|| LibraryMatch { entry: e, package: package.clone(), at })
+        Some(LibraryMatch { entry: e, package: package.clone(), at: first_at? })
     })
 }
 
