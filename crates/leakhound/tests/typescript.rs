@@ -188,3 +188,49 @@ fn minified_esbuild_bundle_gives_original_names() {
 fn swc_inline_maps_to_ts_lines() {
     check("swc", false);
 }
+
+/// A snapshot analysed where its files are not at the recorded paths (another
+/// machine, a moved build): the locations stay generated, and
+/// `--source-root DIR` finds the scripts and maps under DIR again.
+#[test]
+fn source_root_finds_a_moved_build() {
+    let dir = temp_dir();
+    let built = dir.path().join("built");
+    let out = Command::new(node()).arg(fixtures().join("ts/build.js")).arg(&built).stdin(Stdio::null()).output().unwrap();
+    assert!(out.status.success(), "build.js: {}", String::from_utf8_lossy(&out.stderr));
+    let snaps = dir.path().join("snaps");
+    let out = Command::new(node())
+        .arg(fixtures().join("harness.js"))
+        .arg(built.join("tsc/app.js"))
+        .arg(&snaps)
+        .env("NODE_PATH", fixtures().join("node_modules"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "harness: {}", String::from_utf8_lossy(&out.stderr));
+    let files: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
+    // The build moves (same depth, so the maps' relative sources still reach fixtures/ts/src).
+    let moved = dir.path().join("moved");
+    std::fs::rename(&built, &moved).unwrap();
+    let diagnose = |extra: &[&str]| -> Value {
+        let out = Command::new(BIN).args(["diagnose", "--json"]).args(extra).args(&files).stdin(Stdio::null()).output().unwrap();
+        assert!(out.status.success(), "diagnose: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let own = |d: &Value| -> Value {
+        d["suspects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["accumulator"]["name"] == "auditTrail")
+            .cloned()
+            .unwrap_or_else(|| panic!("no auditTrail suspect: {}", d["suspects"]))
+    };
+    let plain = own(&diagnose(&[]));
+    assert!(plain["location"]["file"].as_str().unwrap().ends_with("built/tsc/orders.js"), "{}", plain["location"]);
+    assert!(plain.get("generated_location").is_none());
+    let rebased = own(&diagnose(&["--source-root", moved.to_str().unwrap()]));
+    assert_eq!(Path::new(rebased["location"]["file"].as_str().unwrap()), fixtures().join("ts/src/orders.ts"));
+    assert_eq!(rebased["location"]["line"], line_of("orders.ts", "constructor(readonly order"));
+    assert!(rebased["generated_location"]["file"].as_str().unwrap().ends_with("built/tsc/orders.js"));
+}
