@@ -145,6 +145,9 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         print!("{}", render(&d, false).lines().next().map(|l| format!("{l}\n")).unwrap_or_default());
     } else {
         print!("{}", render(&d, args.verbose));
+        let mut doc = serde_json::to_value(Json { schema_version: 1, command: "diagnose", diagnosis: &d })?;
+        crate::sources_view::SourcesView::new(args.source_root.clone(), args.libraries.as_deref())?.enrich_document(&mut doc);
+        print!("{}", crate::sources_view::text_notes(&doc));
     }
     Ok(if args.fail_on_leak && d.verdict == Verdict::Leak { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }

@@ -235,6 +235,9 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         println!("{}", verdict_line(&report));
     } else {
         print!("{}", render(&report));
+        let mut doc = serde_json::to_value(&report)?;
+        crate::sources_view::SourcesView::new(None, None)?.enrich_document(&mut doc);
+        print!("{}", crate::sources_view::text_notes(&doc));
         if let Some(d) = &args.keep {
             println!("\nSnapshots kept in {} (leakhound diagnose {}/s*.heapsnapshot)", d.display(), d.display());
         }

@@ -37,8 +37,10 @@ impl SourcesView {
     ///   and `original_class` when the code was minified (`LRUCache` for `c`),
     ///   `original_edge` for a renamed captured variable (`recent` for `tt`),
     ///   and `accumulator.original_name` when the accumulator is one;
-    /// - `package`: the package where the path enters library code (or of
-    ///   the suspect's location), null when it is all the app's own code;
+    /// - `package`: the package whose code holds the accumulator (the
+    ///   nearest before it on the path, after the app's own last step), else
+    ///   the leaked objects' package, else the location's; null when it is
+    ///   all the app's own code;
     /// - `user_location`: the app's own code that holds it (the last step of
     ///   the retainer path in user code, mapped), and `handle`: the name that
     ///   code holds it by (`responses`), when the path passes through it;
@@ -60,15 +62,20 @@ impl SourcesView {
         let hit = self.library.match_path(&steps).map(|m| (m.entry.clone(), m.package.clone()));
         let handle = user_handle(&steps).map(|(at, name)| (at, name.to_string()));
 
-        // The package: the library match's, else where the path enters
-        // package code after the app's last step, else the location's.
-        let after_user = handle.as_ref().map_or(0, |(at, _)| at + 1);
+        // The package: the library match's, else the nearest package code
+        // holding the accumulator (after the app's last step: a path that
+        // enters through express's router is not express's leak), else the
+        // package of the leaked objects beyond it, else the location's.
+        let after_user = handle.as_ref().map_or(0, |(at, _)| at + 1).min(steps.len());
+        let acc_id = suspect["accumulator"]["id"].as_u64();
+        let acc_at = suspect["retainer_path"]
+            .as_array()
+            .and_then(|p| p.iter().position(|st| acc_id.is_some() && st["node_id"].as_u64() == acc_id))
+            .unwrap_or(steps.len().saturating_sub(1));
+        let holding = steps.get(after_user..=acc_at).and_then(|r| r.iter().rev().find_map(|s| s.package.clone()));
+        let beyond = steps.get(acc_at.max(after_user)..).and_then(|r| r.iter().find_map(|s| s.package.clone()));
         let location_pkg = self.package_at(&suspect["location"]);
-        let package = hit
-            .as_ref()
-            .map(|(_, p)| p.clone())
-            .or_else(|| steps[after_user.min(steps.len())..].iter().find_map(|s| s.package.clone()))
-            .or(location_pkg);
+        let package = hit.as_ref().map(|(_, p)| p.clone()).or(holding).or(beyond).or(location_pkg);
 
         // Minified code: the captured variables' original names, looked up
         // from the closure that captures them (`tt` -> `recent`).
@@ -176,4 +183,47 @@ impl SourcesView {
         let column = loc.get("column")?.as_u64()? as u32;
         self.maps.original(file, line, column)
     }
+}
+
+/// The enriched suspects in words, for the text reports: per suspect with a
+/// package, a mapped location or a library entry, what it is and where the
+/// user's code reaches it. Empty when there is nothing to add.
+pub fn text_notes(doc: &Value) -> String {
+    let Some(suspects) = doc.get("suspects").and_then(Value::as_array) else { return String::new() };
+    let loc = |l: &Value| -> Option<String> { Some(format!("{}:{}:{}", l.get("file")?.as_str()?, l.get("line")?, l.get("column")?)) };
+    let mut out = String::new();
+    for (i, s) in suspects.iter().enumerate() {
+        let mut lines: Vec<String> = Vec::new();
+        if let Some(p) = s.get("package").filter(|p| !p.is_null()) {
+            let name = p["name"].as_str().unwrap_or("?");
+            let spec = match p["version"].as_str() {
+                Some(v) => format!("{name}@{v}"),
+                None => name.to_string(),
+            };
+            lines.push(format!("package: {spec} ({})", p["path"].as_str().unwrap_or("")));
+        }
+        if let Some(l) = s.get("library") {
+            lines.push(format!("known:   {}", l["title"].as_str().unwrap_or("")));
+            lines.push(format!("fix:     {}", l["fix"].as_str().unwrap_or("")));
+        }
+        if let (Some(l), Some(g)) = (s.get("location").and_then(loc), s.get("generated_location").and_then(loc)) {
+            lines.push(format!("source:  {l} (generated {g})"));
+        }
+        if let Some(u) = s.get("user_location").and_then(loc) {
+            let handle = s.get("handle").and_then(Value::as_str).unwrap_or("it");
+            lines.push(format!("yours:   {u} holds {handle}"));
+        }
+        if lines.is_empty() {
+            continue;
+        }
+        let acc = s["accumulator"]["original_name"].as_str().or(s["accumulator"]["name"].as_str()).unwrap_or("");
+        out.push_str(&format!("  {}. {acc}\n", i + 1));
+        for l in lines {
+            out.push_str(&format!("     {l}\n"));
+        }
+    }
+    if out.is_empty() {
+        return out;
+    }
+    format!("\nWhere it is (packages, source maps, your code)\n{out}")
 }
