@@ -54,7 +54,12 @@ fn pinned(package: &str) -> String {
     json["dependencies"][package].as_str().unwrap_or_else(|| panic!("{package} is not pinned")).to_string()
 }
 
+/// `diagnose --json` on the app's three snapshots, and the text report.
 fn diagnose(app: &str, dir: &Path) -> Value {
+    diagnose_both(app, dir).0
+}
+
+fn diagnose_both(app: &str, dir: &Path) -> (Value, String) {
     ensure_fixture_modules();
     let out = Command::new(node())
         .arg(fixtures().join("harness.js"))
@@ -69,7 +74,10 @@ fn diagnose(app: &str, dir: &Path) -> Value {
     assert_eq!(files.len(), 3, "harness wrote {files:?}");
     let out = Command::new(BIN).arg("diagnose").arg("--json").args(&files).stdin(Stdio::null()).output().unwrap();
     assert!(out.status.success(), "diagnose {app}: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("diagnose --json")
+    let json = serde_json::from_slice(&out.stdout).expect("diagnose --json");
+    let out = Command::new(BIN).arg("diagnose").args(&files).env("NO_COLOR", "1").stdin(Stdio::null()).output().unwrap();
+    assert!(out.status.success(), "diagnose {app}: {}", String::from_utf8_lossy(&out.stderr));
+    (json, String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// A leak: diagnose says leak, and its first suspect's path shows `entry`
@@ -78,7 +86,7 @@ fn diagnose(app: &str, dir: &Path) -> Value {
 /// through a timer or express's router).
 fn leak(app: &str, package: &str, entry: &str, handle: Option<&str>) {
     let tmp = temp_dir();
-    let d = diagnose(app, tmp.path());
+    let (d, text) = diagnose_both(app, tmp.path());
     let first = &d["suspects"][0];
     eprintln!(
         "{app}: {} {} {} at {}",
@@ -95,6 +103,9 @@ fn leak(app: &str, package: &str, entry: &str, handle: Option<&str>) {
     assert_eq!(m.entry.id, entry, "{app}");
     assert_eq!(m.package.spec(), format!("{package}@{}", pinned(package)), "{app}");
     assert!(m.package.path.ends_with(&format!("fixtures/node_modules/{package}")), "{app}: package path {}", m.package.path);
+    // The text report says it too.
+    assert!(text.contains(&format!("package: {}", m.package.spec())), "{app}: {text}");
+    assert!(text.contains(&format!("fix:     {}", m.entry.fix)), "{app}: {text}");
     // The same, as `diagnose --json` writes it.
     assert_eq!(first["package"]["name"], package, "{app}");
     assert_eq!(first["package"]["version"], pinned(package).as_str(), "{app}");
