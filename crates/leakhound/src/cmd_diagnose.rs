@@ -133,20 +133,22 @@ pub fn diagnose_files(files: &[PathBuf], threads: usize, opts: &Options, exact: 
 
 pub fn run(args: &Args) -> Result<ExitCode> {
     let opts = Options { min_growth: args.min_growth, max_suspects: args.top };
+    // A bad --libraries file is refused before the snapshots are read.
+    let mut view = crate::sources_view::SourcesView::new(args.source_root.clone(), args.libraries.as_deref())?;
     let d = diagnose_files(&args.files, args.threads, &opts, args.exact)?;
     if let Some(path) = &args.html {
         crate::report::write_page(path, &crate::report::html::diagnose_page(&d, &crate::report::html::command_line()))?;
     }
     if args.json {
         let mut doc = serde_json::to_value(Json { schema_version: 1, command: "diagnose", diagnosis: &d })?;
-        crate::sources_view::SourcesView::new(args.source_root.clone(), args.libraries.as_deref())?.enrich_document(&mut doc);
+        view.enrich_document(&mut doc);
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else if args.quiet {
         print!("{}", render(&d, false).lines().next().map(|l| format!("{l}\n")).unwrap_or_default());
     } else {
         print!("{}", render(&d, args.verbose));
         let mut doc = serde_json::to_value(Json { schema_version: 1, command: "diagnose", diagnosis: &d })?;
-        crate::sources_view::SourcesView::new(args.source_root.clone(), args.libraries.as_deref())?.enrich_document(&mut doc);
+        view.enrich_document(&mut doc);
         print!("{}", crate::sources_view::text_notes(&doc));
     }
     Ok(if args.fail_on_leak && d.verdict == Verdict::Leak { ExitCode::from(1) } else { ExitCode::SUCCESS })

@@ -268,3 +268,51 @@ fn run_gives_controls_no_leak() {
     }
     assert!(failures.is_empty(), "controls through run:\n{}", failures.join("\n"));
 }
+
+/// `--libraries FILE`: a team's own entries are tried before the built-in
+/// ones; a missing or malformed file is one clear error line, exit 2.
+#[test]
+fn user_library_entries_come_first_and_bad_files_are_refused() {
+    ensure_fixture_modules();
+    let tmp = temp_dir();
+    let out = Command::new(node())
+        .arg(fixtures().join("harness.js"))
+        .arg(fixtures().join("deps/memoizee-no-max.js"))
+        .arg(tmp.path().join("snaps"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let files: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
+    let table = tmp.path().join("ours.toml");
+    std::fs::write(
+        &table,
+        r#"
+[[library]]
+id = "our-describe-memo"
+package = "memoizee"
+versions = ">=0.4, <0.5"
+title = "our describe() memo"
+signatures = [[{ class = "system / Context", edge = "cache" }]]
+fix = "Use the shared renderCache instead."
+"#,
+    )
+    .unwrap();
+    let run =
+        |extra: &[&str]| Command::new(BIN).args(["diagnose", "--json"]).args(extra).args(&files).stdin(Stdio::null()).output().unwrap();
+    let out = run(&["--libraries", table.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let d: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(d["suspects"][0]["library"]["id"], "our-describe-memo");
+    assert!(d["suspects"][0]["advice"].as_str().unwrap().starts_with("Use the shared renderCache instead."));
+
+    let missing = tmp.path().join("missing.toml");
+    std::fs::write(tmp.path().join("bad.toml"), "[[library]]\nid = 'x'\n").unwrap();
+    for (file, what) in [(missing.clone(), "cannot read"), (tmp.path().join("bad.toml"), "bad.toml")] {
+        let out = run(&["--libraries", file.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(what) && err.trim().lines().count() == 1, "{err}");
+        assert!(out.stdout.is_empty(), "no half-written output");
+    }
+}
