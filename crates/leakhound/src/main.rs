@@ -23,6 +23,7 @@ mod model;
 mod output;
 mod recycle;
 mod report;
+mod sources_view;
 
 use clap::{Parser, Subcommand};
 

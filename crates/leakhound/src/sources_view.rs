@@ -1,0 +1,229 @@
+//! Where the suspects of a diagnosis really are, added to their JSON: the
+//! npm package, the original (source-mapped) locations, the app's own code
+//! that holds what accumulates, and the library table's entry when the use
+//! is a known mistake. Works on the JSON of `diagnose` suspects so that the
+//! diagnosis itself stays free of file reads (the `sources` crate reads the
+//! scripts, maps and package.json files).
+
+use anyhow::Result;
+use serde_json::{json, Map, Value};
+use sources::{steps_from_json, user_handle, CodeKind, Library, MappedLocation, Rebase, SourceMaps};
+use std::path::{Path, PathBuf};
+
+pub struct SourcesView {
+    maps: SourceMaps,
+    library: Library,
+}
+
+impl SourcesView {
+    /// `source_root`: where the snapshot's files are on this machine when it
+    /// was taken on another (`--source-root DIR`); `libraries`: a user's
+    /// extra table in the format of crates/sources/data/libraries.toml.
+    pub fn new(source_root: Option<PathBuf>, libraries: Option<&Path>) -> Result<Self> {
+        let library = match libraries {
+            Some(p) => Library::with_extra(p)?,
+            None => Library::builtin(),
+        };
+        Ok(SourcesView { maps: SourceMaps::with_rebase(source_root.map(Rebase::new)), library })
+    }
+
+    /// Adds to each suspect of a `diagnose` JSON document (`suspects` and
+    /// `below_threshold`, or a `run` document's `suspects` and
+    /// `diagnosis.*`):
+    /// - `location` mapped through the script's source map, the snapshot's
+    ///   own position kept as `generated_location` (only when it mapped);
+    ///   the same on every `retainer_path[]` step that has a location;
+    /// - `retainer_path[].package`: `{name, version, path}` of the step's code,
+    ///   and `original_class` when the code was minified (`LRUCache` for `c`),
+    ///   `original_edge` for a renamed captured variable (`recent` for `tt`),
+    ///   and `accumulator.original_name` when the accumulator is one;
+    /// - `package`: the package whose code holds the accumulator (the
+    ///   nearest before it on the path, after the app's own last step), else
+    ///   the leaked objects' package, else the location's; null when it is
+    ///   all the app's own code;
+    /// - `user_location`: the app's own code that holds it (the last step of
+    ///   the retainer path in user code, mapped), and `handle`: the name that
+    ///   code holds it by (`responses`), when the path passes through it;
+    /// - `library`: `{id, title, fix, docs}` when the library table
+    ///   recognises the use, with `advice` prefixed by its fix.
+    pub fn enrich_document(&mut self, doc: &mut Value) {
+        for key in ["suspects", "below_threshold"] {
+            if let Some(list) = doc.get_mut(key).and_then(Value::as_array_mut) {
+                list.iter_mut().for_each(|s| self.enrich_suspect(s));
+            }
+        }
+        if let Some(d) = doc.get_mut("diagnosis") {
+            self.enrich_document(d);
+        }
+    }
+
+    pub fn enrich_suspect(&mut self, suspect: &mut Value) {
+        let steps = steps_from_json(&suspect["retainer_path"], &mut self.maps);
+        let hit = self.library.match_path(&steps).map(|m| (m.entry.clone(), m.package.clone()));
+        let handle = user_handle(&steps).map(|(at, name)| (at, name.to_string()));
+
+        // The package: the library match's, else the nearest package code
+        // holding the accumulator (after the app's last step: a path that
+        // enters through express's router is not express's leak), else the
+        // package of the leaked objects beyond it, else the location's.
+        let after_user = handle.as_ref().map_or(0, |(at, _)| at + 1).min(steps.len());
+        let acc_id = suspect["accumulator"]["id"].as_u64();
+        let acc_at = suspect["retainer_path"]
+            .as_array()
+            .and_then(|p| p.iter().position(|st| acc_id.is_some() && st["node_id"].as_u64() == acc_id))
+            .unwrap_or(steps.len().saturating_sub(1));
+        let holding = steps.get(after_user..=acc_at).and_then(|r| r.iter().rev().find_map(|s| s.package.clone()));
+        let beyond = steps.get(acc_at.max(after_user)..).and_then(|r| r.iter().find_map(|s| s.package.clone()));
+        let location_pkg = self.package_at(&suspect["location"]);
+        let package = hit.as_ref().map(|(_, p)| p.clone()).or(holding).or(beyond).or(location_pkg);
+
+        // Minified code: the captured variables' original names, looked up
+        // from the closure that captures them (`tt` -> `recent`).
+        let original_edges: Vec<Option<String>> = (0..steps.len())
+            .map(|i| {
+                let edge_type = suspect["retainer_path"][i]["edge_type"].as_str();
+                if edge_type != Some("context") || i < 2 {
+                    return None;
+                }
+                let closure = &steps[i - 2];
+                let (file, line, col) = (closure.file.as_deref()?, closure.line?, closure.column?);
+                self.maps.original_name(file, line, col, &steps[i].edge)
+            })
+            .collect();
+        let handle = handle.map(|(at, name)| {
+            let original = original_edges.iter().skip(at + 1).take(2).flatten().next().cloned();
+            (at, original.unwrap_or(name))
+        });
+
+        let Some(obj) = suspect.as_object_mut() else { return };
+        // The accumulator's name through a renamed variable.
+        let acc_id = obj["accumulator"]["id"].as_u64();
+        let acc_step =
+            obj["retainer_path"].as_array().and_then(|p| p.iter().position(|st| st["node_id"].as_u64() == acc_id && acc_id.is_some()));
+        if let Some(orig) = acc_step.and_then(|i| original_edges.get(i).cloned().flatten()) {
+            if let Some(acc) = obj.get_mut("accumulator").and_then(Value::as_object_mut) {
+                acc.insert("original_name".into(), json!(orig));
+            }
+        }
+        obj.insert("package".into(), package.map_or(Value::Null, |p| json!(p)));
+        if let Some((at, name)) = &handle {
+            let user_loc = obj["retainer_path"].get(*at).and_then(|st| st.get("location")).cloned();
+            obj.insert("handle".into(), json!(name));
+            if let Some(mut l) = user_loc {
+                self.map_location_field(&mut l);
+                obj.insert("user_location".into(), l);
+            }
+        }
+        if let Some((entry, _)) = &hit {
+            obj.insert("library".into(), json!({ "id": entry.id, "title": entry.title, "fix": entry.fix, "docs": entry.docs }));
+            let advice = obj.get("advice").and_then(Value::as_str).unwrap_or("").to_string();
+            obj.insert("advice".into(), json!(format!("{} {advice}", entry.fix).trim_end()));
+        }
+        if let Some(path) = obj.get_mut("retainer_path").and_then(Value::as_array_mut) {
+            for (i, (st, step)) in path.iter_mut().zip(&steps).enumerate() {
+                if let Some(o) = st.as_object_mut() {
+                    if let Some(p) = &step.package {
+                        o.insert("package".into(), json!(p));
+                    }
+                    if let Some(e) = original_edges.get(i).cloned().flatten() {
+                        o.insert("original_edge".into(), json!(e));
+                    }
+                    if let Some(c) = &step.original_class {
+                        o.insert("original_class".into(), json!(c));
+                    }
+                    if let Some(l) = o.get_mut("location") {
+                        let generated = l.clone();
+                        if self.map_location_field(l) {
+                            o.insert("generated_location".into(), generated);
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(l) = obj.get_mut("location") {
+            let generated = l.clone();
+            if self.map_location_field(l) {
+                obj.insert("generated_location".into(), generated);
+            }
+        }
+    }
+
+    fn package_at(&mut self, loc: &Value) -> Option<sources::Package> {
+        let file = loc.get("file")?.as_str()?;
+        let (line, col) = (loc.get("line")?.as_u64()? as u32, loc.get("column")?.as_u64()? as u32);
+        match self.maps.original(file, line, col) {
+            Some(m) if m.kind == CodeKind::Package => m.package,
+            _ => self.maps.package_of(file),
+        }
+    }
+
+    /// Replaces a location object `{file, line, column, script_id}` by its
+    /// mapped position (adding `name` when the map has one); true if mapped.
+    fn map_location_field(&mut self, loc: &mut Value) -> bool {
+        let Some(m) = self.mapped(loc) else { return false };
+        if let Some(o) = loc.as_object_mut() {
+            let mut n = Map::new();
+            n.insert("file".into(), json!(m.file));
+            n.insert("line".into(), json!(m.line));
+            n.insert("column".into(), json!(m.column));
+            if let Some(id) = o.get("script_id") {
+                n.insert("script_id".into(), id.clone());
+            }
+            if let Some(name) = &m.name {
+                n.insert("name".into(), json!(name));
+            }
+            *o = n;
+        }
+        true
+    }
+
+    fn mapped(&mut self, loc: &Value) -> Option<MappedLocation> {
+        let file = loc.get("file")?.as_str()?;
+        let line = loc.get("line")?.as_u64()? as u32;
+        let column = loc.get("column")?.as_u64()? as u32;
+        self.maps.original(file, line, column)
+    }
+}
+
+/// The enriched suspects in words, for the text reports: per suspect with a
+/// package, a mapped location or a library entry, what it is and where the
+/// user's code reaches it. Empty when there is nothing to add.
+pub fn text_notes(doc: &Value) -> String {
+    let Some(suspects) = doc.get("suspects").and_then(Value::as_array) else { return String::new() };
+    let loc = |l: &Value| -> Option<String> { Some(format!("{}:{}:{}", l.get("file")?.as_str()?, l.get("line")?, l.get("column")?)) };
+    let mut out = String::new();
+    for (i, s) in suspects.iter().enumerate() {
+        let mut lines: Vec<String> = Vec::new();
+        if let Some(p) = s.get("package").filter(|p| !p.is_null()) {
+            let name = p["name"].as_str().unwrap_or("?");
+            let spec = match p["version"].as_str() {
+                Some(v) => format!("{name}@{v}"),
+                None => name.to_string(),
+            };
+            lines.push(format!("package: {spec} ({})", p["path"].as_str().unwrap_or("")));
+        }
+        if let Some(l) = s.get("library") {
+            lines.push(format!("known:   {}", l["title"].as_str().unwrap_or("")));
+            lines.push(format!("fix:     {}", l["fix"].as_str().unwrap_or("")));
+        }
+        if let (Some(l), Some(g)) = (s.get("location").and_then(loc), s.get("generated_location").and_then(loc)) {
+            lines.push(format!("source:  {l} (generated {g})"));
+        }
+        if let Some(u) = s.get("user_location").and_then(loc) {
+            let handle = s.get("handle").and_then(Value::as_str).unwrap_or("it");
+            lines.push(format!("yours:   {u} holds {handle}"));
+        }
+        if lines.is_empty() {
+            continue;
+        }
+        let acc = s["accumulator"]["original_name"].as_str().or(s["accumulator"]["name"].as_str()).unwrap_or("");
+        out.push_str(&format!("  {}. {acc}\n", i + 1));
+        for l in lines {
+            out.push_str(&format!("     {l}\n"));
+        }
+    }
+    if out.is_empty() {
+        return out;
+    }
+    format!("\nWhere it is (packages, source maps, your code)\n{out}")
+}

@@ -1,0 +1,318 @@
+//! Leaks inside dependencies: each app under `fixtures/deps/` misuses a
+//! real npm package (pinned in `fixtures/package.json`) the way its docs
+//! warn against; each control under `fixtures/deps/controls/` uses it
+//! correctly. The harness drives the app and writes three snapshots,
+//! `leakhound diagnose --json` finds the suspect, and the `sources` crate
+//! must name the package as `name@version` (the pinned version, read from
+//! the installed package.json), recognise the library table's entry on the
+//! suspect's retainer path, and name the user's handle on it; the JSON
+//! suspect carries the same as `package`, `library`, `handle` and
+//! `user_location`.
+
+#[path = "../../heapsnap/tests/common/mod.rs"]
+mod common;
+
+use common::*;
+use serde_json::Value;
+use sources::{steps_from_json, user_handle, Library, SourceMaps};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+
+const BIN: &str = env!("CARGO_BIN_EXE_leakhound");
+
+fn fixtures() -> PathBuf {
+    repo_root().join("fixtures")
+}
+
+fn node() -> PathBuf {
+    find_node(20).unwrap_or_else(|_| any_node())
+}
+
+/// The fixtures' npm packages: installed by scripts/test.sh; here as a fallback.
+fn ensure_fixture_modules() {
+    static ONCE: Mutex<bool> = Mutex::new(false);
+    let mut done = ONCE.lock().unwrap();
+    if *done {
+        return;
+    }
+    if !fixtures().join("node_modules/prom-client/package.json").exists() {
+        let st = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--silent"])
+            .current_dir(fixtures())
+            .status()
+            .expect("npm is needed to install the fixtures' packages");
+        assert!(st.success(), "npm ci in fixtures/ failed");
+    }
+    *done = true;
+}
+
+/// The exact version pinned in fixtures/package.json.
+fn pinned(package: &str) -> String {
+    let text = std::fs::read_to_string(fixtures().join("package.json")).unwrap();
+    let json: Value = serde_json::from_str(&text).unwrap();
+    json["dependencies"][package].as_str().unwrap_or_else(|| panic!("{package} is not pinned")).to_string()
+}
+
+/// `diagnose --json` on the app's three snapshots, and the text report.
+fn diagnose(app: &str, dir: &Path) -> Value {
+    diagnose_both(app, dir).0
+}
+
+fn diagnose_both(app: &str, dir: &Path) -> (Value, String) {
+    ensure_fixture_modules();
+    let out = Command::new(node())
+        .arg(fixtures().join("harness.js"))
+        .arg(fixtures().join(app))
+        .arg(dir)
+        .args(["--snapshots", "3", "--requests", "300", "--warmup", "300"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("cannot run node");
+    assert!(out.status.success(), "harness failed on {app}: {}", String::from_utf8_lossy(&out.stderr));
+    let files: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
+    assert_eq!(files.len(), 3, "harness wrote {files:?}");
+    let out = Command::new(BIN).arg("diagnose").arg("--json").args(&files).stdin(Stdio::null()).output().unwrap();
+    assert!(out.status.success(), "diagnose {app}: {}", String::from_utf8_lossy(&out.stderr));
+    let json = serde_json::from_slice(&out.stdout).expect("diagnose --json");
+    let out = Command::new(BIN).arg("diagnose").args(&files).env("NO_COLOR", "1").stdin(Stdio::null()).output().unwrap();
+    assert!(out.status.success(), "diagnose {app}: {}", String::from_utf8_lossy(&out.stderr));
+    (json, String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// A leak: diagnose says leak, and its first suspect's path shows `entry`
+/// in `package` at the pinned version, held by the user's `handle` (None
+/// when the path reaches the package without passing the app's code, e.g.
+/// through a timer or express's router).
+fn leak(app: &str, package: &str, entry: &str, handle: Option<&str>) {
+    let tmp = temp_dir();
+    let (d, text) = diagnose_both(app, tmp.path());
+    let first = &d["suspects"][0];
+    eprintln!(
+        "{app}: {} {} {} at {}",
+        d["verdict"],
+        first["pattern"],
+        first["accumulator"]["name"],
+        first["location"]["file"].as_str().unwrap_or("-")
+    );
+    assert_eq!(d["verdict"], "leak", "{app}: {}", d["suspects"]);
+    let mut maps = SourceMaps::new();
+    let steps = steps_from_json(&first["retainer_path"], &mut maps);
+    let lib = Library::builtin();
+    let m = lib.match_path(&steps).unwrap_or_else(|| panic!("{app}: no library entry on {}", first["path_text"].as_str().unwrap_or("")));
+    assert_eq!(m.entry.id, entry, "{app}");
+    assert_eq!(m.package.spec(), format!("{package}@{}", pinned(package)), "{app}");
+    assert!(m.package.path.ends_with(&format!("fixtures/node_modules/{package}")), "{app}: package path {}", m.package.path);
+    // The text report says it too.
+    assert!(text.contains(&format!("package: {}", m.package.spec())), "{app}: {text}");
+    assert!(text.contains(&format!("fix:     {}", m.entry.fix)), "{app}: {text}");
+    // The same, as `diagnose --json` writes it.
+    assert_eq!(first["package"]["name"], package, "{app}");
+    assert_eq!(first["package"]["version"], pinned(package).as_str(), "{app}");
+    assert_eq!(first["library"]["id"], entry, "{app}");
+    let fix = m.entry.fix.as_str();
+    assert!(first["advice"].as_str().unwrap_or("").starts_with(fix), "{app}: advice {}", first["advice"]);
+    match handle {
+        Some(h) => {
+            assert_eq!(first["handle"], h, "{app}");
+            let user_file = first["user_location"]["file"].as_str().unwrap_or("");
+            assert!(user_file.ends_with(app), "{app}: user_location {}", first["user_location"]);
+            let (at, name) = user_handle(&steps).unwrap_or_else(|| panic!("{app}: no user step on the path"));
+            assert_eq!(name, h, "{app}");
+            // The user's own line: the app's function that holds the handle.
+            let file = steps[at].file.as_deref().unwrap_or("");
+            assert!(file.ends_with(app), "{app}: user step in {file}");
+        }
+        None => {
+            if let Some((_, name)) = user_handle(&steps) {
+                panic!("{app}: unexpected user handle {name}");
+            }
+            assert!(first.get("handle").is_none(), "{app}: {}", first["handle"]);
+        }
+    }
+}
+
+fn control(app: &str) {
+    let tmp = temp_dir();
+    let d = diagnose(app, tmp.path());
+    assert_eq!(d["verdict"], "no-leak", "{app}: {}", d["suspects"]);
+}
+
+#[test]
+fn ajv_per_request() {
+    leak("deps/ajv-per-request.js", "ajv", "ajv-compile-per-request", Some("ajv"));
+}
+#[test]
+fn lru_cache_ttl_no_max() {
+    // lru-cache ships minified code: the class is `c` in the snapshot, LRUCache through its map.
+    leak("deps/lru-cache-ttl-no-max.js", "lru-cache", "lru-cache-ttl-without-max", Some("responses"));
+}
+#[test]
+fn node_cache_no_ttl() {
+    // Reached through node-cache's checkperiod timer, not the app's code.
+    leak("deps/node-cache-no-ttl.js", "node-cache", "node-cache-without-stdttl", None);
+}
+#[test]
+fn memoizee_no_max() {
+    leak("deps/memoizee-no-max.js", "memoizee", "memoizee-without-max", Some("describe"));
+}
+#[test]
+fn rxjs_never_unsubscribed() {
+    leak("deps/rxjs-never-unsubscribed.js", "rxjs", "rxjs-subscription-never-unsubscribed", Some("priceUpdates"));
+}
+#[test]
+fn node_schedule_never_cancelled() {
+    leak("deps/node-schedule-never-cancelled.js", "node-schedule", "node-schedule-job-never-cancelled", None);
+}
+#[test]
+fn handlebars_partial_per_request() {
+    leak("deps/handlebars-partial-per-request.js", "handlebars", "handlebars-partial-per-request", None);
+}
+#[test]
+fn express_session_memorystore() {
+    leak("deps/express-session-memorystore.js", "express-session", "express-session-memory-store", None);
+}
+#[test]
+fn prom_client_unbounded_labels() {
+    leak("deps/prom-client-unbounded-labels.js", "prom-client", "prom-client-unbounded-label-values", Some("requests"));
+}
+
+#[test]
+fn controls_are_no_leak() {
+    for app in [
+        "deps/controls/ajv-compiled-once.js",
+        "deps/controls/lru-cache-bounded.js",
+        "deps/controls/node-cache-ttl.js",
+        "deps/controls/memoizee-max.js",
+        "deps/controls/rxjs-unsubscribed.js",
+        "deps/controls/node-schedule-cancelled.js",
+        "deps/controls/handlebars-partial-once.js",
+        "deps/controls/express-session-uninitialized.js",
+        "deps/controls/prom-client-bounded-labels.js",
+    ] {
+        control(app);
+    }
+}
+
+/// The leaks and controls through `leakhound run` (the app started by
+/// leakhound, driven by its own load generator at one constant URL): the
+/// verdict, and for a leak the same package, entry and handle in the report.
+const RUN_LEAKS: &[(&str, &str, &str, Option<&str>)] = &[
+    ("deps/ajv-per-request.js", "ajv", "ajv-compile-per-request", Some("ajv")),
+    ("deps/lru-cache-ttl-no-max.js", "lru-cache", "lru-cache-ttl-without-max", Some("responses")),
+    ("deps/node-cache-no-ttl.js", "node-cache", "node-cache-without-stdttl", None),
+    ("deps/memoizee-no-max.js", "memoizee", "memoizee-without-max", Some("describe")),
+    ("deps/rxjs-never-unsubscribed.js", "rxjs", "rxjs-subscription-never-unsubscribed", Some("priceUpdates")),
+    ("deps/node-schedule-never-cancelled.js", "node-schedule", "node-schedule-job-never-cancelled", None),
+    ("deps/handlebars-partial-per-request.js", "handlebars", "handlebars-partial-per-request", None),
+    ("deps/express-session-memorystore.js", "express-session", "express-session-memory-store", None),
+    ("deps/prom-client-unbounded-labels.js", "prom-client", "prom-client-unbounded-label-values", Some("requests")),
+];
+
+fn run_app(app: &str) -> Value {
+    ensure_fixture_modules();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("http://127.0.0.1:{port}/item?id=1");
+    let out = Command::new(BIN)
+        .args(["run", "--json", "--load", &url, "--"])
+        .arg(node())
+        .arg(fixtures().join(app))
+        .env("PORT", port.to_string())
+        .stdin(Stdio::null())
+        .output()
+        .expect("cannot run leakhound");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{app}: no JSON report ({e}): {}", String::from_utf8_lossy(&out.stderr)))
+}
+
+#[test]
+fn run_names_package_library_and_handle() {
+    let mut failures = Vec::new();
+    for &(app, package, entry, handle) in RUN_LEAKS {
+        let v = run_app(app);
+        let s = &v["suspects"][0];
+        let row = format!("{app}: {} {} {} {} {}", v["verdict"], s["pattern"], s["accumulator"]["name"], s["package"], s["library"]["id"]);
+        eprintln!("{row}");
+        let want_version = pinned(package);
+        let ok = v["verdict"] == "leak"
+            && s["package"]["name"] == package
+            && s["package"]["version"] == want_version.as_str()
+            && s["library"]["id"] == entry
+            && handle.is_none_or(|h| s["handle"] == h)
+            && handle.is_none_or(|_| s["user_location"]["file"].as_str().unwrap_or("").ends_with(app));
+        if !ok {
+            failures.push(row);
+        }
+    }
+    assert!(failures.is_empty(), "through run:\n{}", failures.join("\n"));
+}
+
+#[test]
+fn run_gives_controls_no_leak() {
+    let mut failures = Vec::new();
+    for app in [
+        "deps/controls/ajv-compiled-once.js",
+        "deps/controls/lru-cache-bounded.js",
+        "deps/controls/node-cache-ttl.js",
+        "deps/controls/memoizee-max.js",
+        "deps/controls/rxjs-unsubscribed.js",
+        "deps/controls/node-schedule-cancelled.js",
+        "deps/controls/handlebars-partial-once.js",
+        "deps/controls/express-session-uninitialized.js",
+        "deps/controls/prom-client-bounded-labels.js",
+    ] {
+        let v = run_app(app);
+        eprintln!("{app}: {} {}", v["verdict"], v["reason"]);
+        if v["verdict"] == "leak" {
+            failures.push(format!("{app}: {}", v["reason"]));
+        }
+    }
+    assert!(failures.is_empty(), "controls through run:\n{}", failures.join("\n"));
+}
+
+/// `--libraries FILE`: a team's own entries are tried before the built-in
+/// ones; a missing or malformed file is one clear error line, exit 2.
+#[test]
+fn user_library_entries_come_first_and_bad_files_are_refused() {
+    ensure_fixture_modules();
+    let tmp = temp_dir();
+    let out = Command::new(node())
+        .arg(fixtures().join("harness.js"))
+        .arg(fixtures().join("deps/memoizee-no-max.js"))
+        .arg(tmp.path().join("snaps"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let files: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
+    let table = tmp.path().join("ours.toml");
+    std::fs::write(
+        &table,
+        r#"
+[[library]]
+id = "our-describe-memo"
+package = "memoizee"
+versions = ">=0.4, <0.5"
+title = "our describe() memo"
+signatures = [[{ class = "system / Context", edge = "cache" }]]
+fix = "Use the shared renderCache instead."
+"#,
+    )
+    .unwrap();
+    let run =
+        |extra: &[&str]| Command::new(BIN).args(["diagnose", "--json"]).args(extra).args(&files).stdin(Stdio::null()).output().unwrap();
+    let out = run(&["--libraries", table.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let d: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(d["suspects"][0]["library"]["id"], "our-describe-memo");
+    assert!(d["suspects"][0]["advice"].as_str().unwrap().starts_with("Use the shared renderCache instead."));
+
+    let missing = tmp.path().join("missing.toml");
+    std::fs::write(tmp.path().join("bad.toml"), "[[library]]\nid = 'x'\n").unwrap();
+    for (file, what) in [(missing.clone(), "cannot read"), (tmp.path().join("bad.toml"), "bad.toml")] {
+        let out = run(&["--libraries", file.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(what) && err.trim().lines().count() == 1, "{err}");
+        assert!(out.stdout.is_empty(), "no half-written output");
+    }
+}
