@@ -69,6 +69,10 @@ pub enum Error {
     #[error("the inspector on {addr} belongs to process {found}, not {pid} (another Node process holds the port? pass --port)")]
     WrongProcess { addr: String, pid: u32, found: u32 },
 
+    /// leakhound opened this inspector (SIGUSR1) and could not close it.
+    #[error("could not close the inspector leakhound opened in process {pid} on {addr} ({why}); it is still listening: restart the process or close it from inside (require('inspector').close())")]
+    CloseFailed { pid: u32, addr: String, why: String },
+
     #[error("cannot start `{cmd}`: {source}")]
     Spawn { cmd: String, source: std::io::Error },
 

@@ -31,12 +31,13 @@ pub mod attach;
 pub mod discover;
 pub mod error;
 pub mod launch;
+pub mod private;
 pub mod sampling;
 pub mod session;
 pub mod snapshot;
 
 pub use addr::{parse_endpoint, Endpoint};
-pub use attach::{attach_pid, attach_pid_with, Attached, DEFAULT_PORT};
+pub use attach::{attach_pid, attach_pid_guarded, attach_pid_with, Attached, OpenedInspector, DEFAULT_PORT};
 pub use discover::{discover, TargetInfo};
 pub use error::{Error, Result};
 pub use launch::{launch, launch_with, ChildStdout, LaunchOptions, Launched};

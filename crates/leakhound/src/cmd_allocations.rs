@@ -348,12 +348,8 @@ async fn give_up(target: Target, e: anyhow::Error) -> anyhow::Error {
 }
 
 fn write_heapprofile(path: &Path, p: &SamplingProfile) -> Result<()> {
-    use anyhow::Context;
-    let part = inspector::part_path(path);
     let text = serde_json::to_vec(p)?;
-    std::fs::write(&part, text).with_context(|| format!("cannot write {}", part.display()))?;
-    std::fs::rename(&part, path).with_context(|| format!("cannot rename {} to {}", part.display(), path.display()))?;
-    Ok(())
+    Ok(inspector::private::write_file(path, &text)?)
 }
 
 /// Our call tree from V8's: names and 1-based locations, totals, live

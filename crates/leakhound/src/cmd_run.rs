@@ -196,11 +196,11 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     let tmp;
     let dir = match &args.keep {
         Some(d) => {
-            std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
+            inspector::private::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
             d.clone()
         }
         None => {
-            tmp = tempfile::Builder::new().prefix("leakhound-run-").tempdir().context("cannot create a temporary folder")?;
+            tmp = inspector::private::temp_dir("leakhound-run-").context("cannot create a temporary folder")?;
             tmp.path().to_path_buf()
         }
     };

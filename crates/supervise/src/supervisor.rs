@@ -185,7 +185,7 @@ impl<'a> Supervisor<'a> {
             return Err(Error::Config("--workers must be at least 1".into()));
         }
         if let Some(dir) = &cfg.snapshot_dir {
-            std::fs::create_dir_all(dir).map_err(|source| Error::SnapshotDir { dir: dir.clone(), source })?;
+            snapshot::create_private_dir(dir).map_err(|source| Error::SnapshotDir { dir: dir.clone(), source })?;
             // Writable? (The worker writes there, as the same user.)
             let probe = dir.join(format!(".leakhound-probe-{}", std::process::id()));
             std::fs::write(&probe, b"").map_err(|source| Error::SnapshotDir { dir: dir.clone(), source })?;
@@ -519,10 +519,14 @@ impl<'a> Supervisor<'a> {
                     let part = snapshot::part_path(&path);
                     let cmd = serde_json::json!({"cmd": "snapshot-on-exit", "path": part.to_string_lossy()});
                     let w = self.workers.get_mut(&id).unwrap();
-                    match writeln!(w.control, "{cmd}") {
+                    let sent = snapshot::create_private_part(&part)
+                        .map_err(|e| format!("cannot create {}: {e}", part.display()))
+                        .and_then(|()| writeln!(w.control, "{cmd}").map_err(|e| format!("cannot reach the worker's shim: {e}")));
+                    match sent {
                         Ok(()) => snapshot = Some(SnapshotJob { part, path, done: false }),
-                        Err(e) => {
-                            self.emit(Event::SnapshotSkipped { worker: slot, pid, why: format!("cannot reach the worker's shim: {e}") })
+                        Err(why) => {
+                            let _ = std::fs::remove_file(&part);
+                            self.emit(Event::SnapshotSkipped { worker: slot, pid, why })
                         }
                     }
                 }
