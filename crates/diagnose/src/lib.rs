@@ -1,7 +1,8 @@
 //! Leak diagnosis for leakhound, with no I/O of its own: what grows between
 //! heap snapshots and why it is kept ([`diff`], [`leaks`], [`patterns`]),
 //! how nodes and retainer paths read ([`describe`]), robust trend
-//! statistics ([`trend`]) and V8 `--trace-gc` logs ([`gclog`]).
+//! statistics ([`trend`]), V8 `--trace-gc` logs ([`gclog`]) and hashing heap
+//! strings out of shared reports ([`redact`]).
 
 pub mod describe;
 pub mod diff;
@@ -9,5 +10,6 @@ pub mod gclog;
 pub mod leaks;
 pub mod listeners;
 pub mod patterns;
+pub mod redact;
 pub mod series;
 pub mod trend;
