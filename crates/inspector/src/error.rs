@@ -40,6 +40,11 @@ pub enum Error {
     #[error("the target closed the connection{during}")]
     Closed { during: String },
 
+    /// The peer broke the protocol: not JSON, not CDP, a message over the
+    /// size limit. Nothing it sent is used.
+    #[error("{url} is not a working Node inspector: {why}")]
+    BadPeer { url: String, why: String },
+
     #[error("{method} failed: {message} (code {code})")]
     Protocol { method: String, code: i64, message: String },
 
