@@ -95,6 +95,8 @@ struct Worker {
     killed: Option<String>,
     /// When it was sent SIGTERM.
     drain_started: Option<Instant>,
+    /// When its shim last reported (the heartbeat: once an interval).
+    last_report: Instant,
 }
 
 #[derive(Default)]
@@ -370,7 +372,11 @@ impl<'a> Supervisor<'a> {
             }
             match w.phase {
                 Phase::Starting { deadline } | Phase::Draining { deadline } => t = t.min(deadline),
-                Phase::Serving => {}
+                Phase::Serving => {
+                    if let Some(h) = self.heartbeat_timeout() {
+                        t = t.min(w.last_report + h);
+                    }
+                }
             }
         }
         for s in &self.slots {
@@ -453,6 +459,7 @@ impl<'a> Supervisor<'a> {
                 snapshot: None,
                 killed: None,
                 drain_started: None,
+                last_report: now,
             },
         );
         if cause != SpawnCause::Replace {
@@ -553,6 +560,7 @@ impl<'a> Supervisor<'a> {
 
     fn on_report(&mut self, id: u64, r: Report) {
         let Some(w) = self.workers.get_mut(&id) else { return };
+        w.last_report = Instant::now();
         match r {
             Report::Hello {} | Report::Draining {} | Report::Drained {} => {}
             Report::Listening { address } => {
@@ -809,7 +817,13 @@ impl<'a> Supervisor<'a> {
         }
     }
 
+    /// The heartbeat timeout in force, if any (at least 3 intervals).
+    fn heartbeat_timeout(&self) -> Option<Duration> {
+        (!self.cfg.heartbeat_timeout.is_zero()).then(|| self.cfg.heartbeat_timeout.max(self.cfg.interval * 3))
+    }
+
     fn deadlines(&mut self, now: Instant) {
+        let heartbeat = self.heartbeat_timeout();
         let mut kills = Vec::new();
         for w in self.workers.values_mut() {
             if w.killed.is_some() {
@@ -824,6 +838,12 @@ impl<'a> Supervisor<'a> {
                     s
                 }
                 Phase::Draining { deadline } if deadline <= now => "still running at the end of its grace period".to_string(),
+                // SIGKILL works on a stopped process too; the crash path
+                // then starts a new worker.
+                Phase::Serving if heartbeat.is_some_and(|h| now.duration_since(w.last_report) > h) => format!(
+                    "no heartbeat for {} (its event loop is blocked or the process is stopped)",
+                    duration(now.duration_since(w.last_report))
+                ),
                 _ => continue,
             };
             w.killed = Some(why.clone());
