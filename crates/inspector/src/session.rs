@@ -439,9 +439,23 @@ impl Drop for StreamGuard<'_> {
     }
 }
 
-/// Route one message. Err: it is not a CDP message (Node never sends one;
-/// a peer that does is not an inspector, and its replies cannot be trusted).
-async fn dispatch(inner: &Inner, text: &str) -> std::result::Result<(), String> {
+/// One message from the target, decoded.
+#[derive(Debug)]
+pub enum Decoded {
+    /// The reply to request `id`: its result, or the protocol error
+    /// (`code`, message with its data).
+    Reply {
+        id: u64,
+        result: std::result::Result<Box<RawValue>, (i64, String)>,
+    },
+    Event(Event),
+}
+
+/// Decode one websocket text message. Err (a one-line reason quoting the
+/// start of the text) when it is not a CDP message: not JSON, or an object
+/// with neither `id` nor `method`. Node never sends one; the session treats
+/// a peer that does as broken. (Public for the fuzz target.)
+pub fn decode(text: &str) -> std::result::Result<Decoded, String> {
     let msg = match serde_json::from_str::<Incoming>(text) {
         Ok(m) if m.id.is_some() || m.method.is_some() => m,
         _ => {
@@ -451,25 +465,35 @@ async fn dispatch(inner: &Inner, text: &str) -> std::result::Result<(), String> 
         }
     };
     if let Some(id) = msg.id {
-        let waiter = inner.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
-        if let Some(tx) = waiter {
-            let reply = match (msg.result, msg.error) {
-                (_, Some(e)) => Err(ProtoError {
-                    code: e.code,
-                    message: match e.data {
-                        Some(d) if !d.is_empty() => format!("{} ({d})", e.message),
-                        _ => e.message,
-                    },
-                }),
-                (Some(r), None) => Ok(r),
-                (None, None) => Ok(RawValue::from_string("{}".into()).expect("valid JSON")),
-            };
-            let _ = tx.send(reply);
-        }
-        return Ok(());
+        let result = match (msg.result, msg.error) {
+            (_, Some(e)) => Err((
+                e.code,
+                match e.data {
+                    Some(d) if !d.is_empty() => format!("{} ({d})", e.message),
+                    _ => e.message,
+                },
+            )),
+            (Some(r), None) => Ok(r),
+            (None, None) => Ok(RawValue::from_string("{}".into()).expect("valid JSON")),
+        };
+        return Ok(Decoded::Reply { id, result });
     }
-    let Some(method) = msg.method else { return Ok(()) };
-    let event = Event { method, params: msg.params.unwrap_or(Value::Null) };
+    let method = msg.method.unwrap_or_default();
+    Ok(Decoded::Event(Event { method, params: msg.params.unwrap_or(Value::Null) }))
+}
+
+/// Route one message. Err: it is not a CDP message (see `decode`).
+async fn dispatch(inner: &Inner, text: &str) -> std::result::Result<(), String> {
+    let event = match decode(text)? {
+        Decoded::Reply { id, result } => {
+            let waiter = inner.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+            if let Some(tx) = waiter {
+                let _ = tx.send(result.map_err(|(code, message)| ProtoError { code, message }));
+            }
+            return Ok(());
+        }
+        Decoded::Event(event) => event,
+    };
     if STREAM_EVENTS.contains(&event.method.as_str()) {
         let sink = inner.stream_sink.lock().unwrap_or_else(|e| e.into_inner()).clone();
         if let Some(sink) = sink {

@@ -70,6 +70,10 @@ enum Phase {
     },
 }
 
+/// How long the workers get to accept the connections already queued on
+/// the listening socket before they are told to stop (see `stop`).
+const QUEUE_DRAIN: Duration = Duration::from_millis(200);
+
 struct SnapshotJob {
     part: PathBuf,
     path: PathBuf,
@@ -333,6 +337,12 @@ impl<'a> Supervisor<'a> {
         }
         self.stopping = true;
         self.emit(Event::Stopping { why });
+        // No new connections from now on, and a moment for the workers,
+        // still accepting, to take the ones already queued: what is queued
+        // when the last worker closes the socket would be reset.
+        if process::refuse_new_connections(&self.listener).is_ok() {
+            std::thread::sleep(QUEUE_DRAIN);
+        }
         self.queue.clear();
         for s in &mut self.slots {
             s.restart_at = None;
