@@ -8,7 +8,7 @@ cleans up when its app dies.
 Each scenario starts its own supervisor (fixtures/supervise/app.js, each
 response delayed 20 ms so requests are always in flight), drives it with
 8 keep-alive connections, each renewed every 20 requests so they
-spread over both workers (about 300 requests/s on loopback), injects one
+spread over both workers (about 350 requests/s on loopback), injects one
 fault, and counts: requests sent, failed (no response: reset, closed,
 timed out at 10 s; refused connections after a deliberate stop are counted
 apart), and how long until the service had two serving workers again (or
@@ -72,6 +72,7 @@ class Load:
 
     def start(self):
         self.running = True
+        self.began = time.monotonic()
         for _ in range(self.conns):
             t = threading.Thread(target=self.loop, daemon=True)
             t.start()
@@ -128,6 +129,7 @@ class Load:
 
     def stop(self):
         self.running = False
+        self.ended = time.monotonic()
         for t in self.threads:
             t.join(15)
         return self
@@ -198,7 +200,7 @@ class Sup:
 
 
 def row(fault, load, extra=""):
-    rate = load.sent / SECONDS if SECONDS else 0
+    rate = load.sent / max(1e-9, load.ended - load.began)
     return {
         "fault": fault,
         "load": f"{load.conns} keep-alive conns, ~{rate:.0f} req/s",

@@ -13,6 +13,10 @@
 //!   [`Session::collect_garbage`], [`Session::take_heap_snapshot`] (streamed
 //!   to `FILE.part`, renamed when complete), [`Session::start_sampling`] and
 //!   [`Session::sampling_profile`] (the sampling heap profiler, [`sampling`]).
+//! - Leaving a process as safe as we found it: [`attach_pid_guarded`]
+//!   returns an [`OpenedInspector`] when we opened the inspector (SIGUSR1),
+//!   which closes it again on `close` or drop; [`private`] creates every
+//!   file holding heap contents 0600 and every snapshot folder 0700.
 //! - Errors: one [`Error`] enum whose messages are one line naming the
 //!   address, process or file.
 //!

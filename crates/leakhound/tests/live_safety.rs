@@ -289,3 +289,61 @@ fn run_keep_makes_a_private_folder_of_private_snapshots() {
     }
     assert_eq!(mode(&html), 0o600);
 }
+
+#[test]
+fn run_whose_app_dies_mid_snapshot_leaves_no_part_and_no_orphan() {
+    let dir = private_dir();
+    let keep = dir.path().join("snaps");
+    let port = free_port();
+    let mut child = Command::new(BIN)
+        .args(["run", "--load", &format!("http://127.0.0.1:{port}/item?id=1"), "--snapshots", "5", "--requests", "20000"])
+        .args(["--keep", keep.to_str().unwrap(), "--"])
+        .arg(node(22))
+        .arg(repo_root().join("fixtures/leaks/global-array.js"))
+        .env("PORT", port.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The app is leakhound's child; kill it as soon as a snapshot is being written.
+    let t0 = Instant::now();
+    let app = loop {
+        assert!(t0.elapsed() < Duration::from_secs(60), "no snapshot under way");
+        let part = std::fs::read_dir(&keep)
+            .ok()
+            .and_then(|rd| rd.filter_map(|e| e.ok()).find(|e| e.file_name().to_string_lossy().ends_with(".part")));
+        if part.is_some() {
+            let kids: Vec<u32> = std::fs::read_dir("/proc")
+                .unwrap()
+                .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+                .filter(|p| {
+                    std::fs::read_to_string(format!("/proc/{p}/stat"))
+                        .ok()
+                        .and_then(|s| s.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().nth(1)?.parse::<u32>().ok()))
+                        == Some(child.id())
+                })
+                .collect();
+            break kids[0];
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    // SAFETY: a plain signal to a process this test started (through leakhound).
+    unsafe { libc::kill(app as libc::pid_t, libc::SIGKILL) };
+    let t = Instant::now();
+    let out = loop {
+        if child.try_wait().unwrap().is_some() {
+            break child.wait_with_output().unwrap();
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "run did not stop after its app died");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.lines().last().unwrap_or("").contains("signal 9"), "{err}");
+    assert!(t.elapsed() < Duration::from_secs(3), "took {:?}", t.elapsed());
+    assert!(!alive(app));
+    let parts: Vec<_> =
+        std::fs::read_dir(&keep).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().ends_with(".part")).collect();
+    assert!(parts.is_empty(), "a .part file is left: {parts:?}");
+}

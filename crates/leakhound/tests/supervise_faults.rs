@@ -117,3 +117,79 @@ fn sigterm_under_load_loses_no_request() {
     assert_eq!(lost, 0, "requests lost at SIGTERM: {:?}", report.errors_by_kind);
     assert_eq!(report.non_2xx, 0);
 }
+
+/// A deploy whose new worker never listens: the replacement times out
+/// (--ready-timeout), it is said, and the old worker keeps serving.
+#[test]
+fn a_replacement_that_never_listens_times_out_and_the_old_one_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let flag = dir.path().join("broken-deploy");
+    let flag_s = flag.to_string_lossy().into_owned();
+    let mut sup = Supervised::start(&["--workers", "1", "--ready-timeout", "2s"], &[("NEVER_LISTEN_FILE", &flag_s)], &[&fixture("app.js")]);
+    let old = sup.wait_for("a ready worker", Duration::from_secs(20), |e| e["event"] == "ready")["pid"].as_u64().unwrap() as u32;
+    std::fs::write(&flag, b"").unwrap();
+    signal(sup.pid(), libc::SIGHUP);
+    let t0 = Instant::now();
+    let failed = sup.wait_for("the replacement's failure", Duration::from_secs(10), |e| e["event"] == "replacement-failed");
+    assert!(failed["why"].as_str().unwrap().contains("--ready-timeout"), "{failed}");
+    let took = t0.elapsed();
+    assert!(took >= Duration::from_millis(1800) && took < Duration::from_secs(5), "{took:?}");
+    for _ in 0..10 {
+        let (status, body) = get(sup.port, "/").expect("the old worker answers");
+        assert_eq!(status, 200);
+        assert!(body.contains(&format!("\"pid\":{old}")), "{body}");
+    }
+    assert!(alive(old));
+    std::fs::remove_file(&flag).unwrap();
+    assert!(sup.stop().success());
+}
+
+/// The disk fills while a worker writes its snapshot before a memory
+/// restart (a 160 MiB tmpfs, filled by another writer once the worker
+/// drains): the restart still happens, the snapshot is skipped with the
+/// reason, and no `.part` file is left. Needs root to mount the tmpfs.
+#[test]
+fn a_full_disk_during_the_snapshot_skips_it_and_the_restart_happens() {
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("snaps");
+    std::fs::create_dir(&mnt).unwrap();
+    let mounted = std::process::Command::new("mount").args(["-t", "tmpfs", "-o", "size=160m,mode=0700", "tmpfs"]).arg(&mnt).output();
+    if !mounted.as_ref().is_ok_and(|o| o.status.success()) {
+        eprintln!("SKIPPED: cannot mount a tmpfs (needs root): {mounted:?}");
+        return;
+    }
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(mnt.clone());
+    let m = mnt.to_string_lossy().into_owned();
+    let mut sup = Supervised::start(
+        &["--workers", "1", "--max-heap", "30MB", "--snapshot-before-restart", &m, "--snapshot-min-free", "1MB"],
+        &[("LEAK_HEAP_KB_PER_S", "4000")],
+        &[&fixture("app.js")],
+    );
+    let draining = sup.wait_for("a memory restart", Duration::from_secs(40), |e| e["event"] == "draining");
+    let old = draining["pid"].clone();
+    {
+        let mut f = std::fs::File::create(mnt.join("filler")).unwrap();
+        let mb = vec![0u8; 1 << 20];
+        while f.write_all(&mb).is_ok() {}
+    }
+    let outcome = sup.wait_for("the snapshot's outcome", Duration::from_secs(60), |e| {
+        (e["event"] == "snapshot-skipped" || e["event"] == "snapshot") && e["pid"] == old
+    });
+    sup.wait_for("the old worker's exit", Duration::from_secs(30), |e| e["event"] == "exited" && e["pid"] == old);
+    let ready = sup.count(|e| e["event"] == "ready");
+    assert!(ready >= 2, "no replacement:\n{}", sup.transcript());
+    let parts: Vec<_> =
+        std::fs::read_dir(&mnt).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().ends_with(".part")).collect();
+    assert!(parts.is_empty(), "{parts:?}");
+    eprintln!("outcome: {outcome}");
+    if outcome["event"] == "snapshot-skipped" {
+        assert!(outcome["why"].as_str().unwrap().contains("ENOSPC"), "{outcome}");
+    }
+    assert!(sup.stop().success());
+}
