@@ -410,7 +410,7 @@ def run_app_killed(when):
                     break
                 except OSError:
                     time.sleep(0.02)
-            time.sleep(0.5)
+            time.sleep(0.05)
         seen_part = any(n.endswith(".part") for n in os.listdir(keep))
         t = time.monotonic()
         os.kill(app, signal.SIGKILL)
