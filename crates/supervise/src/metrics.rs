@@ -166,10 +166,12 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest life of one connection.
 pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(300);
 
+/// Open connections, oldest first: (id, what closes it).
+type OpenConnections = std::collections::VecDeque<(u64, tokio::sync::oneshot::Sender<()>)>;
+
 /// Serve `GET /metrics` on `listener` until the task is dropped.
 pub async fn serve(listener: tokio::net::TcpListener, registry: Arc<Registry>) {
-    // Open connections, oldest first: (id, what closes it).
-    let open: Arc<std::sync::Mutex<std::collections::VecDeque<(u64, tokio::sync::oneshot::Sender<()>)>>> = Arc::default();
+    let open: Arc<std::sync::Mutex<OpenConnections>> = Arc::default();
     let mut next_id = 0u64;
     loop {
         let stream = match listener.accept().await {
