@@ -13,7 +13,7 @@ pub fn class_name<'a>(classes: &'a Classes, n: NodeIndex) -> &'a str {
 
 /// An edge as a reader sees it: `.name`, `[3]`, `->var`, `{internal}`.
 pub fn edge_label(s: &HeapSnapshot, e: EdgeIndex) -> String {
-    let name = s.edge_name_string(e);
+    let name = crate::redact::edge_name(s, e);
     match s.edge_kind(e) {
         EdgeKind::Element => format!("[{name}]"),
         EdgeKind::Internal | EdgeKind::Hidden => format!("{{{name}}}"),
@@ -34,8 +34,8 @@ pub fn node_label(s: &HeapSnapshot, classes: &Classes, scripts: &ScriptNames, n:
                 None => format!("{name}()"),
             }
         }
-        NodeKind::String | NodeKind::SlicedString => format!("\"{}\"", clip(s.name(n), 40)),
-        NodeKind::ConsString => format!("\"{}\"", clip(&cons_string_text(s, n, 1024), 40)),
+        NodeKind::String | NodeKind::SlicedString => quoted(s.name(n)),
+        NodeKind::ConsString => quoted(&cons_string_text(s, n, 1024)),
         _ => {
             let class = class_name(classes, n);
             match scripts.location(s, n) {
@@ -43,6 +43,16 @@ pub fn node_label(s: &HeapSnapshot, classes: &Classes, scripts: &ScriptNames, n:
                 _ => class.to_string(),
             }
         }
+    }
+}
+
+/// A string value as a path shows it: quoted and clipped, or its hash
+/// with `--redact` (of the whole text, so equal values hash equal).
+fn quoted(text: &str) -> String {
+    if crate::redact::is_on() {
+        crate::redact::hash(text)
+    } else {
+        format!("\"{}\"", clip(text, 40))
     }
 }
 
@@ -70,7 +80,7 @@ pub fn path_steps(s: &HeapSnapshot, classes: &Classes, scripts: &ScriptNames, p:
     p.steps
         .iter()
         .map(|st| JsonStep {
-            edge: s.edge_name_string(st.edge).into_owned(),
+            edge: crate::redact::edge_name(s, st.edge).into_owned(),
             edge_type: s.edge_kind(st.edge).type_name(),
             node_id: s.id(st.node),
             node: node_label(s, classes, scripts, st.node),

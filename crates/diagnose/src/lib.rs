@@ -2,7 +2,8 @@
 //! heap snapshots and why it is kept ([`diff`], [`leaks`], [`patterns`],
 //! over the suspect's parts in [`evidence`]),
 //! how nodes and retainer paths read ([`describe`]), robust trend
-//! statistics ([`trend`]) and V8 `--trace-gc` logs ([`gclog`]).
+//! statistics ([`trend`]), V8 `--trace-gc` logs ([`gclog`]) and hashing heap
+//! strings out of shared reports ([`redact`]).
 
 pub mod allocations;
 pub mod describe;
@@ -13,6 +14,7 @@ pub mod gclog;
 pub mod leaks;
 pub mod listeners;
 pub mod patterns;
+pub mod redact;
 pub mod series;
 pub mod trend;
 pub mod units;

@@ -83,7 +83,7 @@ pub fn emitters(s: &HeapSnapshot, classes: &Classes, scripts: &ScriptNames, thre
                 sites.into_iter().map(|((function, _), (location, count))| ListenerSite { function, location, count }).collect();
             sites.sort_by(|a, b| b.count.cmp(&a.count).then(a.function.cmp(&b.function)));
             let count = fns.len() as u64;
-            events.push(EventListeners { event: event.to_string(), count, flagged: count > threshold, sites });
+            events.push(EventListeners { event: crate::redact::edge_name(s, e).into_owned(), count, flagged: count > threshold, sites });
         }
         if events.is_empty() {
             continue;

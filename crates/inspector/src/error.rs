@@ -40,6 +40,11 @@ pub enum Error {
     #[error("the target closed the connection{during}")]
     Closed { during: String },
 
+    /// The peer broke the protocol: not JSON, not CDP, a message over the
+    /// size limit. Nothing it sent is used.
+    #[error("{url} is not a working Node inspector: {why}")]
+    BadPeer { url: String, why: String },
+
     #[error("{method} failed: {message} (code {code})")]
     Protocol { method: String, code: i64, message: String },
 
@@ -68,6 +73,10 @@ pub enum Error {
 
     #[error("the inspector on {addr} belongs to process {found}, not {pid} (another Node process holds the port? pass --port)")]
     WrongProcess { addr: String, pid: u32, found: u32 },
+
+    /// leakhound opened this inspector (SIGUSR1) and could not close it.
+    #[error("could not close the inspector leakhound opened in process {pid} on {addr} ({why}); it is still listening: restart the process or close it from inside (require('inspector').close())")]
+    CloseFailed { pid: u32, addr: String, why: String },
 
     #[error("cannot start `{cmd}`: {source}")]
     Spawn { cmd: String, source: std::io::Error },

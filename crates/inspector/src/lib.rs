@@ -15,6 +15,10 @@
 //!   [`Session::sampling_profile`] (the sampling heap profiler, [`sampling`]);
 //!   objects by reference ([`runtime`]: object groups, `queryObjects`,
 //!   `callFunctionOn`, properties, function locations, script URLs).
+//! - Leaving a process as safe as we found it: [`attach_pid_guarded`]
+//!   returns an [`OpenedInspector`] when we opened the inspector (SIGUSR1),
+//!   which closes it again on `close` or drop; [`private`] creates every
+//!   file holding heap contents 0600 and every snapshot folder 0700.
 //! - Errors: one [`Error`] enum whose messages are one line naming the
 //!   address, process or file.
 //!
@@ -33,13 +37,14 @@ pub mod attach;
 pub mod discover;
 pub mod error;
 pub mod launch;
+pub mod private;
 pub mod runtime;
 pub mod sampling;
 pub mod session;
 pub mod snapshot;
 
 pub use addr::{parse_endpoint, Endpoint};
-pub use attach::{attach_pid, attach_pid_with, Attached, DEFAULT_PORT};
+pub use attach::{attach_pid, attach_pid_guarded, attach_pid_with, Attached, OpenedInspector, DEFAULT_PORT};
 pub use discover::{discover, TargetInfo};
 pub use error::{Error, Result};
 pub use launch::{launch, launch_with, ChildStdout, LaunchOptions, Launched};

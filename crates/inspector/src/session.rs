@@ -23,6 +23,15 @@ use tokio_tungstenite::tungstenite::{self, Message};
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Time allowed for the TCP connection and websocket handshake.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest websocket message (and frame) accepted from the target. Node's
+/// largest are far smaller: a heap snapshot chunk is at most 102,400
+/// characters (at most ~615 kB once JSON-escaped, 6 bytes a character in
+/// the worst case), a sampling profile of a large app a few MB (about 200
+/// bytes a call-tree node), an evaluate reply what we asked for (kB). 64 MiB
+/// leaves a wide margin and bounds what a hostile or broken peer can make us
+/// hold: one message at a time, so memory stays near this bound.
+pub const MAX_MESSAGE: usize = 64 << 20;
+
 /// Events kept for a slow `subscribe` receiver before it starts losing the
 /// oldest ones (it then gets `RecvError::Lagged`).
 pub const EVENT_BUFFER: usize = 1024;
@@ -60,6 +69,9 @@ struct Inner {
     /// Becomes true once the connection is gone.
     closed: watch::Sender<bool>,
     call_timeout_ms: AtomicU64,
+    /// Why the reader gave up on the peer, when it is the peer's fault (a
+    /// message that is not CDP, too large, a broken websocket).
+    fault: Mutex<Option<String>>,
 }
 
 /// One websocket connection to an inspector target. Methods take `&self`,
@@ -104,10 +116,9 @@ impl Session {
     pub async fn connect(ws_url: &str) -> Result<Session> {
         let addr = ws_url_addr(ws_url)?;
         let mut config = WebSocketConfig::default();
-        // A snapshot chunk is ~100 k characters (more once JSON-escaped);
-        // an evaluate reply can be larger. Bounded all the same.
-        config.max_message_size = Some(256 << 20);
-        config.max_frame_size = Some(256 << 20);
+        // See MAX_MESSAGE. A frame never exceeds its message.
+        config.max_message_size = Some(MAX_MESSAGE);
+        config.max_frame_size = Some(MAX_MESSAGE);
         let connecting = tokio_tungstenite::connect_async_with_config(ws_url, Some(config), true);
         let (ws, _response) = match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
             Err(_) => {
@@ -143,6 +154,7 @@ impl Session {
             stream_sink: Mutex::new(None),
             closed,
             call_timeout_ms: AtomicU64::new(DEFAULT_CALL_TIMEOUT.as_millis() as u64),
+            fault: Mutex::new(None),
         });
         let writer = tokio::spawn(async move {
             while let Some(msg) = out_rx.recv().await {
@@ -157,11 +169,22 @@ impl Session {
         let reader = tokio::spawn(async move {
             let inner = reader_inner;
             while let Some(msg) = stream.next().await {
-                match msg {
-                    Ok(Message::Text(text)) => dispatch(&inner, text.as_str()).await,
-                    Ok(Message::Binary(bytes)) => dispatch(&inner, &String::from_utf8_lossy(&bytes)).await,
-                    Ok(Message::Close(_)) | Err(_) => break,
-                    Ok(_) => {}
+                let fault = match msg {
+                    Ok(Message::Text(text)) => dispatch(&inner, text.as_str()).await.err(),
+                    Ok(Message::Binary(bytes)) => dispatch(&inner, &String::from_utf8_lossy(&bytes)).await.err(),
+                    Ok(Message::Close(_)) => break,
+                    Ok(_) => None,
+                    Err(tungstenite::Error::Capacity(e)) => {
+                        Some(format!("it sent a websocket message over the {} MiB limit ({e})", MAX_MESSAGE >> 20))
+                    }
+                    // The process died or closed its inspector: not a fault.
+                    Err(tungstenite::Error::Protocol(tungstenite::error::ProtocolError::ResetWithoutClosingHandshake)) => break,
+                    Err(tungstenite::Error::Protocol(e)) => Some(format!("websocket protocol error: {e}")),
+                    Err(_) => break,
+                };
+                if let Some(why) = fault {
+                    *inner.fault.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
+                    break;
                 }
             }
             // Wake every waiter: replies will never come.
@@ -238,8 +261,17 @@ impl Session {
         serde_json::from_str(raw.get()).map_err(|e| Error::BadReply { method: method.to_string(), why: e.to_string() })
     }
 
+    /// The error for a call that found the connection gone: the peer's
+    /// fault if it broke the protocol, else `Closed`.
+    pub(crate) fn closed_error(&self, during: String) -> Error {
+        match &*self.inner.fault.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(why) => Error::BadPeer { url: self.inner.url.clone(), why: why.clone() },
+            None => Error::Closed { during },
+        }
+    }
+
     async fn call_raw<P: Serialize>(&self, method: &str, params: P, timeout: Option<Duration>) -> Result<Box<RawValue>> {
-        let closed = || Error::Closed { during: format!(" while waiting for the reply to {method}") };
+        let closed = || self.closed_error(format!(" while waiting for the reply to {method}"));
         if self.is_closed() {
             return Err(closed());
         }
@@ -407,43 +439,77 @@ impl Drop for StreamGuard<'_> {
     }
 }
 
-async fn dispatch(inner: &Inner, text: &str) {
-    let Ok(msg) = serde_json::from_str::<Incoming>(text) else { return };
-    if let Some(id) = msg.id {
-        let waiter = inner.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
-        if let Some(tx) = waiter {
-            let reply = match (msg.result, msg.error) {
-                (_, Some(e)) => Err(ProtoError {
-                    code: e.code,
-                    message: match e.data {
-                        Some(d) if !d.is_empty() => format!("{} ({d})", e.message),
-                        _ => e.message,
-                    },
-                }),
-                (Some(r), None) => Ok(r),
-                (None, None) => Ok(RawValue::from_string("{}".into()).expect("valid JSON")),
-            };
-            let _ = tx.send(reply);
+/// One message from the target, decoded.
+#[derive(Debug)]
+pub enum Decoded {
+    /// The reply to request `id`: its result, or the protocol error
+    /// (`code`, message with its data).
+    Reply {
+        id: u64,
+        result: std::result::Result<Box<RawValue>, (i64, String)>,
+    },
+    Event(Event),
+}
+
+/// Decode one websocket text message. Err (a one-line reason quoting the
+/// start of the text) when it is not a CDP message: not JSON, or an object
+/// with neither `id` nor `method`. Node never sends one; the session treats
+/// a peer that does as broken. (Public for the fuzz target.)
+pub fn decode(text: &str) -> std::result::Result<Decoded, String> {
+    let msg = match serde_json::from_str::<Incoming>(text) {
+        Ok(m) if m.id.is_some() || m.method.is_some() => m,
+        _ => {
+            let shown: String = text.chars().take(60).collect::<String>().replace(['\n', '\r'], " ");
+            let more = if text.len() > shown.len() { "…" } else { "" };
+            return Err(format!("it sent a message that is not a CDP message: {shown:?}{more}"));
         }
-        return;
+    };
+    if let Some(id) = msg.id {
+        let result = match (msg.result, msg.error) {
+            (_, Some(e)) => Err((
+                e.code,
+                match e.data {
+                    Some(d) if !d.is_empty() => format!("{} ({d})", e.message),
+                    _ => e.message,
+                },
+            )),
+            (Some(r), None) => Ok(r),
+            (None, None) => Ok(RawValue::from_string("{}".into()).expect("valid JSON")),
+        };
+        return Ok(Decoded::Reply { id, result });
     }
-    let Some(method) = msg.method else { return };
-    let event = Event { method, params: msg.params.unwrap_or(Value::Null) };
+    let method = msg.method.unwrap_or_default();
+    Ok(Decoded::Event(Event { method, params: msg.params.unwrap_or(Value::Null) }))
+}
+
+/// Route one message. Err: it is not a CDP message (see `decode`).
+async fn dispatch(inner: &Inner, text: &str) -> std::result::Result<(), String> {
+    let event = match decode(text)? {
+        Decoded::Reply { id, result } => {
+            let waiter = inner.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+            if let Some(tx) = waiter {
+                let _ = tx.send(result.map_err(|(code, message)| ProtoError { code, message }));
+            }
+            return Ok(());
+        }
+        Decoded::Event(event) => event,
+    };
     if STREAM_EVENTS.contains(&event.method.as_str()) {
         let sink = inner.stream_sink.lock().unwrap_or_else(|e| e.into_inner()).clone();
         if let Some(sink) = sink {
             // Awaiting here is the back-pressure.
             let _ = sink.send(event).await;
-            return;
+            return Ok(());
         }
         if event.method == STREAM_EVENTS[0] {
             // A chunk nobody asked for (another client's snapshot): drop it.
-            return;
+            return Ok(());
         }
     }
     if let Some(tx) = &*inner.events.lock().unwrap_or_else(|e| e.into_inner()) {
         let _ = tx.send(event);
     }
+    Ok(())
 }
 
 /// Options of `Session::evaluate_with`.

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::session::{Event, Session};
 use serde_json::Value;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 /// What `take_heap_snapshot_with` reports as it goes.
@@ -39,12 +39,7 @@ impl Default for SnapshotOptions {
     }
 }
 
-/// `out` with `.part` appended to its file name.
-pub fn part_path(out: &Path) -> PathBuf {
-    let mut name = out.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-    name.push(".part");
-    out.with_file_name(name)
-}
+pub use crate::private::part_path;
 
 struct PartFile<'a> {
     path: &'a Path,
@@ -74,7 +69,8 @@ impl Session {
     ) -> Result<u64> {
         let part = part_path(out);
         let write_err = |path: &Path, e: std::io::Error| Error::Write { path: path.to_path_buf(), source: e };
-        let file = std::fs::File::create(&part).map_err(|e| write_err(&part, e))?;
+        // 0600 from the first byte: the snapshot holds the process's secrets.
+        let file = crate::private::create_file(&part).map_err(|e| write_err(&part, e))?;
         // Removes the .part file on every way out but success, including
         // this future being dropped (the caller gave up, Ctrl-C).
         let mut part_guard = PartFile { path: &part, keep: false };

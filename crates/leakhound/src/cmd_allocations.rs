@@ -219,12 +219,8 @@ async fn give_up(target: Target, e: anyhow::Error) -> anyhow::Error {
 }
 
 fn write_heapprofile(path: &Path, p: &SamplingProfile) -> Result<()> {
-    use anyhow::Context;
-    let part = inspector::part_path(path);
     let text = serde_json::to_vec(p)?;
-    std::fs::write(&part, text).with_context(|| format!("cannot write {}", part.display()))?;
-    std::fs::rename(&part, path).with_context(|| format!("cannot rename {} to {}", part.display(), path.display()))?;
-    Ok(())
+    Ok(inspector::private::write_file(path, &text)?)
 }
 
 /// V8's profile node as `diagnose::allocations` reads it.

@@ -67,7 +67,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             if args.pid.is_none() && args.inspect.is_none() && args.cmd.is_empty() {
                 bail!("give a snapshot FILE, --pid PID, --inspect ADDR or -- CMD");
             }
-            tmp = tempfile::Builder::new().prefix("leakhound-listeners-").tempdir().context("cannot create a temporary folder")?;
+            tmp = inspector::private::temp_dir("leakhound-listeners-").context("cannot create a temporary folder")?;
             let f = tmp.path().join("live.heapsnapshot");
             let label = live::block_on(snapshot_live(args, f.clone()))??;
             (f, label)

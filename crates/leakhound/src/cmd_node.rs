@@ -88,7 +88,7 @@ pub fn run(args: &SnapshotArgs, id: u32, limit: usize) -> Result<ExitCode> {
         command: "node",
         id,
         node_type: snap.kind(n).type_name(),
-        name: snap.name(n).to_string(),
+        name: diagnose::redact::node_name(&snap, n).into_owned(),
         class: class_name(&classes, n).to_string(),
         self_size: snap.self_size(n),
         retained_size: analysis.retained[n as usize],

@@ -130,11 +130,11 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     let tmp;
     let dir = match &args.keep {
         Some(d) => {
-            std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
+            inspector::private::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
             d.clone()
         }
         None => {
-            tmp = tempfile::Builder::new().prefix("leakhound-run-").tempdir().context("cannot create a temporary folder")?;
+            tmp = inspector::private::temp_dir("leakhound-run-").context("cannot create a temporary folder")?;
             tmp.path().to_path_buf()
         }
     };
@@ -288,6 +288,10 @@ async fn drive(args: &Args, load: &Load, dir: &std::path::Path, target: &live::T
     tokio::select! {
         r = work => r?,
         _ = sampler => unreachable!("the sampler never ends"),
+        // The app died mid-round: say so now, not after the load driver's timeouts.
+        _ = target.program_finished() => {
+            return Err(inspector::Error::Closed { during: " during the run".into() }.into());
+        }
     }
     Ok((phases, snapshots, rounds))
 }

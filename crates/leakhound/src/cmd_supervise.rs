@@ -64,6 +64,11 @@ pub struct Args {
     /// How often each worker's memory is read.
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     pub interval: Duration,
+    /// Kill and restart a serving worker that has sent no heartbeat (its
+    /// once-an-interval report) for this long: event loop blocked, process
+    /// stopped. At least 3 intervals; `0` turns it off.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub heartbeat_timeout: Duration,
     /// Write a heap snapshot of a worker into DIR before a memory restart
     /// (for `leakhound diagnose` later).
     #[arg(long, value_name = "DIR")]
@@ -158,6 +163,7 @@ pub fn run(a: &Args) -> Result<ExitCode> {
         return Err(anyhow!("--interval must be at least 10ms"));
     }
     cfg.interval = a.interval;
+    cfg.heartbeat_timeout = a.heartbeat_timeout;
     cfg.snapshot_dir = a.snapshot_before_restart.clone();
     cfg.snapshot_keep = a.snapshot_keep;
     cfg.snapshot_min_free = a.snapshot_min_free;

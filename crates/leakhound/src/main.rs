@@ -38,6 +38,16 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Replace heap strings in the output (text, JSON, HTML) by a short
+    /// stable hash such as ‹h:3f9a2c01›, so a report can be shared: string
+    /// values, Map/Set string keys, and property names that are not plain
+    /// code identifiers or belong to a dictionary-like object (over 32
+    /// keys). Class, function and variable names, V8's own names, indexes,
+    /// sizes and source locations stay. Same text, same hash (HMAC-SHA-256,
+    /// keyed by LEAKHOUND_REDACT_KEY if set). Commands that print no heap
+    /// strings (load, supervise, gclog, watch) are unchanged.
+    #[arg(long, global = true)]
+    redact: bool,
 }
 
 /// Options shared by the commands that read one snapshot.
@@ -159,6 +169,9 @@ fn tune_allocator() {
 fn main() -> ExitCode {
     tune_allocator();
     let cli = Cli::parse();
+    if cli.redact {
+        diagnose::redact::enable(std::env::var("LEAKHOUND_REDACT_KEY").ok().as_deref());
+    }
     let result = match cli.command {
         // --threads bounds every phase: parsing and all of the analysis.
         Command::Summary { snap, top, sort, html } => {

@@ -99,6 +99,10 @@ fn heap_limit_restarts_with_capped_snapshots() {
     files.sort();
     assert!(files.iter().all(|f| !f.ends_with(".part")), "half-written snapshot left: {files:?}");
     assert_eq!(files.len(), 1, "--snapshot-keep 1: {files:?}");
+    // Private: the folder leakhound made is 0700, the snapshot 0600.
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(&snaps).unwrap().mode() & 0o777, 0o700);
+    assert_eq!(std::fs::metadata(snaps.join(&files[0])).unwrap().mode() & 0o777, 0o600);
     // The one kept is the newest written.
     let newest: Vec<String> = snapshot_events
         .iter()

@@ -57,6 +57,10 @@ pub struct Config {
     pub wait_ready: bool,
     /// Memory sampling interval (1 s).
     pub interval: Duration,
+    /// A serving worker whose shim has sent nothing for this long (its
+    /// event loop is blocked, or the process is stopped) is killed and
+    /// restarted like a crashed one. Zero: never. At least 3 intervals.
+    pub heartbeat_timeout: Duration,
     pub snapshot_dir: Option<PathBuf>,
     pub snapshot_keep: usize,
     pub snapshot_min_free: u64,
@@ -92,6 +96,7 @@ impl Config {
             ready_timeout: Duration::from_secs(30),
             wait_ready: false,
             interval: Duration::from_secs(1),
+            heartbeat_timeout: Duration::from_secs(10),
             snapshot_dir: None,
             snapshot_keep: 3,
             snapshot_min_free: 1 << 30,

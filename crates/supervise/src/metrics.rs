@@ -15,6 +15,7 @@ use prometheus_client::registry::{Registry, Unit};
 use std::convert::Infallible;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct WorkerLabel {
@@ -179,17 +180,61 @@ impl Metrics {
     }
 }
 
+/// Connections served at once. When a new one comes beyond this, the
+/// oldest is closed to make room: slow or idle clients cannot use up our
+/// file descriptors nor lock a scraper out (a scrape takes milliseconds,
+/// a Prometheus server keeps one connection per target).
+pub const MAX_CONNECTIONS: usize = 128;
+/// A client must send its request headers within this (also between
+/// keep-alive requests), so idle connections free their slot.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest life of one connection.
+pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(300);
+
+/// Open connections, oldest first: (id, what closes it).
+type OpenConnections = std::collections::VecDeque<(u64, tokio::sync::oneshot::Sender<()>)>;
+
 /// Serve `GET /metrics` on `listener` until the task is dropped.
 pub async fn serve(listener: tokio::net::TcpListener, registry: Arc<Registry>) {
+    let open: Arc<std::sync::Mutex<OpenConnections>> = Arc::default();
+    let mut next_id = 0u64;
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            // Out of descriptors (EMFILE) or a transient error: do not spin.
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let id = next_id;
+        next_id += 1;
+        let (close_tx, close_rx) = tokio::sync::oneshot::channel::<()>();
+        {
+            let mut open = open.lock().unwrap_or_else(|e| e.into_inner());
+            while open.len() >= MAX_CONNECTIONS {
+                if let Some((_, oldest)) = open.pop_front() {
+                    let _ = oldest.send(());
+                }
+            }
+            open.push_back((id, close_tx));
+        }
         let registry = registry.clone();
+        let open = open.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
                 let registry = registry.clone();
                 async move { Ok::<_, Infallible>(respond(&req, &registry)) }
             });
-            let _ = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(stream), service).await;
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            tokio::select! {
+                _ = tokio::time::timeout(CONNECTION_LIFETIME, conn) => {}
+                _ = close_rx => {}
+            }
+            open.lock().unwrap_or_else(|e| e.into_inner()).retain(|(i, _)| *i != id);
         });
     }
 }

@@ -109,6 +109,31 @@ pub fn status_text(status: &ExitStatus) -> String {
     "unknown status".to_string()
 }
 
+/// Make the listening socket drop every new connection attempt (a socket
+/// filter that accepts no packet: SYNs are dropped, so a client retries and
+/// then finds the port closed), while the connections already in its
+/// accept queue stay there for the workers to accept. Without it, stopping
+/// resets the connections the kernel had queued but no worker had accepted
+/// yet: requests lost at every SIGTERM under load.
+pub fn refuse_new_connections<T: AsRawFd>(listener: &T) -> std::io::Result<()> {
+    let mut drop_all = [libc::sock_filter { code: (libc::BPF_RET | libc::BPF_K) as u16, jt: 0, jf: 0, k: 0 }];
+    let prog = libc::sock_fprog { len: 1, filter: drop_all.as_mut_ptr() };
+    // SAFETY: a valid program for the duration of the call; the kernel copies it.
+    let r = unsafe {
+        libc::setsockopt(
+            listener.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            &prog as *const libc::sock_fprog as *const libc::c_void,
+            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 pub fn raw_fd<T: AsRawFd>(t: &T) -> RawFd {
     t.as_raw_fd()
 }

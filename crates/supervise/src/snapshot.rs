@@ -23,6 +23,25 @@ pub fn part_path(path: &Path) -> PathBuf {
     PathBuf::from(p)
 }
 
+/// Create the snapshot folder (and missing parents) mode 0700: snapshots
+/// hold the workers' secrets. An existing folder is left as it is.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
+/// Create the empty `.part` file mode 0600 before the worker writes into
+/// it: `v8.writeHeapSnapshot` truncates an existing file and keeps its mode,
+/// so the file is private from its first byte whatever the worker's umask.
+pub fn create_private_part(part: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(part)?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))
+}
+
 /// Bytes a snapshot of a heap this size needs: the file is about 1.5 to 2
 /// times the heap used (every node and edge is written as text), plus
 /// room for the strings.

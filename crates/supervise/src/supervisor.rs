@@ -70,6 +70,10 @@ enum Phase {
     },
 }
 
+/// How long the workers get to accept the connections already queued on
+/// the listening socket before they are told to stop (see `stop`).
+const QUEUE_DRAIN: Duration = Duration::from_millis(200);
+
 struct SnapshotJob {
     part: PathBuf,
     path: PathBuf,
@@ -95,6 +99,8 @@ struct Worker {
     killed: Option<String>,
     /// When it was sent SIGTERM.
     drain_started: Option<Instant>,
+    /// When its shim last reported (the heartbeat: once an interval).
+    last_report: Instant,
 }
 
 #[derive(Default)]
@@ -188,7 +194,7 @@ impl<'a> Supervisor<'a> {
             return Err(Error::Config("--workers must be at least 1".into()));
         }
         if let Some(dir) = &cfg.snapshot_dir {
-            std::fs::create_dir_all(dir).map_err(|source| Error::SnapshotDir { dir: dir.clone(), source })?;
+            snapshot::create_private_dir(dir).map_err(|source| Error::SnapshotDir { dir: dir.clone(), source })?;
             // Writable? (The worker writes there, as the same user.)
             let probe = dir.join(format!(".leakhound-probe-{}", std::process::id()));
             std::fs::write(&probe, b"").map_err(|source| Error::SnapshotDir { dir: dir.clone(), source })?;
@@ -359,6 +365,12 @@ impl<'a> Supervisor<'a> {
         }
         self.stopping = true;
         self.emit(Event::Stopping { why });
+        // No new connections from now on, and a moment for the workers,
+        // still accepting, to take the ones already queued: what is queued
+        // when the last worker closes the socket would be reset.
+        if process::refuse_new_connections(&self.listener).is_ok() {
+            std::thread::sleep(QUEUE_DRAIN);
+        }
         self.queue.clear();
         for s in &mut self.slots {
             s.restart_at = None;
@@ -398,7 +410,11 @@ impl<'a> Supervisor<'a> {
             }
             match w.phase {
                 Phase::Starting { deadline } | Phase::Draining { deadline } => t = t.min(deadline),
-                Phase::Serving => {}
+                Phase::Serving => {
+                    if let Some(h) = self.heartbeat_timeout() {
+                        t = t.min(w.last_report + h);
+                    }
+                }
             }
         }
         for s in &self.slots {
@@ -485,6 +501,7 @@ impl<'a> Supervisor<'a> {
                 snapshot: None,
                 killed: None,
                 drain_started: None,
+                last_report: now,
             },
         );
         if cause != SpawnCause::Replace {
@@ -553,10 +570,14 @@ impl<'a> Supervisor<'a> {
                     let part = snapshot::part_path(&path);
                     let cmd = serde_json::json!({"cmd": "snapshot-on-exit", "path": part.to_string_lossy()});
                     let w = self.workers.get_mut(&id).unwrap();
-                    match writeln!(w.control, "{cmd}") {
+                    let sent = snapshot::create_private_part(&part)
+                        .map_err(|e| format!("cannot create {}: {e}", part.display()))
+                        .and_then(|()| writeln!(w.control, "{cmd}").map_err(|e| format!("cannot reach the worker's shim: {e}")));
+                    match sent {
                         Ok(()) => snapshot = Some(SnapshotJob { part, path, done: false }),
-                        Err(e) => {
-                            self.emit(Event::SnapshotSkipped { worker: slot, pid, why: format!("cannot reach the worker's shim: {e}") })
+                        Err(why) => {
+                            let _ = std::fs::remove_file(&part);
+                            self.emit(Event::SnapshotSkipped { worker: slot, pid, why })
                         }
                     }
                 }
@@ -583,6 +604,7 @@ impl<'a> Supervisor<'a> {
 
     fn on_report(&mut self, id: u64, r: Report) {
         let Some(w) = self.workers.get_mut(&id) else { return };
+        w.last_report = Instant::now();
         match r {
             Report::Hello {} | Report::Draining {} | Report::Drained {} => {}
             Report::Listening { address } => {
@@ -858,7 +880,13 @@ impl<'a> Supervisor<'a> {
         }
     }
 
+    /// The heartbeat timeout in force, if any (at least 3 intervals).
+    fn heartbeat_timeout(&self) -> Option<Duration> {
+        (!self.cfg.heartbeat_timeout.is_zero()).then(|| self.cfg.heartbeat_timeout.max(self.cfg.interval * 3))
+    }
+
     fn deadlines(&mut self, now: Instant) {
+        let heartbeat = self.heartbeat_timeout();
         let mut kills = Vec::new();
         for w in self.workers.values_mut() {
             if w.killed.is_some() {
@@ -873,6 +901,12 @@ impl<'a> Supervisor<'a> {
                     s
                 }
                 Phase::Draining { deadline } if deadline <= now => "still running at the end of its grace period".to_string(),
+                // SIGKILL works on a stopped process too; the crash path
+                // then starts a new worker.
+                Phase::Serving if heartbeat.is_some_and(|h| now.duration_since(w.last_report) > h) => format!(
+                    "no heartbeat for {} (its event loop is blocked or the process is stopped)",
+                    duration(now.duration_since(w.last_report))
+                ),
                 _ => continue,
             };
             w.killed = Some(why.clone());

@@ -42,6 +42,11 @@ pub struct Target {
     pub info: ProcessInfo,
     /// `process 1234 (node app.js, Node v20.11.1)`.
     pub label: String,
+    /// The inspector leakhound opened with SIGUSR1 (`--pid` on a process
+    /// whose inspector was closed): closed by `finish` and `fail`, or when
+    /// the target is dropped on any other way out. None when it was open
+    /// before (it is left open) or for `--inspect` / `-- CMD`.
+    pub opened: Option<inspector::OpenedInspector>,
 }
 
 /// How to start a `-- CMD` target.
@@ -54,8 +59,12 @@ pub struct ConnectOptions {
 /// Reach the process named by `args` and open a session with it.
 pub async fn connect(args: &TargetArgs, opts: ConnectOptions) -> Result<Target> {
     let mut launched = None;
+    let mut opened = None;
     let url = if let Some(pid) = args.pid {
-        inspector::attach_pid(pid, args.port).await?
+        let (attached, o) = inspector::attach_pid_guarded(pid, args.port, Duration::from_secs(10)).await?;
+        // Dropped on the way out if connecting fails below: closes it.
+        opened = o;
+        attached.ws_url
     } else if let Some(addr) = &args.inspect {
         match inspector::parse_endpoint(addr)? {
             inspector::Endpoint::WebSocket { url, .. } => url,
@@ -84,7 +93,7 @@ pub async fn connect(args: &TargetArgs, opts: ConnectOptions) -> Result<Target> 
     } else {
         format!("process {} (node {}, Node {})", info.pid, argv.join(" "), info.node_version)
     };
-    Ok(Target { session, launched, info, label })
+    Ok(Target { session, launched, info, label, opened })
 }
 
 /// The last path component of script paths, for short labels.
@@ -130,7 +139,8 @@ impl Target {
     /// Give up on the target after `e`: disconnect, explain the error by
     /// the child's exit if that is what happened, stop the child.
     pub async fn fail(self, e: inspector::Error, when: &str) -> anyhow::Error {
-        let Target { session, launched, label, .. } = self;
+        let Target { session, launched, label, opened, .. } = self;
+        close_opened(opened, &session).await;
         session.close().await;
         let e = explain(e, launched.as_ref(), when).await;
         if let Some(mut l) = launched {
@@ -144,10 +154,21 @@ impl Target {
 
     /// Close the session and stop the process if we started it.
     pub async fn finish(self) {
-        let Target { session, launched, .. } = self;
+        let Target { session, launched, opened, .. } = self;
+        close_opened(opened, &session).await;
         session.close().await;
         if let Some(mut l) = launched {
             l.stop(Duration::from_secs(5)).await;
+        }
+    }
+}
+
+/// Close the inspector we opened (if any), saying so on stderr if it
+/// cannot be closed: the process must not be left listening unknowingly.
+pub async fn close_opened(opened: Option<inspector::OpenedInspector>, session: &Session) {
+    if let Some(o) = opened {
+        if let Err(e) = o.close(Some(session)).await {
+            eprintln!("leakhound: warning: {e}");
         }
     }
 }

@@ -108,15 +108,10 @@ pub fn document(doc: &Value, seconds: f64, base: &Path) -> String {
     )
 }
 
-/// Writes the document to `path` whole or not at all (a `.part` file renamed).
+/// Writes the document to `path` whole or not at all (a `.part` file
+/// renamed), 0600: it quotes retainer paths, which are heap strings.
 pub fn write(path: &Path, xml: &str) -> anyhow::Result<()> {
-    use anyhow::Context;
-    let mut part = path.as_os_str().to_owned();
-    part.push(".part");
-    let part = std::path::PathBuf::from(part);
-    std::fs::write(&part, xml).with_context(|| format!("cannot write the JUnit report {}", part.display()))?;
-    std::fs::rename(&part, path).with_context(|| format!("cannot rename {} to {}", part.display(), path.display()))?;
-    Ok(())
+    inspector::private::write_file(path, xml.as_bytes()).map_err(|e| anyhow::anyhow!("JUnit report: {e}"))
 }
 
 #[cfg(test)]

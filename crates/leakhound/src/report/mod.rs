@@ -108,14 +108,11 @@ impl Page {
     }
 }
 
-/// Write the page to `FILE.part`, then rename it into place: a reader never
-/// sees half a report.
+/// Write the page to `FILE.part` (mode 0600), then rename it into place: a
+/// reader never sees half a report.
 pub fn write_page(path: &Path, html: &str) -> Result<()> {
-    let mut part = path.as_os_str().to_owned();
-    part.push(".part");
-    let part = std::path::PathBuf::from(part);
-    std::fs::write(&part, html).with_context(|| format!("cannot write the HTML report {}", part.display()))?;
-    std::fs::rename(&part, path).with_context(|| format!("cannot rename {} to {}", part.display(), path.display()))?;
+    // 0600: the page quotes heap strings (retainer keys, string values).
+    inspector::private::write_file(path, html.as_bytes()).context("cannot write the HTML report")?;
     Ok(())
 }
 
