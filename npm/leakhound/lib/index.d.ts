@@ -54,6 +54,25 @@ export interface Accumulator {
   grows_every_step: boolean;
   /** Other accumulators of the same shape folded in. */
   similar: number;
+  /** The original variable name from a source map, when the code was minified. */
+  original_name?: string;
+}
+
+/** An npm package, found from a script path or a source map's `sources`. */
+export interface PackageRef {
+  /** `lru-cache`, `@scope/name`. */
+  name: string;
+  /** From the package's package.json; null when its files are not on this machine. */
+  version: string | null;
+  path: string;
+}
+
+/** A known leak-prone use of a package (crates/sources/data/libraries.toml). */
+export interface LibraryEntry {
+  id: string;
+  title: string;
+  fix: string;
+  docs?: string;
 }
 
 export interface RetainerStep {
@@ -63,6 +82,14 @@ export interface RetainerStep {
   node: string;
   class: string;
   location?: SourceLocation;
+  /** The unmapped location, when `location` was source-mapped. */
+  generated_location?: SourceLocation;
+  /** The npm package of the step's code. */
+  package?: PackageRef;
+  /** Original class or function name from a source map (minified code). */
+  original_class?: string;
+  /** Original name of a captured variable from a source map (minified code). */
+  original_edge?: string;
 }
 
 export interface LeakedClass {
@@ -88,6 +115,16 @@ export interface Suspect {
   survivor_bytes: number;
   /** How to fix it. */
   advice: string;
+  /** The snapshot's own position, when `location` was source-mapped. */
+  generated_location?: SourceLocation;
+  /** The npm package whose code holds the accumulator; null when it is all the app's own code. */
+  package: PackageRef | null;
+  /** The name the app's own code holds the accumulating object by. */
+  handle?: string;
+  /** The app's own code holding it (source-mapped). */
+  user_location?: SourceLocation;
+  /** A known leak-prone use of a package recognised on the path. */
+  library?: LibraryEntry;
 }
 
 /** The snapshot diagnosis, as embedded in `run`'s `diagnosis`. */
@@ -223,6 +260,30 @@ export interface RunReport {
   floors: RunFloor[];
   phases: Phase[];
   snapshots: SnapshotTaken[];
+  /** The container limit, the limit reached first, RSS drift and the doctor's findings. */
+  container: ContainerView;
+}
+
+export interface DoctorFinding {
+  id: string;
+  severity: 'info' | 'warning' | 'error';
+  message: string;
+}
+
+/** What `watch` and `run` report about the container the process lives in. */
+export interface ContainerView {
+  container_limit_bytes: number | null;
+  charge_bytes: number | null;
+  rss_growth_bytes_per_hour: number | null;
+  rss_p_value: number | null;
+  time_to_heap_limit_s: number | null;
+  time_to_container_limit_s: number | null;
+  first_limit: 'heap' | 'container' | null;
+  time_to_first_limit_s: number | null;
+  gc_drift: string | null;
+  external_growth: string | null;
+  recommended_max_old_space_size_mb: number | null;
+  findings: DoctorFinding[];
 }
 
 /** `leakhound snapshot --json`. */
@@ -288,6 +349,7 @@ export interface WatchReport {
   analysis: FloorAnalysis;
   floors_dropped: number;
   started_at: number;
+  container: ContainerView;
 }
 
 // ---------------------------------------------------------------- functions
