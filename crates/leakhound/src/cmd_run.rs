@@ -11,6 +11,7 @@
 use crate::cmd_diagnose::{self, parse_size};
 use crate::cmd_load::parse_duration;
 use crate::live::load::{Load, LoadArgs};
+use crate::live::watchdog::{self, Alarm, Progress};
 use crate::live::{self, ConnectOptions, TargetArgs};
 use crate::output::{bytes, paint, Colour};
 use anyhow::{bail, Context, Result};
@@ -261,7 +262,13 @@ async fn hunt(args: &Args, load: &Load, dir: &std::path::Path) -> Result<Live> {
     progress_line(quiet, &format!("started {}", target.label));
     let rec =
         Arc::new(Recorder { start: Instant::now(), samples: Mutex::new(Vec::new()), floors: Mutex::new(Vec::new()), limit: Mutex::new(0) });
-    let result = drive(args, load, dir, &target, &rec, quiet).await;
+    let progress = Progress::default();
+    let result = tokio::select! {
+        r = drive(args, load, dir, &target, &rec, quiet, &progress) => r,
+        alarm = watchdog::watch(&target, &progress, args.load.timeout) => {
+            return Err(watchdog_error(target, alarm, &progress).await);
+        }
+    };
     let (app, node_version, pid) = (target.label.clone(), target.info.node_version.clone(), target.info.pid);
     let (phases, snapshots, rounds) = match result {
         Ok(x) => {
@@ -269,6 +276,13 @@ async fn hunt(args: &Args, load: &Load, dir: &std::path::Path) -> Result<Live> {
             x
         }
         Err(e) => {
+            // The app died under us: an inspector call or the load failed
+            // first. Say it in the app's terms, as the watchdog would.
+            if let Some(l) = &target.launched {
+                if tokio::time::timeout(Duration::from_secs(3), l.finished()).await.is_ok() {
+                    return Err(watchdog_error(target, Alarm::Finished, &progress).await);
+                }
+            }
             // Say why in the app's terms (it exited, crashed) and stop it.
             return Err(match e.downcast::<inspector::Error>() {
                 Ok(ie) => target.fail(ie, "during the run").await,
@@ -285,16 +299,34 @@ async fn hunt(args: &Args, load: &Load, dir: &std::path::Path) -> Result<Live> {
     Ok(Live { app, node_version, pid, samples, floors, phases, snapshots, rounds, heap_size_limit })
 }
 
+/// Close the session, learn the exit status, stop the app: the one line.
+async fn watchdog_error(target: live::Target, alarm: Alarm, progress: &Progress) -> anyhow::Error {
+    let live::Target { session, launched, .. } = target;
+    session.close().await;
+    let Some(mut l) = launched else { return anyhow::anyhow!(watchdog::describe(&alarm, None, progress, &[])) };
+    // Once our connection is gone a finished Node exits.
+    if matches!(alarm, Alarm::Finished) {
+        let _ = tokio::time::timeout(Duration::from_secs(2), l.exited()).await;
+    }
+    let status = l.try_status().map(inspector::launch::describe_status);
+    l.stop(Duration::from_secs(2)).await;
+    anyhow::anyhow!(watchdog::describe(&alarm, status.as_deref(), progress, &l.last_stderr_lines(12)))
+}
+
 type Driven = (Vec<Phase>, Vec<SnapshotTaken>, Vec<LoadReport>);
 
-async fn drive(args: &Args, load: &Load, dir: &std::path::Path, target: &live::Target, rec: &Arc<Recorder>, quiet: bool) -> Result<Driven> {
+async fn drive(
+    args: &Args,
+    load: &Load,
+    dir: &std::path::Path,
+    target: &live::Target,
+    rec: &Arc<Recorder>,
+    quiet: bool,
+    progress: &Progress,
+) -> Result<Driven> {
     let session = &target.session;
-    tokio::select! {
-        r = load.wait_until_ready(args.ready_timeout) => r?,
-        _ = async { match &target.launched { Some(l) => l.exited().await, None => std::future::pending().await } } => {
-            return Err(inspector::Error::Closed { during: "while leakhound waited for it to answer".into() }.into());
-        }
-    }
+    progress.enter(&format!("the wait for {} to answer", load.args.urls.first().map_or("it", |u| u.as_str())));
+    load.wait_until_ready(args.ready_timeout).await?;
     let mut phases = Vec::new();
     let mut snapshots = Vec::new();
     let mut rounds = Vec::new();
@@ -317,17 +349,20 @@ async fn drive(args: &Args, load: &Load, dir: &std::path::Path, target: &live::T
             let name = if k == 0 { "warm-up".to_string() } else { format!("round {k}") };
             let start = rec.now();
             let count = if k == 0 { args.warmup } else { args.requests };
-            let report = load_round(args, load, count, session, rec, quiet, &name).await?;
+            progress.enter(&name);
+            let report = load_round(args, load, count, session, rec, quiet, &name, progress).await?;
             if let Some(r) = report {
                 rounds.push(r);
             }
             phases.push(Phase { name: name.clone(), start, end: rec.now() });
             // A full GC, its floor, then the snapshot.
+            progress.enter(&if k == 0 { "the full GC after the warm-up".to_string() } else { format!("the full GC after {name}") });
             let start = rec.now();
             session.collect_garbage().await?;
             rec.floor(&session.memory().await?);
             let file = dir.join(format!("s{}.heapsnapshot", k + 1));
             progress_line(quiet, &format!("snapshot {} of {} -> {}", k + 1, args.snapshots, file.display()));
+            progress.enter(&format!("snapshot {}", k + 1));
             let t = rec.now();
             let size = session.take_heap_snapshot(&file, |_| {}).await?;
             snapshots.push(SnapshotTaken { file: file.display().to_string(), t, bytes: size });
@@ -351,6 +386,7 @@ async fn load_round(
     rec: &Arc<Recorder>,
     quiet: bool,
     name: &str,
+    progress: &Progress,
 ) -> Result<Option<LoadReport>> {
     let floors = async {
         let mut tick = tokio::time::interval(args.gc_every);
@@ -371,7 +407,7 @@ async fn load_round(
     progress_line(quiet, &format!("{name}: {}", load.describe(stop)));
     // Without load the app runs by itself for the round's time.
     let idle = args.round_duration.unwrap_or(Duration::from_secs(5));
-    tokio::select! { r = load.phase(stop, idle, name) => r, _ = floors => unreachable!("the GC ticker never ends") }
+    tokio::select! { r = load.phase_watched(stop, idle, name, Some(progress)) => r, _ = floors => unreachable!("the GC ticker never ends") }
 }
 
 fn combine(args: &Args, live: Live, diagnosis: Diagnosis, started_at: u64) -> RunReport {

@@ -120,3 +120,28 @@ pub fn paint(text: &str, c: Colour) -> String {
     };
     format!("\x1b[{code}m{text}\x1b[0m")
 }
+
+// `is_multiple_of` is newer than the workspace's rust-version (1.80).
+#[allow(clippy::manual_is_multiple_of)]
+/// A count with thousands separators, the one number format of the text
+/// output: `20,983`.
+pub fn int(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `1 request`, `2,000 requests`: a count and its noun, plural when not 1.
+pub fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{} {noun}s", int(n))
+    }
+}

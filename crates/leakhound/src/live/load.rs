@@ -18,6 +18,10 @@ pub struct LoadArgs {
     /// Concurrent connections of the load driver.
     #[arg(short = 'c', long, default_value_t = 8)]
     pub connections: usize,
+    /// Per-request timeout, connecting included; a load that gets no
+    /// response at all for this long means the app stopped answering.
+    #[arg(long, default_value = "10s", value_parser = crate::live::parse_duration)]
+    pub timeout: Duration,
     #[command(flatten)]
     pub request: RequestArgs,
 }
@@ -85,6 +89,18 @@ impl Load {
     /// phase's duration (`idle` when `stop` counts requests). `None` when
     /// there are no figures (a command, or no load).
     pub async fn phase(&self, stop: Stop, idle: Duration, name: &str) -> Result<Option<LoadReport>> {
+        self.phase_watched(stop, idle, name, None).await
+    }
+
+    /// `phase`, telling `progress` how many requests finished (for the
+    /// watchdog: which phase, how far, is it stuck).
+    pub async fn phase_watched(
+        &self,
+        stop: Stop,
+        idle: Duration,
+        name: &str,
+        progress: Option<&crate::live::watchdog::Progress>,
+    ) -> Result<Option<LoadReport>> {
         if let Some(cmd) = &self.args.load_cmd {
             let r = loadgen::run_command(cmd, Duration::from_secs(3600)).await?;
             if !r.success() {
@@ -106,8 +122,20 @@ impl Load {
             tokio::time::sleep(d).await;
             return Ok(None);
         }
-        let cfg = LoadConfig::new(self.requests.clone(), self.args.connections, stop);
-        let report = loadgen::run(&cfg, None, None).await?;
+        let mut cfg = LoadConfig::new(self.requests.clone(), self.args.connections, stop);
+        if !self.args.timeout.is_zero() {
+            cfg.timeout = self.args.timeout;
+        }
+        let report = match progress {
+            Some(p) => {
+                p.loading(true);
+                let tell = |c: loadgen::Counts| p.requests(c.answered);
+                let r = loadgen::run_counted(&cfg, Some(&tell), None).await;
+                p.loading(false);
+                r?
+            }
+            None => loadgen::run(&cfg, None, None).await?,
+        };
         if report.requests > 0 && report.errors == report.requests {
             let example = report.error_examples.values().next().cloned().unwrap_or_default();
             bail!("every request of the {name} failed: {example}");

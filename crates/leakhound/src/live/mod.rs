@@ -5,6 +5,7 @@
 
 pub mod load;
 pub mod probe;
+pub mod watchdog;
 
 use anyhow::{Context, Result};
 use inspector::{ChildStdout, LaunchOptions, Launched, ProcessInfo, Session};
