@@ -10,10 +10,11 @@
 
 use crate::cmd_diagnose::{self, parse_size};
 use crate::cmd_load::parse_duration;
+use crate::live::evidence;
 use crate::live::load::{Load, LoadArgs};
 use crate::live::watchdog::{self, Alarm, Progress};
 use crate::live::{self, ConnectOptions, TargetArgs};
-use crate::output::{bytes, paint, Colour};
+use crate::output::{bytes, int, paint, Colour};
 use anyhow::{bail, Context, Result};
 use diagnose::leaks::{Diagnosis, Options, Verdict as SnapVerdict};
 use diagnose::series::{floor_verdict, FloorOptions, FloorVerdict};
@@ -58,9 +59,15 @@ pub struct Args {
     /// CI gate: also call it a leak when the post-GC heap grew more than this over the run (e.g. 10MB).
     #[arg(long, value_parser = parse_size)]
     pub max_growth: Option<u64>,
-    /// Exit with status 1 when the verdict is leak.
+    /// Exit with status 1 when the verdict is leak. An inconclusive verdict
+    /// (no load, mostly non-2xx responses, a rising floor without a culprit)
+    /// still exits 0: add --fail-on-inconclusive to fail on it too.
     #[arg(long)]
     pub fail_on_leak: bool,
+    /// Exit with status 3 when the verdict is inconclusive (for CI: a run
+    /// that proved nothing should not pass).
+    #[arg(long)]
+    pub fail_on_inconclusive: bool,
     /// Keep the snapshots in this folder (created); otherwise they are removed.
     #[arg(long, value_name = "DIR")]
     pub keep: Option<PathBuf>,
@@ -139,6 +146,9 @@ pub struct RunReport {
     pub started_at: u64,
     pub verdict: Verdict,
     pub reason: String,
+    /// Why the load is no evidence about the app (no load, mostly non-2xx
+    /// responses, none answered), or null.
+    pub evidence_problem: Option<String>,
     /// Post-GC heap growth rate (Theil-Sen over the floors), bytes per hour.
     pub growth_bytes_per_hour: Option<f64>,
     /// Post-GC heap: last floor minus first floor, bytes.
@@ -238,7 +248,11 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             println!("\nSnapshots kept in {} (leakhound diagnose {}/s*.heapsnapshot)", d.display(), d.display());
         }
     }
-    Ok(if args.fail_on_leak && report.verdict == Verdict::Leak { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(match report.verdict {
+        Verdict::Leak if args.fail_on_leak => ExitCode::from(1),
+        Verdict::Inconclusive if args.fail_on_inconclusive => ExitCode::from(3),
+        _ => ExitCode::SUCCESS,
+    })
 }
 
 /// What the live part of the run gathered.
@@ -419,7 +433,7 @@ fn combine(args: &Args, live: Live, diagnosis: Diagnosis, started_at: u64) -> Ru
         (Some(a), Some(b)) => b.heap_used as i64 - a.heap_used as i64,
         _ => 0,
     };
-    let (verdict, reason) = if diagnosis.verdict == SnapVerdict::Leak {
+    let (mut verdict, mut reason) = if diagnosis.verdict == SnapVerdict::Leak {
         let s = &diagnosis.suspects[0];
         (
             Verdict::Leak,
@@ -445,6 +459,16 @@ fn combine(args: &Args, live: Live, diagnosis: Diagnosis, started_at: u64) -> Ru
             ),
         )
     };
+    // No verdict without evidence: a load that never ran the handlers
+    // proves nothing about them (a leak found is still a leak).
+    let setup = evidence::LoadSetup { urls: &args.load.urls, command: args.load.load_cmd.is_some() };
+    let evidence = evidence::missing(&setup, &live.rounds);
+    if let Some(why) = &evidence {
+        if verdict != Verdict::Leak {
+            verdict = Verdict::Inconclusive;
+            reason = why.clone();
+        }
+    }
     let load = (!live.rounds.is_empty()).then(|| {
         let total: u64 = live.rounds.iter().map(|r| r.requests).sum();
         let dur: f64 = live.rounds.iter().map(|r| r.duration_s).sum();
@@ -471,6 +495,7 @@ fn combine(args: &Args, live: Live, diagnosis: Diagnosis, started_at: u64) -> Ru
         started_at,
         verdict,
         reason,
+        evidence_problem: evidence,
         growth_bytes_per_hour: trend.growth_bytes_per_hour,
         heap_growth_bytes: growth,
         heap_size_limit: live.heap_size_limit,
@@ -509,12 +534,22 @@ pub fn render(r: &RunReport) -> String {
     use std::fmt::Write;
     let mut o = String::new();
     let _ = writeln!(o, "{}", verdict_line(r));
+    if let (Some(why), Verdict::Leak) = (&r.evidence_problem, r.verdict) {
+        let _ = writeln!(o, "{} {why}", paint("Warning:", Colour::Yellow));
+    }
     let _ = writeln!(o, "App: {}; {} snapshots, {:.1} s", r.app, r.snapshots.len(), r.samples.last().map_or(0.0, |s| s.t));
     if let Some(l) = &r.load {
         let _ = writeln!(
             o,
-            "Load: {} requests ({} ok, {} non-2xx, {} errors), {:.0} req/s, latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-            l.requests, l.ok, l.non_2xx, l.errors, l.requests_per_s, l.latency_ms.p50, l.latency_ms.p99, l.latency_ms.max
+            "Load: {} ({} ok, {} non-2xx, {} errors), {:.0} req/s, latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            crate::output::count(l.requests, "request"),
+            int(l.ok),
+            int(l.non_2xx),
+            int(l.errors),
+            l.requests_per_s,
+            l.latency_ms.p50,
+            l.latency_ms.p99,
+            l.latency_ms.max
         );
     }
     let floors: Vec<String> =

@@ -3,6 +3,7 @@
 //! `--inspect ADDR` or `-- CMD...`, and what they share (a tokio runtime,
 //! Ctrl-C, durations).
 
+pub mod evidence;
 pub mod load;
 pub mod probe;
 pub mod watchdog;
