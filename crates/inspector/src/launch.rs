@@ -46,11 +46,13 @@ pub struct LaunchOptions {
     pub stdout: ChildStdout,
     /// How long to wait for the "Debugger listening" line.
     pub url_timeout: Duration,
+    /// Extra environment variables for the program (e.g. `PORT`).
+    pub env: Vec<(OsString, OsString)>,
 }
 
 impl Default for LaunchOptions {
     fn default() -> Self {
-        LaunchOptions { extra_node_args: Vec::new(), stdout: ChildStdout::Inherit, url_timeout: Duration::from_secs(30) }
+        LaunchOptions { extra_node_args: Vec::new(), stdout: ChildStdout::Inherit, url_timeout: Duration::from_secs(30), env: Vec::new() }
     }
 }
 
@@ -118,6 +120,7 @@ pub async fn launch_with(cmd: &[OsString], opts: &LaunchOptions) -> Result<Launc
     // Own process group: our terminal's Ctrl-C reaches only us (we stop the
     // child cleanly), and the group can be killed whole. So stdin cannot be
     // the terminal (a background group reading it would be stopped).
+    command.envs(opts.env.iter().map(|(k, v)| (k, v)));
     command.stdin(Stdio::null()).stderr(Stdio::piped());
     command.stdout(match opts.stdout {
         ChildStdout::Inherit => Stdio::inherit(),

@@ -11,6 +11,7 @@
 use crate::cmd_diagnose::{self, parse_size};
 use crate::cmd_load::parse_duration;
 use crate::live::evidence;
+use crate::live::interrupted::{self, Interrupted};
 use crate::live::load::{Load, LoadArgs};
 use crate::live::watchdog::{self, Alarm, Progress};
 use crate::live::{self, ConnectOptions, TargetArgs};
@@ -29,6 +30,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 #[derive(clap::Args, Debug)]
+#[command(after_help = RUN_HELP)]
 pub struct Args {
     #[command(flatten)]
     pub load: LoadArgs,
@@ -71,7 +73,8 @@ pub struct Args {
     /// Keep the snapshots in this folder (created); otherwise they are removed.
     #[arg(long, value_name = "DIR")]
     pub keep: Option<PathBuf>,
-    /// Print JSON (the app's own stdout then goes to stderr).
+    /// Print JSON. The app's own stdout goes to stderr under --json, -q, or
+    /// when stdout is not a terminal.
     #[arg(long)]
     pub json: bool,
     /// Also write a self-contained HTML report (timeline, suspects, class comparison, load) to FILE.
@@ -84,6 +87,21 @@ pub struct Args {
     #[arg(last = true, required = true, value_name = "CMD")]
     pub cmd: Vec<OsString>,
 }
+
+const RUN_HELP: &str = "\
+Ports: the app gets PORT=<a free port> unless PORT is set; --load /orders
+means http://127.0.0.1:$PORT/orders. An app that listens on another port is
+found (leakhound asks it) and loaded there.
+
+Exit status: 0 done (any verdict), 1 leak with --fail-on-leak, 3 inconclusive
+with --fail-on-inconclusive, 2 error (the app exited or stopped answering, a
+bad flag), 130 interrupted.
+
+Examples:
+  leakhound run --load /orders -- node server.js
+  PORT=3000 leakhound run --load http://127.0.0.1:3000/api -n 5000 -- node server.js
+  leakhound run --fail-on-leak --fail-on-inconclusive --load /orders -- node server.js
+  leakhound run --load-cmd 'autocannon -a 2000 http://127.0.0.1:$PORT/' -- node server.js";
 
 /// One memory reading, seconds since the run started.
 #[derive(Clone, Debug, Serialize)]
@@ -202,7 +220,14 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     if args.snapshots < 3 {
         bail!("--snapshots must be at least 3 (a baseline and two rounds to compare)");
     }
-    let load = args.load.prepare()?;
+    // The app's port: PORT, or a free one leakhound exports to it.
+    let app_port = live::ports::AppPort::choose()?;
+    if app_port.picked {
+        // For a --load-cmd too ('autocannon http://127.0.0.1:$PORT/');
+        // set while this is the only thread.
+        std::env::set_var("PORT", app_port.port.to_string());
+    }
+    let load = args.load.prepare_on(Some(app_port.port))?;
     // Snapshots: the named folder, or a temporary one removed at the end.
     let tmp;
     let dir = match &args.keep {
@@ -218,11 +243,15 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     let started_at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let live = live::block_on(async {
         let mut interrupts = live::Interrupts::new();
-        tokio::select! {
-            r = hunt(args, &load, &dir) => r,
-            _ = interrupts.recv() => Err(anyhow::anyhow!("interrupted; the app was stopped")),
-        }
-    })??;
+        hunt(args, &load, &dir, app_port, &mut interrupts).await
+    })?;
+    let live = match live {
+        Ok(l) => l,
+        Err(e) => match e.downcast::<Interrupted>() {
+            Ok(i) => return Ok(i.report(args.json)),
+            Err(e) => return Err(e),
+        },
+    };
     // The app is stopped; diagnose offline.
     let files: Vec<PathBuf> = live.snapshots.iter().map(|s| PathBuf::from(&s.file)).collect();
     progress_line(args.quiet || args.json, "diagnosing the snapshots");
@@ -268,11 +297,26 @@ struct Live {
     heap_size_limit: u64,
 }
 
-async fn hunt(args: &Args, load: &Load, dir: &std::path::Path) -> Result<Live> {
+async fn hunt(
+    args: &Args,
+    load: &Load,
+    dir: &std::path::Path,
+    app_port: live::ports::AppPort,
+    interrupts: &mut live::Interrupts,
+) -> Result<Live> {
     let quiet = args.quiet || args.json;
     let targs = TargetArgs { pid: None, port: inspector::DEFAULT_PORT, inspect: None, cmd: args.cmd.clone() };
-    let child_stdout = if args.json { ChildStdout::ToStderr } else { ChildStdout::Inherit };
-    let target = live::connect(&targs, ConnectOptions { child_stdout }).await?;
+    // Our stdout carries the verdict: the app's own output goes to stderr
+    // unless a person watches both on one terminal.
+    let child_stdout =
+        if args.json || args.quiet || !crate::output::stdout_is_terminal() { ChildStdout::ToStderr } else { ChildStdout::Inherit };
+    let target = tokio::select! {
+        t = live::connect_env(&targs, ConnectOptions { child_stdout }, app_port.env()) => t?,
+        _ = interrupts.recv() => return Err(Interrupted::new("run", "start-up".into(), 0, 0.0, Vec::new(), Vec::new()).into()),
+    };
+    if app_port.picked {
+        progress_line(quiet, &format!("PORT is not set: the app gets PORT={}", app_port.port));
+    }
     progress_line(quiet, &format!("started {}", target.label));
     let rec =
         Arc::new(Recorder { start: Instant::now(), samples: Mutex::new(Vec::new()), floors: Mutex::new(Vec::new()), limit: Mutex::new(0) });
@@ -281,6 +325,13 @@ async fn hunt(args: &Args, load: &Load, dir: &std::path::Path) -> Result<Live> {
         r = drive(args, load, dir, &target, &rec, quiet, &progress) => r,
         alarm = watchdog::watch(&target, &progress, args.load.timeout) => {
             return Err(watchdog_error(target, alarm, &progress).await);
+        }
+        _ = interrupts.recv() => {
+            // Ctrl-C: stop the app, keep what was gathered.
+            target.finish().await;
+            let floors = rec.floors.lock().unwrap().iter().map(|f| (f.t, f.heap_used)).collect();
+            let snaps = interrupted::complete_snapshots(dir);
+            return Err(Interrupted::new("run", progress.phase(), progress.total(), rec.now(), floors, snaps).into());
         }
     };
     let (app, node_version, pid) = (target.label.clone(), target.info.node_version.clone(), target.info.pid);
@@ -340,7 +391,14 @@ async fn drive(
 ) -> Result<Driven> {
     let session = &target.session;
     progress.enter(&format!("the wait for {} to answer", load.args.urls.first().map_or("it", |u| u.as_str())));
-    load.wait_until_ready(args.ready_timeout).await?;
+    let moved;
+    let load = match live::ports::ready(load, &args.load.urls, target, args.ready_timeout, quiet).await? {
+        Some(l) => {
+            moved = l;
+            &moved
+        }
+        None => load,
+    };
     let mut phases = Vec::new();
     let mut snapshots = Vec::new();
     let mut rounds = Vec::new();

@@ -3,14 +3,15 @@
 //! user's own (autocannon, k6). One set of flags, one way to run a phase.
 
 use crate::cmd_load::build_requests;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use loadgen::{LoadConfig, LoadReport, Request, Stop};
 use std::time::Duration;
 
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct LoadArgs {
-    /// URL to load (on this machine); several rotate, one per request.
-    #[arg(long = "load", value_name = "URL")]
+    /// URL to load (on this machine), or a path like /orders on the app's
+    /// $PORT; several rotate, one per request.
+    #[arg(long = "load", value_name = "URL|PATH")]
     pub urls: Vec<String>,
     /// Run your own load driver instead (`sh -c`), e.g. 'autocannon -a 2000 http://127.0.0.1:3000/'.
     #[arg(long, value_name = "CMD", conflicts_with = "urls")]
@@ -54,12 +55,21 @@ pub struct Load {
 }
 
 impl LoadArgs {
+    /// `--load /path` means the port in `PORT`.
     pub fn prepare(&self) -> Result<Load> {
+        let port = std::env::var("PORT").ok().and_then(|p| p.trim().parse::<u16>().ok());
+        self.prepare_on(port)
+    }
+
+    /// Check the load; `--load /path` means a path on `port`.
+    pub fn prepare_on(&self, port: Option<u16>) -> Result<Load> {
         if self.connections == 0 {
             bail!("--connections must be at least 1");
         }
-        let requests = if self.urls.is_empty() { Vec::new() } else { self.request.build(&self.urls)? };
-        Ok(Load { args: self.clone(), requests })
+        let mut args = self.clone();
+        args.urls = self.urls.iter().map(|u| crate::live::ports::expand_url(u, port)).collect::<Result<_>>()?;
+        let requests = if args.urls.is_empty() { Vec::new() } else { args.request.build(&args.urls)? };
+        Ok(Load { args, requests })
     }
 }
 
@@ -68,11 +78,22 @@ impl Load {
     /// `timeout`; nothing to wait for without `--load`.
     pub async fn wait_until_ready(&self, timeout: Duration) -> Result<()> {
         if let Some(first) = self.requests.first() {
-            loadgen::wait_until_ready(first, timeout)
-                .await
-                .with_context(|| format!("the app did not answer {} within {:?}", self.args.urls[0], timeout))?;
+            match loadgen::wait_until_ready(first, timeout).await {
+                Ok(()) => {}
+                // Its message names the URL and the wait already.
+                Err(e @ loadgen::Error::NotReady { .. }) => bail!("the app did not answer: {e}"),
+                Err(e) => return Err(e.into()),
+            }
         }
         Ok(())
+    }
+
+    /// The same load aimed at another port (the app listens elsewhere).
+    pub fn on_port(&self, port: u16) -> Result<Load> {
+        let mut args = self.args.clone();
+        args.urls = args.urls.iter().map(|u| crate::live::ports::with_port(u, port)).collect();
+        let requests = args.request.build(&args.urls)?;
+        Ok(Load { args, requests })
     }
 
     /// What one phase does, for progress lines: `2000 requests to URL`.

@@ -4,7 +4,9 @@
 //! Ctrl-C, durations).
 
 pub mod evidence;
+pub mod interrupted;
 pub mod load;
+pub mod ports;
 pub mod probe;
 pub mod watchdog;
 
@@ -54,6 +56,11 @@ pub struct ConnectOptions {
 
 /// Reach the process named by `args` and open a session with it.
 pub async fn connect(args: &TargetArgs, opts: ConnectOptions) -> Result<Target> {
+    connect_env(args, opts, Vec::new()).await
+}
+
+/// `connect`, with extra environment variables for a program we start.
+pub async fn connect_env(args: &TargetArgs, opts: ConnectOptions, env: Vec<(OsString, OsString)>) -> Result<Target> {
     let mut launched = None;
     let url = if let Some(pid) = args.pid {
         inspector::attach_pid(pid, args.port).await?
@@ -63,7 +70,7 @@ pub async fn connect(args: &TargetArgs, opts: ConnectOptions) -> Result<Target> 
             inspector::Endpoint::Http(sock) => inspector::discover::first_target_url(sock, Duration::from_secs(5)).await?,
         }
     } else {
-        let l = inspector::launch_with(&args.cmd, &LaunchOptions { stdout: opts.child_stdout, ..Default::default() }).await?;
+        let l = inspector::launch_with(&args.cmd, &LaunchOptions { stdout: opts.child_stdout, env, ..Default::default() }).await?;
         let url = l.ws_url.clone();
         launched = Some(l);
         url
