@@ -31,6 +31,7 @@ pub mod attach;
 pub mod discover;
 pub mod error;
 pub mod launch;
+pub mod nodeproc;
 pub mod sampling;
 pub mod session;
 pub mod snapshot;

@@ -295,6 +295,8 @@ struct Live {
     snapshots: Vec<SnapshotTaken>,
     rounds: Vec<LoadReport>,
     heap_size_limit: u64,
+    /// The URLs loaded (expanded, on the port the app listens on).
+    urls: Vec<String>,
 }
 
 async fn hunt(
@@ -361,7 +363,8 @@ async fn hunt(
     let samples = rec.samples.lock().unwrap().clone();
     let floors = rec.floors.lock().unwrap().clone();
     let heap_size_limit = *rec.limit.lock().unwrap();
-    Ok(Live { app, node_version, pid, samples, floors, phases, snapshots, rounds, heap_size_limit })
+    let urls = progress.urls();
+    Ok(Live { app, node_version, pid, samples, floors, phases, snapshots, rounds, heap_size_limit, urls })
 }
 
 /// Close the session, learn the exit status, stop the app: the one line.
@@ -399,6 +402,7 @@ async fn drive(
         }
         None => load,
     };
+    progress.set_urls(&load.args.urls);
     let mut phases = Vec::new();
     let mut snapshots = Vec::new();
     let mut rounds = Vec::new();
@@ -519,7 +523,7 @@ fn combine(args: &Args, live: Live, diagnosis: Diagnosis, started_at: u64) -> Ru
     };
     // No verdict without evidence: a load that never ran the handlers
     // proves nothing about them (a leak found is still a leak).
-    let setup = evidence::LoadSetup { urls: &args.load.urls, command: args.load.load_cmd.is_some() };
+    let setup = evidence::LoadSetup { urls: &live.urls, command: args.load.load_cmd.is_some() };
     let evidence = evidence::missing(&setup, &live.rounds);
     if let Some(why) = &evidence {
         if verdict != Verdict::Leak {

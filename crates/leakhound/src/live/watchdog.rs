@@ -30,6 +30,9 @@ pub struct Progress {
     loading: AtomicBool,
     /// When the request count last moved (or the load started).
     moved: Mutex<Instant>,
+    /// The URLs the load goes to, once the app answered (the port it
+    /// really listens on).
+    urls: Mutex<Vec<String>>,
 }
 
 impl Default for Progress {
@@ -40,6 +43,7 @@ impl Default for Progress {
             in_phase: AtomicU64::new(0),
             loading: AtomicBool::new(false),
             moved: Mutex::new(Instant::now()),
+            urls: Mutex::new(Vec::new()),
         }
     }
 }
@@ -51,6 +55,14 @@ impl Progress {
         let n = self.in_phase.swap(0, Ordering::Relaxed);
         self.before.fetch_add(n, Ordering::Relaxed);
         *self.phase.lock().unwrap_or_else(|e| e.into_inner()) = phase.to_string();
+    }
+
+    pub fn set_urls(&self, urls: &[String]) {
+        *self.urls.lock().unwrap_or_else(|e| e.into_inner()) = urls.to_vec();
+    }
+
+    pub fn urls(&self) -> Vec<String> {
+        self.urls.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub fn phase(&self) -> String {
