@@ -200,6 +200,11 @@ fn compact<S: serde::Serializer>(tree: &TreeNode, s: S) -> std::result::Result<S
 }
 
 pub fn run(args: &Args) -> Result<ExitCode> {
+    for (p, flag) in [(&args.html, "--html"), (&args.heapprofile, "--heapprofile")] {
+        if let Some(p) = p {
+            crate::report::check_output(p, flag)?;
+        }
+    }
     let load = args.load.prepare()?;
     if args.interval == 0 {
         bail!("--interval must be at least 1 byte");

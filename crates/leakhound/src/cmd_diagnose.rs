@@ -125,6 +125,9 @@ pub fn diagnose_files(files: &[PathBuf], threads: usize, opts: &Options, exact: 
 }
 
 pub fn run(args: &Args) -> Result<ExitCode> {
+    if let Some(p) = &args.html {
+        crate::report::check_output(p, "--html")?;
+    }
     let opts = Options { min_growth: args.min_growth, max_suspects: args.top };
     let d = diagnose_files(&args.files, args.threads, &opts, args.exact)?;
     if let Some(path) = &args.html {

@@ -75,6 +75,9 @@ pub fn compare_files(base: &std::path::Path, new: &std::path::Path, threads: usi
 }
 
 pub fn run(args: &Args) -> Result<ExitCode> {
+    if let Some(p) = &args.html {
+        crate::report::check_output(p, "--html")?;
+    }
     let cmp = compare_files(&args.base, &args.new, args.threads, args.raw_sizes)?;
     if let Some(path) = &args.html {
         let page = crate::report::html::diff_page(

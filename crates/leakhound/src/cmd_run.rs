@@ -220,6 +220,9 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     if args.snapshots < 3 {
         bail!("--snapshots must be at least 3 (a baseline and two rounds to compare)");
     }
+    if let Some(p) = &args.html {
+        crate::report::check_output(p, "--html")?;
+    }
     // The app's port: PORT, or a free one leakhound exports to it.
     let app_port = live::ports::AppPort::choose()?;
     if app_port.picked {

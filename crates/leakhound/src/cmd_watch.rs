@@ -118,6 +118,9 @@ pub struct WatchReport<'a> {
 const MB: f64 = 1e6;
 
 pub fn run(args: &Args) -> Result<ExitCode> {
+    if let Some(p) = &args.html {
+        crate::report::check_output(p, "--html")?;
+    }
     live::block_on(run_async(args))?
 }
 

@@ -17,6 +17,7 @@ mod cmd_watch;
 mod live;
 mod load;
 mod output;
+mod pipe;
 mod report;
 
 use clap::{Parser, Subcommand};
@@ -138,17 +139,16 @@ fn tune_allocator() {
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
     }
-    // Die quietly when the reader of our output goes away (`| head`), as
-    // command-line tools do, instead of panicking on a failed print.
-    #[cfg(unix)]
-    // SAFETY: restoring the default disposition of SIGPIPE before any threads start.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    // A reader that goes away (`| head`): see `pipe`, which ends us
+    // quietly after cleanup; SIGPIPE stays ignored.
 }
 
 fn main() -> ExitCode {
     tune_allocator();
+    pipe::quiet_on_broken_pipe(dispatch)
+}
+
+fn dispatch() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Summary { snap, top, sort, html } => cmd_summary::run(&snap, top, sort, html.as_deref()),
@@ -168,6 +168,7 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        Err(e) if pipe::is_broken_pipe(&e) => ExitCode::from(pipe::EXIT_BROKEN_PIPE),
         Err(e) => {
             output::error_line(&e);
             ExitCode::from(2)

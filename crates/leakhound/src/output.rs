@@ -11,6 +11,21 @@ pub fn error_line(e: &anyhow::Error) {
     eprintln!("leakhound: error: {}", msg.replace('\n', " "));
 }
 
+/// An I/O error's reason without Rust's ` (os error 13)` suffix, which
+/// would repeat what the words say: `permission denied`.
+pub fn io_reason(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    let text = match text.find(" (os error ") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    };
+    let mut c = text.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().collect::<String>() + c.as_str(),
+        None => text,
+    }
+}
+
 /// Bytes in a human unit, e.g. `12.3 MB`.
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];

@@ -242,3 +242,28 @@ fn an_app_that_never_answers_gets_one_line_without_repeats() {
     assert_eq!(line.matches("did not answer").count(), 1, "{line}");
     assert_eq!(line.matches("within").count(), 1, "{line}");
 }
+
+#[test]
+fn a_reader_that_goes_away_leaves_no_temporary_folder_and_no_noise() {
+    let tmp = temp_dir();
+    let mut child = run_cmd(&["--load", "/orders"], "live/orders.js").env("TMPDIR", tmp.path()).spawn().unwrap();
+    // `| head` that already left: the read end is closed before any output.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(141), "{err}");
+    assert!(!err.contains("panicked") && !err.contains("Broken pipe") && !err.contains("error:"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
+    assert!(left.is_empty(), "left behind in TMPDIR: {left:?}");
+}
+
+#[test]
+fn a_bad_output_path_fails_before_the_run_starts() {
+    let t = Instant::now();
+    let out = run_cmd(&["--load", "/orders", "--html", "/nonexistent-dir/report.html"], "live/orders.js").output().unwrap();
+    let line = one_error_line(&out);
+    assert!(line.contains("--html /nonexistent-dir/report.html: the directory /nonexistent-dir does not exist"), "{line}");
+    // Refused before the app started: no app output, quick.
+    assert!(!text(&out.stderr).contains("orders service listening"), "{}", text(&out.stderr));
+    assert!(t.elapsed() < Duration::from_secs(5), "took {:?}", t.elapsed());
+}

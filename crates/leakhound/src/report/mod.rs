@@ -104,13 +104,34 @@ impl Page {
 }
 
 /// Write the page to `FILE.part`, then rename it into place: a reader never
-/// sees half a report.
+/// sees half a report. Says where on stderr.
 pub fn write_page(path: &Path, html: &str) -> Result<()> {
     let mut part = path.as_os_str().to_owned();
     part.push(".part");
     let part = std::path::PathBuf::from(part);
     std::fs::write(&part, html).with_context(|| format!("cannot write the HTML report {}", part.display()))?;
     std::fs::rename(&part, path).with_context(|| format!("cannot rename {} to {}", part.display(), path.display()))?;
+    eprintln!("leakhound: wrote {}", path.display());
+    Ok(())
+}
+
+/// Fail early: check, before any work, that an output file can be written
+/// (its folder exists and takes a new file; it is not a folder), so that a
+/// long run does not end on a typo'd path with its report lost. `flag`
+/// names the option (`--html`).
+pub fn check_output(path: &Path, flag: &str) -> Result<()> {
+    let shown = path.display();
+    if path.is_dir() {
+        anyhow::bail!("{flag} {shown}: that is a directory; give a file name");
+    }
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if !parent.is_dir() {
+        anyhow::bail!("{flag} {shown}: the directory {} does not exist", parent.display());
+    }
+    // Creating (and removing) a file is the only sure test of permissions.
+    if let Err(e) = tempfile::Builder::new().prefix(".leakhound-check-").tempfile_in(parent) {
+        anyhow::bail!("{flag} {shown}: cannot write in {} ({})", parent.display(), crate::output::io_reason(&e));
+    }
     Ok(())
 }
 
