@@ -13,6 +13,7 @@ use crate::cmd_load::parse_duration;
 use crate::live::evidence;
 use crate::live::interrupted::{self, Interrupted};
 use crate::live::load::{Load, LoadArgs};
+use crate::live::rates;
 use crate::live::watchdog::{self, Alarm, Progress};
 use crate::live::{self, ConnectOptions, TargetArgs};
 use crate::output::{bytes, int, paint, Colour};
@@ -171,6 +172,13 @@ pub struct RunReport {
     pub growth_bytes_per_hour: Option<f64>,
     /// Post-GC heap: last floor minus first floor, bytes.
     pub heap_growth_bytes: i64,
+    /// The post-GC heap's change from the first snapshot to the last, with
+    /// its window (seconds, rounds, requests).
+    pub growth: rates::Growth,
+    /// That change per load round, bytes (null without rounds).
+    pub growth_per_round_bytes: Option<f64>,
+    /// That change per request of those rounds, bytes (null without the built-in load).
+    pub growth_per_request_bytes: Option<f64>,
     pub heap_size_limit: u64,
     pub time_to_limit_s: Option<f64>,
     pub suspects: Vec<diagnose::leaks::Suspect>,
@@ -551,7 +559,11 @@ fn combine(args: &Args, live: Live, diagnosis: Diagnosis, started_at: u64) -> Ru
             rounds: live.rounds.clone(),
         }
     });
+    let window = snapshot_growth(&live);
     RunReport {
+        growth_per_round_bytes: window.per_round(),
+        growth_per_request_bytes: window.per_request(),
+        growth: window,
         schema_version: 1,
         command: "run",
         app: live.app,
@@ -576,6 +588,21 @@ fn combine(args: &Args, live: Live, diagnosis: Diagnosis, started_at: u64) -> Ru
     }
 }
 
+/// The floor at the first and the last snapshot, their distance in time,
+/// the rounds and requests between them.
+fn snapshot_growth(live: &Live) -> rates::Growth {
+    let floor_at = |t: f64| live.floors.iter().rev().find(|f| f.t <= t + 1e-9).map(|f| f.heap_used as i64);
+    let (Some(first), Some(last)) = (live.snapshots.first(), live.snapshots.last()) else { return rates::Growth::default() };
+    let rounds = live.snapshots.len() - 1;
+    rates::Growth {
+        bytes: floor_at(last.t).unwrap_or(0) - floor_at(first.t).unwrap_or(0),
+        window_s: last.t - first.t,
+        rounds,
+        // The warm-up's report comes first.
+        requests: live.rounds.iter().skip(1).map(|r| r.requests).sum(),
+    }
+}
+
 fn signed_bytes(n: i64) -> String {
     if n >= 0 {
         format!("+{}", bytes(n as u64))
@@ -590,7 +617,8 @@ fn verdict_line(r: &RunReport) -> String {
         Verdict::NoLeak => paint("no leak", Colour::Green),
         Verdict::Inconclusive => paint("inconclusive", Colour::Yellow),
     };
-    let rate = r.growth_bytes_per_hour.map(|g| format!(" ({}/h after GC)", signed_bytes(g as i64))).unwrap_or_default();
+    // The change with its window, not an hourly extrapolation of seconds.
+    let rate = if r.snapshots.len() >= 2 { format!(" ({})", r.growth.describe(r.growth_bytes_per_hour)) } else { String::new() };
     format!("Verdict: {v} — {}{rate}", r.reason)
 }
 

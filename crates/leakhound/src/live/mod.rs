@@ -8,6 +8,7 @@ pub mod interrupted;
 pub mod load;
 pub mod ports;
 pub mod probe;
+pub mod rates;
 pub mod watchdog;
 
 use anyhow::{Context, Result};
