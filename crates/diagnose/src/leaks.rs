@@ -63,6 +63,8 @@ pub struct Census {
     /// Node ids in snapshot order (looked up only for the few accumulators).
     ids: Vec<u32>,
     exact: Option<(Vec<u32>, Vec<u64>)>,
+    /// Sampled ids and types: same process and id map? (`identity`)
+    identity: crate::identity::IdSample,
 }
 
 impl Census {
@@ -80,6 +82,7 @@ impl Census {
             max_id: max_object_id(s),
             ids: s.nodes().map(|n| s.id(n)).collect(),
             exact: None,
+            identity: crate::identity::IdSample::of(s),
         }
     }
 
@@ -276,6 +279,12 @@ pub fn diagnose(earlier: &[Census], last: &Last, opts: &Options) -> Result<Diagn
     if earlier.len() < 2 {
         return Err("diagnose needs at least three snapshots of one process".into());
     }
+    // One process, one id map: every pair in order.
+    for w in earlier.windows(2) {
+        crate::identity::check(&w[0].identity, &w[0].file, &w[1].identity, &w[1].file)?;
+    }
+    let prev = &earlier[earlier.len() - 1];
+    crate::identity::check(&prev.identity, &prev.file, &crate::identity::IdSample::of(s), last.file)?;
     let mut warnings = Vec::new();
     let mut maxes: Vec<u32> = earlier.iter().map(|c| c.max_id).collect();
     let last_max = max_object_id(s);

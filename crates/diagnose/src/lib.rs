@@ -6,6 +6,7 @@
 pub mod describe;
 pub mod diff;
 pub mod gclog;
+pub mod identity;
 pub mod leaks;
 pub mod listeners;
 pub mod patterns;

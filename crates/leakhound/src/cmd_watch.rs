@@ -344,7 +344,9 @@ fn print_line(s: &Series, v: Option<&FloorVerdict>) {
     let Some(x) = s.samples.last() else { return };
     let floor = s.floors.last().map_or("-".to_string(), |f| output::bytes(f.heap_used));
     let verdict = match v {
-        Some(v) if v.floors < FloorOptions::default().min_floors => format!("collecting ({} floors)", v.floors),
+        Some(v) if v.floors < FloorOptions::default().min_floors => {
+            format!("collecting ({})", crate::output::count(v.floors as u64, "floor"))
+        }
         Some(v) => format!(
             "{} ({} floors, {:+.1} MB/h{})",
             verdict_word(v.verdict),

@@ -19,6 +19,7 @@ mod load;
 mod output;
 mod pipe;
 mod report;
+mod suggest;
 
 use clap::{Parser, Subcommand};
 
@@ -72,8 +73,8 @@ enum Command {
     Retainers {
         #[command(flatten)]
         snap: SnapshotArgs,
-        /// The object's id (the @id DevTools shows).
-        #[arg(long, conflicts_with = "class", required_unless_present = "class")]
+        /// The object's id (the @id DevTools shows; `@114879` or `114879`).
+        #[arg(long, conflicts_with = "class", required_unless_present = "class", value_parser = suggest::parse_object_id)]
         id: Option<u32>,
         /// A class name: explain its largest objects.
         #[arg(long)]
@@ -89,8 +90,8 @@ enum Command {
     Node {
         #[command(flatten)]
         snap: SnapshotArgs,
-        /// The object's id.
-        #[arg(long)]
+        /// The object's id (`@114879` or `114879`).
+        #[arg(long, value_parser = suggest::parse_object_id)]
         id: u32,
         /// How many edges and retainers to list.
         #[arg(long, default_value_t = 40)]
@@ -149,7 +150,7 @@ fn main() -> ExitCode {
 }
 
 fn dispatch() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = suggest::parse_cli();
     let result = match cli.command {
         Command::Summary { snap, top, sort, html } => cmd_summary::run(&snap, top, sort, html.as_deref()),
         Command::Retainers { snap, id, class, paths, objects } => cmd_retainers::run(&snap, id, class.as_deref(), paths, objects),

@@ -4,11 +4,25 @@ use std::io::IsTerminal;
 
 /// Print an error as one line on stderr.
 pub fn error_line(e: &anyhow::Error) {
-    let mut msg = format!("{e}");
+    eprintln!("leakhound: error: {}", error_text(e));
+}
+
+/// The error and its causes on one line, each said once: a cause whose
+/// text the message already holds (an error that prints its source) is not
+/// repeated, and an OS error loses Rust's ` (os error 2)` suffix.
+pub fn error_text(e: &anyhow::Error) -> String {
+    let clean = |t: String| match t.find(" (os error ") {
+        Some(i) if t.ends_with(')') => t[..i].to_string(),
+        _ => t,
+    };
+    let mut msg = clean(format!("{e}"));
     for cause in e.chain().skip(1) {
-        msg.push_str(&format!(": {cause}"));
+        let c = clean(cause.to_string());
+        if !msg.contains(&c) {
+            msg.push_str(&format!(": {c}"));
+        }
     }
-    eprintln!("leakhound: error: {}", msg.replace('\n', " "));
+    msg.replace('\n', " ")
 }
 
 /// An I/O error's reason without Rust's ` (os error 13)` suffix, which
@@ -110,8 +124,8 @@ impl Timer {
     }
 }
 
-/// Colours for the verdict words: only when stdout is a terminal and
-/// `NO_COLOR` is unset (https://no-color.org).
+/// Colours for the verdict words: only when stdout is a terminal,
+/// `NO_COLOR` is unset (https://no-color.org) and `TERM` is not `dumb`.
 #[derive(Clone, Copy)]
 pub enum Colour {
     Red,
@@ -120,7 +134,9 @@ pub enum Colour {
 }
 
 pub fn colour_enabled() -> bool {
-    stdout_is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+    stdout_is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
 }
 
 /// `text` in bold colour when colour is enabled, else unchanged.

@@ -267,3 +267,70 @@ fn a_bad_output_path_fails_before_the_run_starts() {
     assert!(!text(&out.stderr).contains("orders service listening"), "{}", text(&out.stderr));
     assert!(t.elapsed() < Duration::from_secs(5), "took {:?}", t.elapsed());
 }
+
+#[test]
+fn ids_and_class_names_are_accepted_as_printed_and_near_misses_suggested() {
+    let tmp = temp_dir();
+    let snap = tmp.path().join("ticks.heapsnapshot");
+    make_snapshot(
+        &node(),
+        "class LogEntry { constructor(i) { this.i = i; } }\n\
+         globalThis.keep = [];\n\
+         for (let i = 0; i < 50; i++) { keep.push(function onTick() { return i; }, new LogEntry(i)); }",
+        &snap,
+    );
+    let lh = |args: &[&str]| Command::new(BIN).args(args).output().unwrap();
+    // The class as printed, with and without its `()`.
+    for class in ["onTick()", "onTick"] {
+        let out = lh(&["retainers", snap.to_str().unwrap(), "--class", class, "--objects", "1"]);
+        let stdout = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{class}: {}", text(&out.stderr));
+        assert!(stdout.contains("onTick") && stdout.contains(" @"), "{class}: {stdout}");
+    }
+    // `@id`, copied from that output.
+    let out = lh(&["retainers", snap.to_str().unwrap(), "--class", "LogEntry", "--objects", "1"]);
+    let stdout = text(&out.stdout);
+    let id = stdout.split(" @").nth(1).and_then(|r| r.split(':').next()).expect("an @id").to_string();
+    let out = lh(&["node", snap.to_str().unwrap(), "--id", &format!("@{id}")]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("LogEntry"), "{}", text(&out.stdout));
+    // A typo'd class: one line, the near miss named.
+    let out = lh(&["retainers", snap.to_str().unwrap(), "--class", "LogEntyr"]);
+    let line = one_error_line(&out);
+    assert!(line.ends_with("no objects of class \"LogEntyr\" (did you mean `LogEntry`?)"), "{line}");
+    // A typo'd command, a missing `--`.
+    let out = lh(&["rnu"]);
+    assert!(text(&out.stderr).contains("a similar subcommand exists: 'run'"), "{}", text(&out.stderr));
+    let out = lh(&["run", "--load", "/orders", "node", "app.js"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("tip: the app's command goes after `--`"), "{}", text(&out.stderr));
+    // One error style, the OS error said once.
+    let out = lh(&["summary", "/nonexistent/x.heapsnapshot"]);
+    let line = one_error_line(&out);
+    assert_eq!(line, "leakhound: error: cannot read /nonexistent/x.heapsnapshot: No such file or directory");
+}
+
+#[test]
+fn term_dumb_and_no_color_get_no_colour_on_a_terminal() {
+    let script = std::path::Path::new("/usr/bin/script");
+    if !script.exists() {
+        eprintln!("skipped: no /usr/bin/script for a terminal");
+        return;
+    }
+    let line = format!("{BIN} run -q --warmup 100 -n 100 --load /orders -- {} {}", node().display(), fixture("live/orders.js").display());
+    let on_terminal = |env: (&str, &str)| {
+        let out = Command::new(script)
+            .args(["-qec", &line, "/dev/null"])
+            .env_remove("NO_COLOR")
+            .env_remove("PORT")
+            .env("TERM", "xterm")
+            .env(env.0, env.1)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        text(&out.stdout)
+    };
+    assert!(on_terminal(("TERM", "xterm")).contains("\x1b[1;"), "a terminal gets colour");
+    assert!(!on_terminal(("TERM", "dumb")).contains("\x1b[1;"), "TERM=dumb got colour");
+    assert!(!on_terminal(("NO_COLOR", "1")).contains("\x1b[1;"), "NO_COLOR got colour");
+}
