@@ -634,12 +634,12 @@ pub fn render(r: &RunReport) -> String {
     if let Some(l) = &r.load {
         let _ = writeln!(
             o,
-            "Load: {} ({} ok, {} non-2xx, {} errors), {:.0} req/s, latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            "Load: {} ({} ok, {} non-2xx, {} errors), {} req/s, latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
             crate::output::count(l.requests, "request"),
             int(l.ok),
             int(l.non_2xx),
             int(l.errors),
-            l.requests_per_s,
+            int(l.requests_per_s.round() as u64),
             l.latency_ms.p50,
             l.latency_ms.p99,
             l.latency_ms.max
