@@ -268,13 +268,8 @@ pub const SUGGESTIVE_P: f64 = 0.1;
 /// memwatch's early signal: the floor grew across this many consecutive full GCs.
 pub const EARLY_SIGNAL_RUN: usize = 5;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Verdict {
-    Leak,
-    NoLeak,
-    Inconclusive,
-}
+/// The one verdict of every analysis (see [`crate::verdict`]).
+pub use crate::verdict::Verdict;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct KindCount {

@@ -234,12 +234,8 @@ pub struct Suspect {
     pub advice: String,
 }
 
-#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
-pub enum Verdict {
-    Leak,
-    NoLeak,
-}
+/// The one verdict of every analysis (see [`crate::verdict`]).
+pub use crate::verdict::Verdict;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Diagnosis {

@@ -3,8 +3,10 @@
 //! how nodes and retainer paths read ([`describe`]), robust trend
 //! statistics ([`trend`]) and V8 `--trace-gc` logs ([`gclog`]).
 
+pub mod allocations;
 pub mod describe;
 pub mod diff;
+pub mod files;
 pub mod gclog;
 pub mod identity;
 pub mod leaks;
@@ -12,3 +14,5 @@ pub mod listeners;
 pub mod patterns;
 pub mod series;
 pub mod trend;
+pub mod units;
+pub mod verdict;

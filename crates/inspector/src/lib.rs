@@ -12,7 +12,9 @@
 //!   helpers: [`Session::evaluate`], [`Session::memory`],
 //!   [`Session::collect_garbage`], [`Session::take_heap_snapshot`] (streamed
 //!   to `FILE.part`, renamed when complete), [`Session::start_sampling`] and
-//!   [`Session::sampling_profile`] (the sampling heap profiler, [`sampling`]).
+//!   [`Session::sampling_profile`] (the sampling heap profiler, [`sampling`]);
+//!   objects by reference ([`runtime`]: object groups, `queryObjects`,
+//!   `callFunctionOn`, properties, function locations, script URLs).
 //! - Errors: one [`Error`] enum whose messages are one line naming the
 //!   address, process or file.
 //!
@@ -32,6 +34,7 @@ pub mod discover;
 pub mod error;
 pub mod launch;
 pub mod nodeproc;
+pub mod runtime;
 pub mod sampling;
 pub mod session;
 pub mod snapshot;
@@ -41,6 +44,7 @@ pub use attach::{attach_pid, attach_pid_with, Attached, DEFAULT_PORT};
 pub use discover::{discover, TargetInfo};
 pub use error::{Error, Result};
 pub use launch::{launch, launch_with, ChildStdout, LaunchOptions, Launched};
+pub use runtime::{Properties, PropertyDescriptor, RemoteObject};
 pub use sampling::{SamplingNode, SamplingProfile, DEFAULT_SAMPLING_INTERVAL};
 pub use session::{EvalOptions, Event, MemorySample, ProcessInfo, Session};
 pub use snapshot::{part_path, SnapshotOptions, SnapshotProgress};

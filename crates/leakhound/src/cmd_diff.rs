@@ -1,10 +1,11 @@
 //! `leakhound diff BASE NEW`: the DevTools Comparison view, per class.
 
+use crate::load::Terminal;
 use crate::output::{bytes, terminal_width, Table};
-use crate::{load, SnapshotArgs};
 use anyhow::Result;
-use diagnose::diff::{compare, Comparison};
-use heapsnap::classes;
+use diagnose::diff::Comparison;
+use diagnose::files::compare_files;
+use diagnose::units::signed_bytes;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,35 +51,11 @@ fn signed(n: i64) -> String {
     }
 }
 
-fn signed_bytes(n: i64) -> String {
-    if n >= 0 {
-        format!("+{}", bytes(n as u64))
-    } else {
-        format!("-{}", bytes(n.unsigned_abs()))
-    }
-}
-
-/// Load both snapshots and compare them per class.
-pub fn compare_files(base: &std::path::Path, new: &std::path::Path, threads: usize, raw_sizes: bool) -> Result<Comparison> {
-    let load_one = |f: &std::path::Path| -> Result<_> {
-        let a = SnapshotArgs { file: f.to_path_buf(), threads, raw_sizes, json: false };
-        let mut s = load::load(&a)?;
-        if !raw_sizes {
-            heapsnap::shallow::fold_shallow_sizes(&mut s);
-        }
-        let c = classes::compute(&s);
-        Ok((s, c))
-    };
-    let (a, ac) = load_one(base)?;
-    let (b, bc) = load_one(new)?;
-    Ok(compare(&a, &ac, &b, &bc))
-}
-
 pub fn run(args: &Args) -> Result<ExitCode> {
     if let Some(p) = &args.html {
         crate::report::check_output(p, "--html")?;
     }
-    let cmp = compare_files(&args.base, &args.new, args.threads, args.raw_sizes)?;
+    let cmp = compare_files(&args.base, &args.new, args.threads, args.raw_sizes, &mut Terminal::new())?;
     if let Some(path) = &args.html {
         let page = crate::report::html::diff_page(
             &cmp,

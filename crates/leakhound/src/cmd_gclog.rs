@@ -8,31 +8,6 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::ExitCode;
 
-/// `--min-growth`: `1MB/h`, `500kB/h`, `2GB/h`, `1MB/min` or a bare number of MB/h.
-pub fn parse_growth(s: &str) -> Result<f64, String> {
-    let t = s.trim().replace(' ', "");
-    let (amount, per) = match t.split_once('/') {
-        Some((a, p)) => (a.to_string(), p.to_ascii_lowercase()),
-        None => (t.clone(), "h".to_string()),
-    };
-    let hours = match per.as_str() {
-        "h" | "hr" | "hour" => 1.0,
-        "min" | "m" => 1.0 / 60.0,
-        "d" | "day" => 24.0,
-        _ => return Err(format!("unknown time unit `{per}` in `{s}` (use /h, /min or /d)")),
-    };
-    let split = amount.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(amount.len());
-    let (num, unit) = amount.split_at(split);
-    let v: f64 = num.parse().map_err(|_| format!("`{s}` is not a growth rate like 1MB/h"))?;
-    let mb = match unit.to_ascii_lowercase().as_str() {
-        "" | "mb" | "m" => 1.0,
-        "kb" | "k" => 1.0 / 1024.0,
-        "gb" | "g" => 1024.0,
-        _ => return Err(format!("unknown size unit `{unit}` in `{s}` (use kB, MB or GB)")),
-    };
-    Ok(v * mb / hours)
-}
-
 #[derive(Serialize)]
 struct JsonOut<'a> {
     schema_version: u32,

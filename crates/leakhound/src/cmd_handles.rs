@@ -25,7 +25,7 @@ use crate::output::Table;
 use anyhow::Result;
 use inspector::{ChildStdout, Session};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -35,7 +35,7 @@ pub struct Args {
     #[command(flatten)]
     pub target: TargetArgs,
     /// With `-- CMD`: let the program run this long before looking.
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = live::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = crate::flags::parse_duration)]
     pub delay: Duration,
     /// Print JSON.
     #[arg(long)]
@@ -190,7 +190,7 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
         Ok(r) => r,
         Err(e) => return Err(target.fail(e, "before leakhound could list its handles").await),
     };
-    let _: Result<Value, _> = target.session.call("Runtime.releaseObjectGroup", json!({ "objectGroup": GROUP })).await;
+    let _ = target.session.release_object_group(GROUP).await;
     let (pid, version, label) = (target.info.pid, target.info.node_version.clone(), target.label.clone());
     target.finish().await;
 
@@ -225,56 +225,23 @@ fn count<'a>(items: impl Iterator<Item = &'a String>) -> BTreeMap<String, usize>
     m
 }
 
-#[derive(Deserialize)]
-struct RemoteObject {
-    #[serde(rename = "objectId")]
-    object_id: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Wrapped {
-    result: RemoteObject,
-}
-
 async fn collect(session: &Session) -> inspector::Result<Report> {
     // The prototype of Node's Timeout class, from a timer made and cleared at once.
-    let proto: Wrapped = session
-        .call(
-            "Runtime.evaluate",
-            json!({
-                "expression": "(() => { const t = setTimeout(() => {}, 0x7fffffff); clearTimeout(t); return Object.getPrototypeOf(t); })()",
-                "objectGroup": GROUP, "silent": true,
-            }),
+    let proto = session
+        .evaluate_object(
+            "(() => { const t = setTimeout(() => {}, 0x7fffffff); clearTimeout(t); return Object.getPrototypeOf(t); })()",
+            GROUP,
         )
         .await?;
-    let proto_id = proto.result.object_id.ok_or_else(|| bad("no Timeout prototype"))?;
-    #[derive(Deserialize)]
-    struct Objects {
-        objects: RemoteObject,
-    }
-    let timers: Objects = session
-        .call_with_timeout(
-            "Runtime.queryObjects",
-            json!({ "prototypeObjectId": proto_id, "objectGroup": GROUP }),
-            Some(Duration::from_secs(120)),
-        )
-        .await?;
-    let timers_id = timers.objects.object_id.ok_or_else(|| bad("no timer array"))?;
-    let collected: Wrapped = session
-        .call(
-            "Runtime.callFunctionOn",
-            json!({ "functionDeclaration": COLLECT, "objectId": timers_id, "objectGroup": GROUP, "silent": true }),
-        )
-        .await?;
-    let collected_id = collected.result.object_id.ok_or_else(|| bad("the collector returned nothing"))?;
-    let mut report: Report = call_on(session, &collected_id, "function () { return this.report; }", true).await?;
-    let fns: Wrapped = session
-        .call(
-            "Runtime.callFunctionOn",
-            json!({ "functionDeclaration": "function () { return this.fns; }", "objectId": collected_id, "objectGroup": GROUP }),
-        )
-        .await?;
-    let fns_id = fns.result.object_id.ok_or_else(|| bad("no callbacks"))?;
+    let proto_id = proto.object_id.ok_or_else(|| bad("no Timeout prototype"))?;
+    let timers = session.query_objects(&proto_id, GROUP, Some(Duration::from_secs(120))).await?;
+    let timers_id = timers.object_id.ok_or_else(|| bad("no timer array"))?;
+    let collected = session.call_function_on(&timers_id, COLLECT, GROUP, true).await?;
+    let collected_id = collected.object_id.ok_or_else(|| bad("the collector returned nothing"))?;
+    let report = session.call_function_on_value(&collected_id, "function () { return this.report; }", GROUP).await?;
+    let mut report: Report = serde_json::from_value(report).map_err(|e| bad(&e.to_string()))?;
+    let fns = session.call_function_on(&collected_id, "function () { return this.fns; }", GROUP, false).await?;
+    let fns_id = fns.object_id.ok_or_else(|| bad("no callbacks"))?;
     let locations = callback_locations(session, &fns_id).await?;
     let fill = |cb: &mut Option<Callback>| {
         if let Some(cb) = cb {
@@ -299,127 +266,22 @@ fn bad(why: &str) -> inspector::Error {
     inspector::Error::BadReply { method: "handles".into(), why: why.into() }
 }
 
-async fn call_on<R: serde::de::DeserializeOwned>(session: &Session, id: &str, f: &str, by_value: bool) -> inspector::Result<R> {
-    #[derive(Deserialize)]
-    struct ByValue {
-        result: ValueHolder,
-    }
-    #[derive(Deserialize)]
-    struct ValueHolder {
-        value: Value,
-    }
-    let r: ByValue = session
-        .call(
-            "Runtime.callFunctionOn",
-            json!({ "functionDeclaration": f, "objectId": id, "returnByValue": by_value, "objectGroup": GROUP }),
-        )
-        .await?;
-    serde_json::from_value(r.result.value).map_err(|e| bad(&e.to_string()))
-}
-
-#[derive(Deserialize)]
-struct PropertyDescriptor {
-    name: String,
-    value: Option<PropValue>,
-}
-
-#[derive(Deserialize)]
-struct PropValue {
-    #[serde(rename = "objectId")]
-    object_id: Option<String>,
-    value: Option<Value>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Properties {
-    #[serde(default)]
-    result: Vec<PropertyDescriptor>,
-    #[serde(default)]
-    internal_properties: Vec<PropertyDescriptor>,
-}
-
 /// index in the callbacks array -> `file:line:column`.
 async fn callback_locations(session: &Session, fns_id: &str) -> inspector::Result<HashMap<usize, String>> {
-    let props: Properties = session.call("Runtime.getProperties", json!({ "objectId": fns_id, "ownProperties": true })).await?;
+    let props = session.own_properties(fns_id).await?;
     let fns: Vec<(usize, String)> =
         props.result.into_iter().filter_map(|p| Some((p.name.parse::<usize>().ok()?, p.value?.object_id?))).collect();
     let mut out = HashMap::new();
     if fns.is_empty() {
         return Ok(out);
     }
-    let scripts = script_urls(session).await?;
+    let scripts = session.script_urls().await?;
     for (index, id) in fns {
-        if let Some(loc) = function_location(session, &id, &scripts).await? {
+        if let Some(loc) = session.function_location(&id, &scripts).await? {
             out.insert(index, loc);
         }
     }
     Ok(out)
-}
-
-/// `[[FunctionLocation]]` of a function (through `[[TargetFunction]]` for a bound one).
-async fn function_location(session: &Session, id: &str, scripts: &HashMap<String, String>) -> inspector::Result<Option<String>> {
-    let mut id = id.to_string();
-    for _ in 0..4 {
-        let p: Properties = session.call("Runtime.getProperties", json!({ "objectId": id, "ownProperties": true })).await?;
-        if let Some(loc) =
-            p.internal_properties.iter().find(|p| p.name == "[[FunctionLocation]]").and_then(|p| p.value.as_ref()?.value.clone())
-        {
-            let script = loc.get("scriptId").and_then(Value::as_str).unwrap_or("");
-            let line = loc.get("lineNumber").and_then(Value::as_u64).unwrap_or(0) + 1;
-            let col = loc.get("columnNumber").and_then(Value::as_u64).unwrap_or(0) + 1;
-            let url = scripts.get(script).map(|u| u.strip_prefix("file://").unwrap_or(u).to_string());
-            return Ok(Some(format!("{}:{line}:{col}", url.unwrap_or_else(|| format!("script {script}")))));
-        }
-        match p.internal_properties.iter().find(|p| p.name == "[[TargetFunction]]").and_then(|p| p.value.as_ref()?.object_id.clone()) {
-            Some(target) => id = target,
-            None => return Ok(None),
-        }
-    }
-    Ok(None)
-}
-
-/// scriptId -> URL of every script, from the Debugger domain's
-/// `scriptParsed` events (sent for all existing scripts on enable).
-async fn script_urls(session: &Session) -> inspector::Result<HashMap<String, String>> {
-    use tokio::sync::broadcast::error::{RecvError, TryRecvError};
-    let mut events = session.subscribe();
-    let mut urls = HashMap::new();
-    let mut note = |ev: inspector::Event| {
-        if ev.method == "Debugger.scriptParsed" {
-            let id = ev.params.get("scriptId").and_then(Value::as_str);
-            let url = ev.params.get("url").and_then(Value::as_str);
-            if let (Some(id), Some(url)) = (id, url) {
-                if !url.is_empty() {
-                    urls.insert(id.to_string(), url.to_string());
-                }
-            }
-        }
-    };
-    // Read the events while they come (an app can have more scripts than
-    // the event buffer holds); they all come before the reply.
-    let enable = session.call::<_, Value>("Debugger.enable", json!({}));
-    tokio::pin!(enable);
-    loop {
-        tokio::select! {
-            biased;
-            ev = events.recv() => match ev {
-                Ok(ev) => note(ev),
-                Err(RecvError::Lagged(_)) => {}
-                Err(RecvError::Closed) => return Err(inspector::Error::Closed { during: " while listing its scripts".into() }),
-            },
-            r = &mut enable => { r?; break; }
-        }
-    }
-    loop {
-        match events.try_recv() {
-            Ok(ev) => note(ev),
-            Err(TryRecvError::Lagged(_)) => {}
-            Err(_) => break,
-        }
-    }
-    let _: Value = session.call("Debugger.disable", json!({})).await?;
-    Ok(urls)
 }
 
 fn human(label: &str, r: &Report, resources: &BTreeMap<String, usize>, requests: &BTreeMap<String, usize>, alive: usize) -> String {

@@ -33,7 +33,7 @@ pub struct Args {
     #[arg(long, value_name = "ADDR", conflicts_with = "cmd")]
     pub inspect: Option<String>,
     /// With `-- CMD`: let the program run this long before looking.
-    #[arg(long, default_value = "1s", value_parser = live::parse_duration)]
+    #[arg(long, default_value = "1s", value_parser = crate::flags::parse_duration)]
     pub delay: Duration,
     /// Flag events with more listeners than this (Node's default max is 10).
     #[arg(long, default_value_t = 10)]

@@ -2,7 +2,7 @@
 //! report requests/s, latency percentiles and errors (crates/loadgen).
 
 use anyhow::{bail, Context, Result};
-use loadgen::{Engine, LoadConfig, LoadReport, Request, Runtime, Stop};
+use loadgen::{Engine, LoadConfig, LoadReport, Runtime, Stop};
 use serde::Serialize;
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -53,36 +53,7 @@ pub enum RuntimeArg {
     WorkStealing,
 }
 
-/// Durations read as everywhere else (`10s`, `500ms`, `2m`).
-pub use crate::live::parse_duration;
-
-/// The requests of the rotation, from the command line.
-pub fn build_requests(urls: &[String], method: &str, headers: &[String], body: Option<&str>) -> Result<Vec<Request>> {
-    let body = match body {
-        Some(b) if b.starts_with('@') => {
-            let path = &b[1..];
-            Some(bytes::Bytes::from(std::fs::read(path).with_context(|| format!("cannot read the body file {path}"))?))
-        }
-        Some(b) => Some(bytes::Bytes::copy_from_slice(b.as_bytes())),
-        None => None,
-    };
-    let mut parsed_headers = Vec::new();
-    for h in headers {
-        let Some((name, value)) = h.split_once(':') else {
-            bail!("header `{h}` is not `Name: value`");
-        };
-        parsed_headers.push((name.trim().to_string(), value.trim().to_string()));
-    }
-    let mut out = Vec::new();
-    for url in urls {
-        let mut req = Request::new(method, url)?;
-        req.headers = parsed_headers.clone();
-        req.body = body.clone();
-        req.check()?;
-        out.push(req);
-    }
-    Ok(out)
-}
+use crate::flags::parse_duration;
 
 #[derive(Serialize)]
 struct JsonOut<'a> {

@@ -8,21 +8,23 @@
 //! normal end, an error, Ctrl-C, and leakhound's own death (the child has
 //! PR_SET_PDEATHSIG).
 
-use crate::cmd_diagnose::{self, parse_size};
-use crate::cmd_load::parse_duration;
+use crate::flags::{parse_duration, parse_size};
 use crate::live::evidence;
 use crate::live::interrupted::{self, Interrupted};
 use crate::live::load::{Load, LoadArgs};
 use crate::live::rates;
 use crate::live::watchdog::{self, Alarm, Progress};
 use crate::live::{self, ConnectOptions, TargetArgs};
-use crate::output::{bytes, int, paint, Colour};
+use crate::load::Terminal;
+use crate::model::memory::T;
+use crate::model::run::{Floor, LoadSummary, Phase, RunReport, Sample, SnapshotTaken, Verdict};
+use crate::report::text;
 use anyhow::{bail, Context, Result};
-use diagnose::leaks::{Diagnosis, Options, Verdict as SnapVerdict};
-use diagnose::series::{floor_verdict, FloorOptions, FloorVerdict};
+use diagnose::files::{compare_files, diagnose_files, FileOptions};
+use diagnose::leaks::{Diagnosis, Options};
+use diagnose::verdict::{run_verdict, RunVerdict};
 use inspector::{ChildStdout, MemorySample};
 use loadgen::{LoadReport, Stop};
-use serde::Serialize;
 use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -56,10 +58,10 @@ pub struct Args {
     /// How long to wait for the app to answer the load URL.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub ready_timeout: Duration,
-    /// Smallest growth per round that counts in the diagnosis (e.g. 64kB).
+    /// Smallest growth per round that counts in the diagnosis (e.g. 64kB; kB/MB: powers of 1000, KiB/MiB: of 1024).
     #[arg(long, default_value = "64kB", value_parser = parse_size)]
     pub min_growth: u64,
-    /// CI gate: also call it a leak when the post-GC heap grew more than this over the run (e.g. 10MB).
+    /// CI gate: also call it a leak when the post-GC heap grew more than this over the run (e.g. 10MB; MB = 10^6 bytes, MiB = 2^20).
     #[arg(long, value_parser = parse_size)]
     pub max_growth: Option<u64>,
     /// Exit with status 1 when the verdict is leak. An inconclusive verdict
@@ -78,6 +80,13 @@ pub struct Args {
     /// when stdout is not a terminal.
     #[arg(long)]
     pub json: bool,
+    /// `github`: after the text report, a GitHub Actions annotation
+    /// (`::error file=…,line=…::…`) at the user's line of each suspect.
+    #[arg(long, value_enum, default_value_t = crate::report::github::Format::Text)]
+    pub format: crate::report::github::Format,
+    /// Also write the verdict as JUnit XML to FILE (one failed test case per suspect).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
     /// Also write a self-contained HTML report (timeline, suspects, class comparison, load) to FILE.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
@@ -104,93 +113,6 @@ Examples:
   leakhound run --fail-on-leak --fail-on-inconclusive --load /orders -- node server.js
   leakhound run --load-cmd 'autocannon -a 2000 http://127.0.0.1:$PORT/' -- node server.js";
 
-/// One memory reading, seconds since the run started.
-#[derive(Clone, Debug, Serialize)]
-pub struct Sample {
-    pub t: f64,
-    pub heap_used: u64,
-    pub heap_total: u64,
-    pub rss: u64,
-    pub external: u64,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct Floor {
-    pub t: f64,
-    pub heap_used: u64,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct Phase {
-    pub name: String,
-    pub start: f64,
-    pub end: f64,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct SnapshotTaken {
-    pub file: String,
-    pub t: f64,
-    pub bytes: u64,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct LoadSummary {
-    pub requests: u64,
-    pub ok: u64,
-    pub non_2xx: u64,
-    pub errors: u64,
-    pub requests_per_s: f64,
-    pub latency_ms: loadgen::Percentiles,
-    /// Each round's own report (warm-up first).
-    pub rounds: Vec<LoadReport>,
-}
-
-#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
-pub enum Verdict {
-    Leak,
-    NoLeak,
-    Inconclusive,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct RunReport {
-    pub schema_version: u32,
-    pub command: &'static str,
-    pub app: String,
-    pub node_version: String,
-    pub pid: u32,
-    /// Unix time the run started, seconds.
-    pub started_at: u64,
-    pub verdict: Verdict,
-    pub reason: String,
-    /// Why the load is no evidence about the app (no load, mostly non-2xx
-    /// responses, none answered), or null.
-    pub evidence_problem: Option<String>,
-    /// Post-GC heap growth rate (Theil-Sen over the floors), bytes per hour.
-    pub growth_bytes_per_hour: Option<f64>,
-    /// Post-GC heap: last floor minus first floor, bytes.
-    pub heap_growth_bytes: i64,
-    /// The post-GC heap's change from the first snapshot to the last, with
-    /// its window (seconds, rounds, requests).
-    pub growth: rates::Growth,
-    /// That change per load round, bytes (null without rounds).
-    pub growth_per_round_bytes: Option<f64>,
-    /// That change per request of those rounds, bytes (null without the built-in load).
-    pub growth_per_request_bytes: Option<f64>,
-    pub heap_size_limit: u64,
-    pub time_to_limit_s: Option<f64>,
-    pub suspects: Vec<diagnose::leaks::Suspect>,
-    pub diagnosis: Diagnosis,
-    pub trend: FloorVerdict,
-    pub load: Option<LoadSummary>,
-    pub samples: Vec<Sample>,
-    pub floors: Vec<Floor>,
-    pub phases: Vec<Phase>,
-    pub snapshots: Vec<SnapshotTaken>,
-}
-
 struct Recorder {
     start: Instant,
     samples: Mutex<Vec<Sample>>,
@@ -205,16 +127,17 @@ impl Recorder {
     fn sample(&self, m: &MemorySample) {
         *self.limit.lock().unwrap() = m.heap_size_limit;
         self.samples.lock().unwrap().push(Sample {
-            t: self.now(),
+            at: T { t: self.now() },
             heap_used: m.heap_used,
             heap_total: m.heap_total,
             rss: m.rss,
             external: m.external,
+            more: (),
         });
     }
     fn floor(&self, m: &MemorySample) {
         self.sample(m);
-        self.floors.lock().unwrap().push(Floor { t: self.now(), heap_used: m.heap_used });
+        self.floors.lock().unwrap().push(Floor { at: T { t: self.now() }, heap_used: m.heap_used, more: () });
     }
 }
 
@@ -225,11 +148,14 @@ fn progress_line(quiet: bool, msg: &str) {
 }
 
 pub fn run(args: &Args) -> Result<ExitCode> {
+    let started = Instant::now();
     if args.snapshots < 3 {
         bail!("--snapshots must be at least 3 (a baseline and two rounds to compare)");
     }
-    if let Some(p) = &args.html {
-        crate::report::check_output(p, "--html")?;
+    for (p, flag) in [(&args.html, "--html"), (&args.junit, "--junit")] {
+        if let Some(p) = p {
+            crate::report::check_output(p, flag)?;
+        }
     }
     // The app's port: PORT, or a free one leakhound exports to it.
     let app_port = live::ports::AppPort::choose()?;
@@ -266,13 +192,21 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     // The app is stopped; diagnose offline.
     let files: Vec<PathBuf> = live.snapshots.iter().map(|s| PathBuf::from(&s.file)).collect();
     progress_line(args.quiet || args.json, "diagnosing the snapshots");
-    let diagnosis = cmd_diagnose::diagnose_files(&files, 0, &Options { min_growth: args.min_growth, max_suspects: 10 }, false)?;
+    let opts = Options { min_growth: args.min_growth, max_suspects: 10 };
+    let diagnosis = diagnose_files(&files, &opts, FileOptions { threads: 0, exact: false }, &mut Terminal::new())?;
     let report = combine(args, live, diagnosis, started_at);
+    if let Some(path) = &args.junit {
+        let seconds = started.elapsed().as_secs_f64();
+        crate::report::junit::write(
+            path,
+            &crate::report::junit::document(&serde_json::to_value(&report)?, seconds, &crate::report::github::workspace()),
+        )?;
+    }
     if let Some(path) = &args.html {
         // The class comparison needs the first and last snapshot in full;
         // only for the page, and before a temporary snapshot folder goes.
         let comparison = match (files.first(), files.last()) {
-            (Some(a), Some(b)) if a != b => Some(crate::cmd_diff::compare_files(a, b, 0, false)?),
+            (Some(a), Some(b)) if a != b => Some(compare_files(a, b, 0, false, &mut Terminal::new())?),
             _ => None,
         };
         let page = crate::report::html::run_page(&report, &crate::report::html::command_line(), comparison.as_ref());
@@ -281,12 +215,15 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else if args.quiet {
-        println!("{}", verdict_line(&report));
+        println!("{}", text::verdict_line(&report));
     } else {
-        print!("{}", render(&report));
+        print!("{}", text::run(&report));
         if let Some(d) = &args.keep {
             println!("\nSnapshots kept in {} (leakhound diagnose {}/s*.heapsnapshot)", d.display(), d.display());
         }
+    }
+    if args.format == crate::report::github::Format::Github && !args.json {
+        print!("{}", crate::report::github::annotations(&serde_json::to_value(&report)?, &crate::report::github::workspace()));
     }
     Ok(match report.verdict {
         Verdict::Leak if args.fail_on_leak => ExitCode::from(1),
@@ -342,7 +279,7 @@ async fn hunt(
         _ = interrupts.recv() => {
             // Ctrl-C: stop the app, keep what was gathered.
             target.finish().await;
-            let floors = rec.floors.lock().unwrap().iter().map(|f| (f.t, f.heap_used)).collect();
+            let floors = rec.floors.lock().unwrap().iter().map(|f| (f.at.t, f.heap_used)).collect();
             let snaps = interrupted::complete_snapshots(dir);
             return Err(Interrupted::new("run", progress.phase(), progress.total(), rec.now(), floors, snaps).into());
         }
@@ -498,40 +435,9 @@ async fn load_round(
 }
 
 fn combine(args: &Args, live: Live, diagnosis: Diagnosis, started_at: u64) -> RunReport {
-    let secs: Vec<f64> = live.floors.iter().map(|f| f.t).collect();
-    let ys: Vec<f64> = live.floors.iter().map(|f| f.heap_used as f64).collect();
-    let limit = (live.heap_size_limit > 0).then_some(live.heap_size_limit as f64);
-    let trend = floor_verdict(&secs, &ys, limit, FloorOptions::default());
-    let growth = match (live.floors.first(), live.floors.last()) {
-        (Some(a), Some(b)) => b.heap_used as i64 - a.heap_used as i64,
-        _ => 0,
-    };
-    let (mut verdict, mut reason) = if diagnosis.verdict == SnapVerdict::Leak {
-        let s = &diagnosis.suspects[0];
-        (
-            Verdict::Leak,
-            format!("{} grows in every round ({}), and the heap after GC grew {}", s.accumulator.name, s.title, signed_bytes(growth)),
-        )
-    } else if let Some(max) = args.max_growth.filter(|&m| growth > m as i64) {
-        (Verdict::Leak, format!("the heap after GC grew {} over the run, more than --max-growth {}", signed_bytes(growth), bytes(max)))
-    } else if trend.verdict == diagnose::gclog::Verdict::Leak {
-        (
-            Verdict::Inconclusive,
-            format!(
-                "the heap floor rises ({}), but no object group grew in every round: {}",
-                trend.reason, "run longer or with more requests per round"
-            ),
-        )
-    } else {
-        (
-            Verdict::NoLeak,
-            format!(
-                "nothing grew by {} or more in every round; the heap after GC changed {}",
-                bytes(diagnosis.min_growth_bytes_per_step),
-                signed_bytes(growth)
-            ),
-        )
-    };
+    let floors: Vec<(f64, u64)> = live.floors.iter().map(|f| (f.at.t, f.heap_used)).collect();
+    let RunVerdict { mut verdict, mut reason, trend, heap_growth_bytes: growth } =
+        run_verdict(&diagnosis, &floors, live.heap_size_limit, args.max_growth);
     // No verdict without evidence: a load that never ran the handlers
     // proves nothing about them (a leak found is still a leak).
     let setup = evidence::LoadSetup { urls: &live.urls, command: args.load.load_cmd.is_some() };
@@ -542,25 +448,10 @@ fn combine(args: &Args, live: Live, diagnosis: Diagnosis, started_at: u64) -> Ru
             reason = why.clone();
         }
     }
-    let load = (!live.rounds.is_empty()).then(|| {
-        let total: u64 = live.rounds.iter().map(|r| r.requests).sum();
-        let dur: f64 = live.rounds.iter().map(|r| r.duration_s).sum();
-        let ok: u64 = live.rounds.iter().map(|r| r.ok).sum();
-        let non: u64 = live.rounds.iter().map(|r| r.non_2xx).sum();
-        let last = live.rounds.last().unwrap();
-        LoadSummary {
-            requests: total,
-            ok,
-            non_2xx: non,
-            errors: live.rounds.iter().map(|r| r.errors).sum(),
-            requests_per_s: if dur > 0.0 { (ok + non) as f64 / dur } else { 0.0 },
-            // The latest round's latency: warmed up, the app at its largest.
-            latency_ms: last.latency_ms.clone(),
-            rounds: live.rounds.clone(),
-        }
-    });
+    let load = LoadSummary::of_rounds(&live.rounds);
     let window = snapshot_growth(&live);
     RunReport {
+        evidence_problem: evidence,
         growth_per_round_bytes: window.per_round(),
         growth_per_request_bytes: window.per_request(),
         growth: window,
@@ -572,7 +463,6 @@ fn combine(args: &Args, live: Live, diagnosis: Diagnosis, started_at: u64) -> Ru
         started_at,
         verdict,
         reason,
-        evidence_problem: evidence,
         growth_bytes_per_hour: trend.growth_bytes_per_hour,
         heap_growth_bytes: growth,
         heap_size_limit: live.heap_size_limit,
@@ -591,7 +481,7 @@ fn combine(args: &Args, live: Live, diagnosis: Diagnosis, started_at: u64) -> Ru
 /// The floor at the first and the last snapshot, their distance in time,
 /// the rounds and requests between them.
 fn snapshot_growth(live: &Live) -> rates::Growth {
-    let floor_at = |t: f64| live.floors.iter().rev().find(|f| f.t <= t + 1e-9).map(|f| f.heap_used as i64);
+    let floor_at = |t: f64| live.floors.iter().rev().find(|f| f.at.t <= t + 1e-9).map(|f| f.heap_used as i64);
     let (Some(first), Some(last)) = (live.snapshots.first(), live.snapshots.last()) else { return rates::Growth::default() };
     let rounds = live.snapshots.len() - 1;
     rates::Growth {
@@ -601,60 +491,4 @@ fn snapshot_growth(live: &Live) -> rates::Growth {
         // The warm-up's report comes first.
         requests: live.rounds.iter().skip(1).map(|r| r.requests).sum(),
     }
-}
-
-fn signed_bytes(n: i64) -> String {
-    if n >= 0 {
-        format!("+{}", bytes(n as u64))
-    } else {
-        format!("-{}", bytes(n.unsigned_abs()))
-    }
-}
-
-fn verdict_line(r: &RunReport) -> String {
-    let v = match r.verdict {
-        Verdict::Leak => paint("LEAK", Colour::Red),
-        Verdict::NoLeak => paint("no leak", Colour::Green),
-        Verdict::Inconclusive => paint("inconclusive", Colour::Yellow),
-    };
-    // The change with its window, not an hourly extrapolation of seconds.
-    let rate = if r.snapshots.len() >= 2 { format!(" ({})", r.growth.describe(r.growth_bytes_per_hour)) } else { String::new() };
-    format!("Verdict: {v} — {}{rate}", r.reason)
-}
-
-/// The text report.
-pub fn render(r: &RunReport) -> String {
-    use std::fmt::Write;
-    let mut o = String::new();
-    let _ = writeln!(o, "{}", verdict_line(r));
-    if let (Some(why), Verdict::Leak) = (&r.evidence_problem, r.verdict) {
-        let _ = writeln!(o, "{} {why}", paint("Warning:", Colour::Yellow));
-    }
-    let _ = writeln!(o, "App: {}; {} snapshots, {:.1} s", r.app, r.snapshots.len(), r.samples.last().map_or(0.0, |s| s.t));
-    if let Some(l) = &r.load {
-        let _ = writeln!(
-            o,
-            "Load: {} ({} ok, {} non-2xx, {} errors), {} req/s, latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-            crate::output::count(l.requests, "request"),
-            int(l.ok),
-            int(l.non_2xx),
-            int(l.errors),
-            int(l.requests_per_s.round() as u64),
-            l.latency_ms.p50,
-            l.latency_ms.p99,
-            l.latency_ms.max
-        );
-    }
-    let floors: Vec<String> =
-        r.snapshots.iter().filter_map(|s| r.floors.iter().rev().find(|f| f.t <= s.t + 1e-9)).map(|f| bytes(f.heap_used)).collect();
-    let _ = writeln!(o, "Heap after GC at each snapshot: {}", floors.join(" → "));
-    if r.diagnosis.verdict == SnapVerdict::Leak || !r.diagnosis.below_threshold.is_empty() {
-        let _ = writeln!(o);
-        // The diagnosis' own report, minus its verdict line (ours is above).
-        let text = cmd_diagnose::render(&r.diagnosis, false);
-        for line in text.lines().skip(1) {
-            let _ = writeln!(o, "{line}");
-        }
-    }
-    o
 }

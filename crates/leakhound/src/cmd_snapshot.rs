@@ -26,7 +26,7 @@ pub struct Args {
     pub gc: bool,
     /// Wait this long after connecting before the snapshot (e.g. to let a
     /// program started with `-- CMD` warm up): `500ms`, `5s`, `1m`.
-    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = live::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = crate::flags::parse_duration)]
     pub delay: Duration,
     /// Print a JSON summary instead of a line.
     #[arg(long)]

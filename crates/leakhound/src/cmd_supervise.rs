@@ -2,6 +2,7 @@
 //! N workers on one shared listening socket, restart them on memory limits,
 //! leaks and crashes without losing requests, and export Prometheus metrics.
 
+use crate::flags::{parse_duration, parse_positive_size, parse_rate};
 use anyhow::{anyhow, Result};
 use std::ffi::OsString;
 use std::io::Write;
@@ -9,7 +10,6 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
-use supervise::units::{parse_duration, parse_size};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -21,11 +21,11 @@ pub struct Args {
     /// Number of worker processes.
     #[arg(long, default_value_t = 1)]
     pub workers: usize,
-    /// Restart a worker whose resident set size passes SIZE (512MB, 1GiB, 300M).
-    #[arg(long, value_parser = parse_size)]
+    /// Restart a worker whose resident set size passes SIZE (512MB, 1GiB; MB = 10^6 bytes, MiB = 2^20; a bare 300M is refused).
+    #[arg(long, value_parser = parse_positive_size)]
     pub max_rss: Option<u64>,
-    /// Restart a worker whose V8 heap used passes SIZE.
-    #[arg(long, value_parser = parse_size)]
+    /// Restart a worker whose V8 heap used passes SIZE (MB = 10^6 bytes, MiB = 2^20).
+    #[arg(long, value_parser = parse_positive_size)]
     pub max_heap: Option<u64>,
     /// Restart a worker whose post-GC heap floor grows significantly and would
     /// reach the heap limit within --leak-horizon.
@@ -37,8 +37,8 @@ pub struct Args {
     /// Only floors from this recent past count toward the leak verdict.
     #[arg(long, default_value = "30m", value_parser = parse_duration)]
     pub leak_window: Duration,
-    /// Slowest floor growth called a leak, e.g. `1MB/h`, `500kB/h`.
-    #[arg(long, default_value = "1MB/h", value_parser = crate::cmd_gclog::parse_growth)]
+    /// Slowest floor growth called a leak, e.g. `1MB/h`, `500kB/h` (kB/MB: powers of 1000, KiB/MiB: of 1024).
+    #[arg(long, default_value = "1MB/h", value_parser = parse_rate)]
     pub min_growth: f64,
     /// How long a worker being replaced may take to finish its requests in flight.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
@@ -61,7 +61,7 @@ pub struct Args {
     #[arg(long, default_value_t = 3)]
     pub snapshot_keep: usize,
     /// Skip a snapshot that would leave less than SIZE free on DIR's disk.
-    #[arg(long, default_value = "1GiB", value_parser = parse_size)]
+    #[arg(long, default_value = "1GiB", value_parser = parse_positive_size)]
     pub snapshot_min_free: u64,
     /// Extra time a worker gets to write its snapshot.
     #[arg(long, default_value = "2m", value_parser = parse_duration)]
@@ -118,8 +118,7 @@ pub fn run(a: &Args) -> Result<ExitCode> {
     cfg.restart_on_leak = a.restart_on_leak;
     cfg.leak_horizon = a.leak_horizon;
     cfg.leak_window = a.leak_window;
-    // parse_growth gives MB/h with MB = 2^20 bytes.
-    cfg.min_growth_per_hour = a.min_growth * 1024.0 * 1024.0;
+    cfg.min_growth_per_hour = a.min_growth;
     cfg.grace = a.grace;
     cfg.ready_timeout = a.ready_timeout;
     cfg.wait_ready = a.wait_ready;

@@ -8,13 +8,15 @@
 //! sample. The verdict is `diagnose::series::floor_verdict`.
 
 use crate::live::probe::{GcCounts, Probe};
-use crate::live::{self, ConnectOptions, Target, TargetArgs, TargetJson};
+use crate::live::{self, ConnectOptions, Target, TargetArgs};
+use crate::model::memory::{HeapTotal, SampleGcs, Ts};
+use crate::model::watch::{Ended, Floor, Sample, WatchReport};
 use crate::output;
 use anyhow::Result;
-use diagnose::gclog::{p_text, Verdict};
+use diagnose::gclog::p_text;
 use diagnose::series::{floor_verdict, FloorOptions, FloorVerdict};
+use diagnose::verdict::Verdict;
 use inspector::ChildStdout;
-use serde::Serialize;
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -24,18 +26,18 @@ pub struct Args {
     #[command(flatten)]
     pub target: TargetArgs,
     /// Time between samples: `1s`, `200ms`, `1m`.
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = live::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = crate::flags::parse_duration)]
     pub interval: Duration,
     /// Stop after this long (default: until Ctrl-C or the target exits).
-    #[arg(long, value_name = "DURATION", value_parser = live::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = crate::flags::parse_duration)]
     pub duration: Option<Duration>,
     /// Force a full GC before each sample (HeapProfiler.collectGarbage):
     /// an exact floor at every sample, at the cost of a full GC pause in
     /// the target each time. Default: the floors of the target's own GCs.
     #[arg(long)]
     pub force_gc: bool,
-    /// Slowest floor growth called a leak, e.g. `1MB/h`, `500kB/h`, `10MB/d`.
-    #[arg(long, value_name = "RATE", default_value = "1MB/h", value_parser = crate::cmd_gclog::parse_growth)]
+    /// Slowest floor growth called a leak, e.g. `1MB/h`, `500kB/h`, `10MB/d` (kB/MB/GB: powers of 1000; KiB/MiB/GiB: of 1024).
+    #[arg(long, value_name = "RATE", default_value = "1MB/h", value_parser = crate::flags::parse_rate)]
     pub min_growth: f64,
     /// Exit with status 1 when the verdict is `leak`.
     #[arg(long)]
@@ -50,68 +52,6 @@ pub struct Args {
     /// their trend, the verdict) to FILE.
     #[arg(long, value_name = "FILE")]
     pub html: Option<std::path::PathBuf>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Sample {
-    pub t_s: f64,
-    pub heap_used: u64,
-    pub heap_total: u64,
-    pub rss: u64,
-    pub external: u64,
-    pub array_buffers: u64,
-    /// GCs since the previous sample.
-    pub minor_gcs: u64,
-    pub major_gcs: u64,
-    pub gc_ms: f64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Floor {
-    pub t_s: f64,
-    pub heap_used: u64,
-    pub heap_total: u64,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
-#[serde(rename_all = "kebab-case")]
-pub enum Ended {
-    Duration,
-    Interrupted,
-    TargetExited,
-    /// Talking to the target failed after some samples (see `error`).
-    Error,
-}
-
-/// Everything a watch found: printed as `--json`, drawn by `--html`.
-#[derive(Serialize)]
-pub struct WatchReport<'a> {
-    pub schema_version: u32,
-    pub command: &'static str,
-    pub target: TargetJson,
-    pub interval_s: f64,
-    pub elapsed_s: f64,
-    pub ended: Ended,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<&'a str>,
-    pub floor_source: &'static str,
-    pub heap_size_limit: u64,
-    pub gcs: GcCounts,
-    pub samples: &'a [Sample],
-    pub floors: &'a [Floor],
-    pub verdict: Verdict,
-    pub reason: &'a str,
-    pub growth_bytes_per_hour: Option<f64>,
-    pub recent_growth_bytes_per_hour: Option<f64>,
-    pub p_value: Option<f64>,
-    pub time_to_limit_s: Option<f64>,
-    pub early_signal: bool,
-    pub longest_growth_run: usize,
-    pub min_growth_bytes_per_hour: f64,
-    pub analysis: &'a FloorVerdict,
-    pub floors_dropped: u64,
-    /// Unix seconds when the watch began.
-    pub started_at: u64,
 }
 
 /// SI, as `output::bytes`.
@@ -147,7 +87,7 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
         Err(e) => return Err(target.fail(e, "before leakhound could start watching it").await),
     };
     let (probe, installed) = installed;
-    let opts = FloorOptions { min_growth_bytes_per_hour: args.min_growth * MB, ..Default::default() };
+    let opts = FloorOptions { min_growth_bytes_per_hour: args.min_growth, ..Default::default() };
     let limit = installed.heap_size_limit;
     let lines = !args.json && !args.quiet;
     if lines {
@@ -236,7 +176,7 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
 
     let (xs, ys) = floor_xy(&s.floors);
     let v = floor_verdict(&xs, &ys, Some(limit as f64), opts);
-    let elapsed = s.samples.last().map_or(0.0, |x| x.t_s);
+    let elapsed = s.samples.last().map_or(0.0, |x| x.at.t);
     let summary = final_block(&info, args, &s, &v, limit, elapsed, &exit_note);
     {
         let out = WatchReport {
@@ -272,7 +212,7 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
         if args.json {
             println!("{}", serde_json::to_string_pretty(&out)?);
         } else if args.quiet {
-            println!("verdict: {} — {}", verdict_word(v.verdict), v.reason);
+            println!("verdict: {} — {}", v.verdict.word(), v.reason);
         } else {
             print!("{summary}");
         }
@@ -294,11 +234,11 @@ async fn sample(target: &Target, probe: &Probe, force_gc: bool, s: &mut Series) 
     let t = |ms: f64| (ms - t0) / 1000.0;
     let before = s.floors.len();
     if force_gc {
-        s.floors.push(Floor { t_s: t(p.now), heap_used: p.heap_used, heap_total: p.heap_total });
+        s.floors.push(Floor { at: Ts { t: t(p.now) }, heap_used: p.heap_used, more: HeapTotal { heap_total: p.heap_total } });
     } else {
         // Floors from GCs before our first sample would sit before t = 0.
         for &(ms, used, total) in &p.floors {
-            s.floors.push(Floor { t_s: t(ms).max(0.0), heap_used: used as u64, heap_total: total as u64 });
+            s.floors.push(Floor { at: Ts { t: t(ms).max(0.0) }, heap_used: used as u64, more: HeapTotal { heap_total: total as u64 } });
         }
     }
     s.gcs.minor += p.minor;
@@ -307,21 +247,18 @@ async fn sample(target: &Target, probe: &Probe, force_gc: bool, s: &mut Series) 
     s.gcs.gc_ms += p.gc_ms;
     s.dropped += p.dropped;
     s.samples.push(Sample {
-        t_s: t(p.now),
+        at: Ts { t: t(p.now) },
         heap_used: p.heap_used,
         heap_total: p.heap_total,
         rss: p.rss,
         external: p.external,
-        array_buffers: p.array_buffers,
-        minor_gcs: p.minor,
-        major_gcs: p.major,
-        gc_ms: p.gc_ms,
+        more: SampleGcs { array_buffers: p.array_buffers, minor_gcs: p.minor, major_gcs: p.major, gc_ms: p.gc_ms },
     });
     Ok(s.floors.len() > before)
 }
 
 fn floor_xy(floors: &[Floor]) -> (Vec<f64>, Vec<f64>) {
-    (floors.iter().map(|f| f.t_s).collect(), floors.iter().map(|f| f.heap_used as f64).collect())
+    (floors.iter().map(|f| f.at.t).collect(), floors.iter().map(|f| f.heap_used as f64).collect())
 }
 
 fn human_interval(d: Duration) -> String {
@@ -329,14 +266,6 @@ fn human_interval(d: Duration) -> String {
         format!("{} ms", d.as_millis())
     } else {
         format!("{} s", d.as_secs_f64())
-    }
-}
-
-fn verdict_word(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Leak => "leak",
-        Verdict::NoLeak => "no-leak",
-        Verdict::Inconclusive => "inconclusive",
     }
 }
 
@@ -349,7 +278,7 @@ fn print_line(s: &Series, v: Option<&FloorVerdict>) {
         }
         Some(v) => format!(
             "{} ({} floors, {:+.1} MB/h{})",
-            verdict_word(v.verdict),
+            v.verdict.word(),
             v.floors,
             v.growth_bytes_per_hour.unwrap_or(0.0) / MB,
             v.p_value.map_or(String::new(), |p| format!(", p {}", p_text(p)))
@@ -358,12 +287,12 @@ fn print_line(s: &Series, v: Option<&FloorVerdict>) {
     };
     println!(
         "{:>8}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}  {verdict}",
-        format!("{:.1} s", x.t_s),
+        format!("{:.1} s", x.at.t),
         output::bytes(x.heap_used),
         output::bytes(x.heap_total),
         output::bytes(x.rss),
         output::bytes(x.external),
-        format!("{}/{}", x.minor_gcs, x.major_gcs),
+        format!("{}/{}", x.more.minor_gcs, x.more.major_gcs),
         floor
     );
     let _ = std::io::stdout().flush();
@@ -444,6 +373,6 @@ fn final_block(
             None => String::new(),
         }
     ));
-    o.push_str(&format!("verdict: {} — {}\n", verdict_word(v.verdict), v.reason));
+    o.push_str(&format!("verdict: {} — {}\n", v.verdict.word(), v.reason));
     o
 }

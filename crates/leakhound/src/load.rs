@@ -1,15 +1,32 @@
-//! Loading a snapshot with a progress bar (only when stderr is a terminal).
+//! Loading snapshots with a progress bar (only when stderr is a terminal)
+//! and phase timings (`LEAKHOUND_TIMING`): what the terminal shows while
+//! `diagnose::files` reads the files.
 
+use crate::output::Timer;
 use crate::SnapshotArgs;
-use anyhow::{Context, Result};
-use heapsnap::{HeapSnapshot, ParseOptions};
+use anyhow::Result;
+use diagnose::files::Progress;
+use heapsnap::HeapSnapshot;
 use std::io::IsTerminal;
+use std::path::Path;
 
-pub fn load(args: &SnapshotArgs) -> Result<HeapSnapshot> {
-    let path = &args.file;
-    let shown = path.display().to_string();
-    let (input, len) = heapsnap::open_input(path).with_context(|| format!("cannot read {shown}"))?;
-    let bar = if std::io::stderr().is_terminal() {
+/// A progress bar per parsed file on a terminal, and phase timings.
+pub struct Terminal {
+    bar: Option<indicatif::ProgressBar>,
+    timer: Timer,
+}
+
+impl Terminal {
+    pub fn new() -> Self {
+        Terminal { bar: None, timer: Timer::new() }
+    }
+}
+
+impl Progress for Terminal {
+    fn parsing(&mut self, path: &Path, len: Option<u64>) {
+        if !std::io::stderr().is_terminal() {
+            return;
+        }
         let b = match len {
             Some(l) => indicatif::ProgressBar::new(l),
             None => indicatif::ProgressBar::new_spinner(),
@@ -18,28 +35,24 @@ pub fn load(args: &SnapshotArgs) -> Result<HeapSnapshot> {
             indicatif::ProgressStyle::with_template("parsing {msg} {bar:40} {bytes}/{total_bytes} ({eta})")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
-        b.set_message(shown.clone());
-        Some(b)
-    } else {
-        None
-    };
-    let mut report = |done: u64| {
-        if let Some(b) = &bar {
+        b.set_message(path.display().to_string());
+        self.bar = Some(b);
+    }
+    fn read(&mut self, done: u64) {
+        if let Some(b) = &self.bar {
             b.set_position(done);
         }
-    };
-    let opts = ParseOptions { threads: args.threads, progress: Some(&mut report) };
-    let snap = heapsnap::parse_input(input, opts).with_context(|| format!("{shown}"));
-    if let Some(b) = &bar {
-        b.finish_and_clear();
     }
-    snap
+    fn parsed(&mut self) {
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
+    }
+    fn phase(&mut self, name: &str) {
+        self.timer.phase(name);
+    }
 }
 
-/// Only the node table of a snapshot (ids, types, sizes): see
-/// `heapsnap::parse_nodes_only`.
-pub fn load_nodes_only(path: &std::path::Path, threads: usize) -> Result<HeapSnapshot> {
-    let shown = path.display().to_string();
-    let (input, _) = heapsnap::open_input(path).with_context(|| format!("cannot read {shown}"))?;
-    heapsnap::parse_nodes_only(input, ParseOptions { threads, progress: None }).with_context(|| shown.clone())
+pub fn load(args: &SnapshotArgs) -> Result<HeapSnapshot> {
+    Ok(diagnose::files::open(&args.file, args.threads, &mut Terminal::new())?)
 }

@@ -14,8 +14,10 @@ mod cmd_snapshot;
 mod cmd_summary;
 mod cmd_supervise;
 mod cmd_watch;
+mod flags;
 mod live;
 mod load;
+mod model;
 mod output;
 mod pipe;
 mod report;
@@ -30,7 +32,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "leakhound", version, about = "Find, explain and survive memory leaks in Node.js services")]
+#[command(name = "leakhound", version, about = "Find, explain and survive memory leaks in Node.js services", after_help = flags::UNITS_HELP)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -124,8 +126,9 @@ enum Command {
         /// Print JSON.
         #[arg(long)]
         json: bool,
-        /// Slowest floor growth called a leak, e.g. `1MB/h`, `500kB/h`, `10MB/d`.
-        #[arg(long, default_value = "1MB/h", value_parser = cmd_gclog::parse_growth)]
+        /// Slowest floor growth called a leak, e.g. `1MiB/h`, `500kB/h`, `10MB/d` (kB/MB: powers of 1000,
+        /// KiB/MiB: of 1024). The default is in MiB because V8's `--trace-gc` "MB" are MiB.
+        #[arg(long, default_value = "1MiB/h", value_parser = flags::parse_rate)]
         min_growth: f64,
     },
 }
@@ -160,7 +163,8 @@ fn dispatch() -> ExitCode {
         Command::Run(a) => cmd_run::run(&a),
         Command::Load(a) => cmd_load::run(&a),
         Command::Diagnose(a) => cmd_diagnose::run(&a),
-        Command::Gclog { file, json, min_growth } => cmd_gclog::run(&file, json, min_growth),
+        // The log counts in V8's "MB" (2^20 bytes).
+        Command::Gclog { file, json, min_growth } => cmd_gclog::run(&file, json, min_growth / (1024.0 * 1024.0)),
         Command::Supervise(a) => cmd_supervise::run(&a),
         Command::Snapshot(a) => cmd_snapshot::run(&a),
         Command::Watch(a) => cmd_watch::run(&a),

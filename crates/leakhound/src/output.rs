@@ -40,21 +40,8 @@ pub fn io_reason(e: &std::io::Error) -> String {
     }
 }
 
-/// Bytes in a human unit, e.g. `12.3 MB`.
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1000.0 && u < UNITS.len() - 1 {
-        v /= 1000.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
+/// Bytes in a decimal unit, e.g. `12.3 MB` (one formatting everywhere).
+pub use diagnose::units::bytes;
 
 pub fn stdout_is_terminal() -> bool {
     std::io::stdout().is_terminal()

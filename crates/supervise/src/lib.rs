@@ -75,7 +75,8 @@ impl Config {
             restart_on_leak: false,
             leak_horizon: Duration::from_secs(3600),
             leak_window: Duration::from_secs(1800),
-            min_growth_per_hour: 1024.0 * 1024.0,
+            // 1MB/h, MB = 10^6 bytes as in every flag.
+            min_growth_per_hour: 1e6,
             grace: Duration::from_secs(10),
             ready_timeout: Duration::from_secs(30),
             wait_ready: false,

@@ -2,8 +2,7 @@
 //! `--load URL...` for the built-in driver, or `--load-cmd CMD` for the
 //! user's own (autocannon, k6). One set of flags, one way to run a phase.
 
-use crate::cmd_load::build_requests;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use loadgen::{LoadConfig, LoadReport, Request, Stop};
 use std::time::Duration;
 
@@ -21,7 +20,7 @@ pub struct LoadArgs {
     pub connections: usize,
     /// Per-request timeout, connecting included; a load that gets no
     /// response at all for this long means the app stopped answering.
-    #[arg(long, default_value = "10s", value_parser = crate::live::parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = crate::flags::parse_duration)]
     pub timeout: Duration,
     #[command(flatten)]
     pub request: RequestArgs,
@@ -170,4 +169,32 @@ fn stop_text(s: Stop) -> String {
         Stop::Requests(n) => format!("{n} requests"),
         Stop::Duration(d) => format!("{:.1} s", d.as_secs_f64()),
     }
+}
+
+/// The requests of the rotation, from the command line.
+pub fn build_requests(urls: &[String], method: &str, headers: &[String], body: Option<&str>) -> Result<Vec<Request>> {
+    let body = match body {
+        Some(b) if b.starts_with('@') => {
+            let path = &b[1..];
+            Some(bytes::Bytes::from(std::fs::read(path).with_context(|| format!("cannot read the body file {path}"))?))
+        }
+        Some(b) => Some(bytes::Bytes::copy_from_slice(b.as_bytes())),
+        None => None,
+    };
+    let mut parsed_headers = Vec::new();
+    for h in headers {
+        let Some((name, value)) = h.split_once(':') else {
+            bail!("header `{h}` is not `Name: value`");
+        };
+        parsed_headers.push((name.trim().to_string(), value.trim().to_string()));
+    }
+    let mut out = Vec::new();
+    for url in urls {
+        let mut req = Request::new(method, url)?;
+        req.headers = parsed_headers.clone();
+        req.body = body.clone();
+        req.check()?;
+        out.push(req);
+    }
+    Ok(out)
 }

@@ -115,14 +115,7 @@ pub async fn explain(e: inspector::Error, launched: Option<&Launched>, when: &st
     }
 }
 
-/// Who was watched, as the live commands' JSON says it.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct TargetJson {
-    pub pid: u32,
-    pub node_version: String,
-    pub argv: Vec<String>,
-    pub started_by_leakhound: bool,
-}
+pub use crate::model::TargetJson;
 
 impl Target {
     pub fn json(&self) -> TargetJson {
@@ -217,26 +210,6 @@ impl Interrupts {
     }
 }
 
-/// `1s`, `200ms`, `2m`, `1h`, `1.5s` or a bare number of seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let v: f64 = num.trim().parse().map_err(|_| format!("`{s}` is not a duration like 1s, 200ms, 5m or 2h"))?;
-    let secs = match unit.trim() {
-        "" | "s" | "sec" => v,
-        "ms" => v / 1000.0,
-        "m" | "min" => v * 60.0,
-        "h" => v * 3600.0,
-        "d" => v * 86400.0,
-        u => return Err(format!("unknown unit `{u}` in `{s}` (use ms, s, m, h or d)")),
-    };
-    if !(secs.is_finite() && secs >= 0.0) {
-        return Err(format!("`{s}` is not a duration"));
-    }
-    Ok(Duration::from_secs_f64(secs))
-}
-
 /// `12.3 s`, `4 min 05 s`, `3 h 20 min`, `2.5 days`.
 pub fn human_duration(secs: f64) -> String {
     if secs < 60.0 {
@@ -256,14 +229,6 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(parse_duration("1s").unwrap(), Duration::from_secs(1));
-        assert_eq!(parse_duration("200ms").unwrap(), Duration::from_millis(200));
-        assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
-        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
-        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
-        assert!(parse_duration("fast").is_err());
-        assert!(parse_duration("1y").is_err());
-        assert!(parse_duration("-1s").is_err());
         assert_eq!(human_duration(5.0), "5.0 s");
         assert_eq!(human_duration(245.0), "4 min 05 s");
         assert_eq!(human_duration(3.5 * 3600.0), "3 h 30 min");

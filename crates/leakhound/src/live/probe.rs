@@ -21,7 +21,7 @@
 //! it was.
 
 use inspector::{EvalOptions, Session};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 /// What `install` returns.
 #[derive(Debug, Clone, Deserialize)]
@@ -49,14 +49,7 @@ pub struct Poll {
     pub dropped: u64,
 }
 
-/// A GC count summary.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
-pub struct GcCounts {
-    pub minor: u64,
-    pub major: u64,
-    pub other: u64,
-    pub gc_ms: f64,
-}
+pub use crate::model::watch::GcCounts;
 
 pub struct Probe {
     key: String,

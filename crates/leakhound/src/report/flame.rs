@@ -9,9 +9,11 @@
 //! `MAX_FRAMES` frames are drawn, so the page stays small (well under 2 MB)
 //! whatever the profile.
 
+use super::allocations as alloc;
 use super::{esc, now_unix, utc_text, Page};
-use crate::cmd_allocations::{self as alloc, AllocReport, CodeKind, Site, TreeNode};
+use crate::model::allocations::AllocReport;
 use crate::output::bytes;
+use diagnose::allocations::{location, percent, tree_rows, CodeKind, Site, TreeNode};
 use std::fmt::Write;
 use std::path::Path;
 
@@ -77,14 +79,14 @@ pub fn flame_svg(root: &TreeNode, cwd: &Path) -> String {
         r#"<svg class="flame" id="flamegraph" viewBox="0 0 {W} {h}" width="100%" role="img" aria-label="flame graph of live allocations" xmlns="http://www.w3.org/2000/svg">"#
     );
     for (x, d, w, n) in &frames {
-        let loc = alloc::location(&n.url, n.line, n.column, cwd);
+        let loc = location(&n.url, n.line, n.column, cwd);
         let title = format!(
             "{}{}{}\ntotal {} ({:.1}%), self {} in {} live samples",
             n.function,
             if loc.is_empty() { "" } else { " " },
             loc,
             bytes(n.total_bytes),
-            alloc::percent(n.total_bytes, total),
+            percent(n.total_bytes, total),
             bytes(n.self_bytes),
             n.self_samples
         );
@@ -140,13 +142,13 @@ fn sites_table(id: &str, sites: &[Site], top: usize, total: u64, cwd: &Path, wit
             kind_class(s.kind),
             s.bytes,
             bytes(s.bytes),
-            alloc::percent(s.bytes, total),
-            alloc::percent(s.bytes, total),
+            percent(s.bytes, total),
+            percent(s.bytes, total),
             s.samples,
             s.samples,
             if with_kind { format!("<td>{}</td>", esc(s.kind.word())) } else { String::new() },
             esc(&s.function),
-            esc(&alloc::location(&s.url, s.line, s.column, cwd))
+            esc(&location(&s.url, s.line, s.column, cwd))
         );
     }
     o.push_str("</tbody></table>");
@@ -196,7 +198,7 @@ pub fn allocations_page(r: &AllocReport, command_line: &str, top: usize, min_per
             &sites_table("user-code-table", &r.user_code, top.max(1), r.total_bytes, &cwd, false),
         );
 
-        let (rows, hidden) = alloc::tree_rows(&r.tree, min_percent, alloc::MAX_TREE_ROWS);
+        let (rows, hidden) = tree_rows(&r.tree, min_percent, alloc::MAX_TREE_ROWS);
         let mut t = format!(
             r#"<p class="note">Call paths holding at least {min_percent}% of the live bytes.</p><table id="tree"><thead><tr><th class="n">Total</th><th class="n">%</th><th class="n">Self</th><th>Function</th><th>Location</th></tr></thead><tbody>"#
         );
@@ -207,11 +209,11 @@ pub fn allocations_page(r: &AllocReport, command_line: &str, top: usize, min_per
                 r#"<tr class="{}"><td class="n">{}</td><td class="n">{:.1}%</td><td class="n">{}</td><td class="fn" style="padding-left:{}px"><code>{}</code></td><td><code>{}</code></td></tr>"#,
                 kind_class(n.kind),
                 bytes(n.total_bytes),
-                alloc::percent(n.total_bytes, r.total_bytes),
+                percent(n.total_bytes, r.total_bytes),
                 bytes(row.self_bytes),
                 8 + 12 * row.depth.min(40),
                 esc(&row.name()),
-                esc(&alloc::location(&n.url, n.line, n.column, &cwd))
+                esc(&location(&n.url, n.line, n.column, &cwd))
             );
         }
         t.push_str("</tbody></table>");

@@ -3,10 +3,11 @@
 
 use super::svg::{self, Band, Line, Mark, TimeChart};
 use super::{esc, now_unix, utc_text, Page};
-use crate::cmd_run::{LoadSummary, RunReport, Verdict};
+use crate::model::run::{LoadSummary, RunReport, Verdict};
 use crate::output::bytes;
 use diagnose::diff::Comparison;
-use diagnose::leaks::{Diagnosis, Step, Suspect, Verdict as SnapVerdict};
+use diagnose::leaks::{Diagnosis, Step, Suspect};
+use diagnose::units::signed_bytes;
 use std::fmt::Write;
 
 /// Points per memory series at most: a day of 250 ms samples would
@@ -14,14 +15,6 @@ use std::fmt::Write;
 pub const MAX_POINTS: usize = 1200;
 /// Rows of a class table at most (the biggest by the table's own order).
 pub const MAX_ROWS: usize = 300;
-
-fn signed_bytes(n: i64) -> String {
-    if n >= 0 {
-        format!("+{}", bytes(n as u64))
-    } else {
-        format!("-{}", bytes(n.unsigned_abs()))
-    }
-}
 
 fn signed(n: i64) -> String {
     if n > 0 {
@@ -275,10 +268,10 @@ fn duration_words(s: f64) -> String {
 /// The timeline of a run: heapUsed, heapTotal, rss, the post-GC floors and
 /// their fitted trend, load phases shaded, snapshots marked.
 pub fn run_timeline(r: &RunReport) -> String {
-    let pts = |f: &dyn Fn(&crate::cmd_run::Sample) -> u64| -> Vec<(f64, f64)> {
-        svg::downsample(&r.samples.iter().map(|s| (s.t, f(s) as f64)).collect::<Vec<_>>(), MAX_POINTS)
+    let pts = |f: &dyn Fn(&crate::model::run::Sample) -> u64| -> Vec<(f64, f64)> {
+        svg::downsample(&r.samples.iter().map(|s| (s.at.t, f(s) as f64)).collect::<Vec<_>>(), MAX_POINTS)
     };
-    let floors = svg::downsample(&r.floors.iter().map(|f| (f.t, f.heap_used as f64)).collect::<Vec<_>>(), MAX_POINTS);
+    let floors = svg::downsample(&r.floors.iter().map(|f| (f.at.t, f.heap_used as f64)).collect::<Vec<_>>(), MAX_POINTS);
     let labels: Vec<String> = (1..=r.snapshots.len()).map(|i| format!("S{i}")).collect();
     let marks = || -> Vec<Mark<'_>> { r.snapshots.iter().zip(&labels).map(|(s, l)| Mark { label: l, t: s.t }).collect() };
     let bands_of = || -> Vec<Band<'_>> {
@@ -328,7 +321,7 @@ pub fn run_page(r: &RunReport, command_line: &str, comparison: Option<&Compariso
     p.fact("Started", &utc_text(r.started_at));
     p.fact("Node", &r.node_version);
     p.fact("PID", &r.pid.to_string());
-    let total = r.samples.last().map_or(0.0, |s| s.t);
+    let total = r.samples.last().map_or(0.0, |s| s.at.t);
     p.fact("Duration", &format!("{total:.1} s"));
     let phases: Vec<String> = r.phases.iter().map(|ph| format!("{} {:.1} s", ph.name, ph.end - ph.start)).collect();
     p.fact("Phases", &phases.join(" · "));
@@ -337,7 +330,7 @@ pub fn run_page(r: &RunReport, command_line: &str, comparison: Option<&Compariso
     let _ = write!(top, r#"<p id="rate">{}</p>"#, esc(&rate_words(r)));
     top.push_str(&run_timeline(r));
     let floors: Vec<String> =
-        r.snapshots.iter().filter_map(|s| r.floors.iter().rev().find(|f| f.t <= s.t + 1e-9)).map(|f| bytes(f.heap_used)).collect();
+        r.snapshots.iter().filter_map(|s| r.floors.iter().rev().find(|f| f.at.t <= s.t + 1e-9)).map(|f| bytes(f.heap_used)).collect();
     let _ = write!(
         top,
         r#"<p class="note">Heap after GC at each snapshot: {}. Snapshots: {}.</p>"#,
@@ -386,7 +379,7 @@ pub fn diagnose_page(d: &Diagnosis, command_line: &str) -> String {
     p.fact("Written", &utc_text(now_unix()));
     p.fact("Snapshots", &d.snapshots.len().to_string());
     let (class, word, text) = match d.verdict {
-        SnapVerdict::Leak => {
+        Verdict::Leak => {
             let s = &d.suspects[0];
             let avg = s.bytes_per_step.iter().sum::<u64>() / s.bytes_per_step.len().max(1) as u64;
             (
@@ -395,7 +388,7 @@ pub fn diagnose_page(d: &Diagnosis, command_line: &str) -> String {
                 format!("{} suspect(s); the largest, {}, grows by {} per step", d.suspects.len(), s.accumulator.name, bytes(avg)),
             )
         }
-        SnapVerdict::NoLeak => {
+        Verdict::NoLeak | Verdict::Inconclusive => {
             ("no-leak", "No leak", format!("nothing grew by {} or more in every step", bytes(d.min_growth_bytes_per_step)))
         }
     };
@@ -508,7 +501,7 @@ pub fn command_line() -> String {
 /// The page of `leakhound watch`: the verdict in words, the memory
 /// timeline with the post-GC floors and their trend, and the watch's
 /// summary lines (`summary`, as printed on the terminal).
-pub fn watch_page(w: &crate::cmd_watch::WatchReport, summary: &str, command_line: &str) -> String {
+pub fn watch_page(w: &crate::model::watch::WatchReport, summary: &str, command_line: &str) -> String {
     let mut p = Page::new(&format!("leakhound watch — process {}", w.target.pid));
     p.fact("Command", command_line);
     p.fact("Process", &format!("{} ({})", w.target.pid, w.target.argv.join(" ")));
@@ -517,11 +510,7 @@ pub fn watch_page(w: &crate::cmd_watch::WatchReport, summary: &str, command_line
     p.fact("Duration", &format!("{:.1} s, {} samples every {:.3} s", w.elapsed_s, w.samples.len(), w.interval_s));
     p.fact("Floors from", if w.floor_source == "forced-gc" { "a forced full GC before each sample" } else { "the process's own full GCs" });
     p.fact("GCs", &format!("{} full, {} minor, {:.0} ms in GC", w.gcs.major, w.gcs.minor, w.gcs.gc_ms));
-    let (class, word) = match w.verdict {
-        diagnose::gclog::Verdict::Leak => verdict_word(Verdict::Leak),
-        diagnose::gclog::Verdict::NoLeak => verdict_word(Verdict::NoLeak),
-        diagnose::gclog::Verdict::Inconclusive => verdict_word(Verdict::Inconclusive),
-    };
+    let (class, word) = verdict_word(w.verdict);
     let mut top = verdict_box(class, word, w.reason);
     let mut rate = match w.growth_bytes_per_hour {
         Some(g) => format!("The heap after full GCs grows {}/h (Theil-Sen over {} floors", signed_bytes(g as i64), w.floors.len()),
@@ -544,10 +533,10 @@ pub fn watch_page(w: &crate::cmd_watch::WatchReport, summary: &str, command_line
     }
     rate.push('.');
     let _ = write!(top, r#"<p id="rate">{}</p>"#, esc(&rate));
-    let pts = |f: &dyn Fn(&crate::cmd_watch::Sample) -> u64| -> Vec<(f64, f64)> {
-        svg::downsample(&w.samples.iter().map(|s| (s.t_s, f(s) as f64)).collect::<Vec<_>>(), MAX_POINTS)
+    let pts = |f: &dyn Fn(&crate::model::watch::Sample) -> u64| -> Vec<(f64, f64)> {
+        svg::downsample(&w.samples.iter().map(|s| (s.at.t, f(s) as f64)).collect::<Vec<_>>(), MAX_POINTS)
     };
-    let floors = svg::downsample(&w.floors.iter().map(|f| (f.t_s, f.heap_used as f64)).collect::<Vec<_>>(), MAX_POINTS);
+    let floors = svg::downsample(&w.floors.iter().map(|f| (f.at.t, f.heap_used as f64)).collect::<Vec<_>>(), MAX_POINTS);
     let heap = TimeChart {
         title: "JS heap over the watch",
         lines: vec![

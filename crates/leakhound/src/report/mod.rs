@@ -6,9 +6,13 @@
 //! edge names, paths, URLs) goes through [`esc`]: names like `<anonymous>`
 //! or `Map<K,V>` are common, and a string in the heap can be anything.
 
+pub mod allocations;
 pub mod flame;
+pub mod github;
 pub mod html;
+pub mod junit;
 pub mod svg;
+pub mod text;
 
 use anyhow::{Context, Result};
 use std::fmt::Write;

@@ -1,0 +1,3 @@
+export * from './index.js';
+import * as api from './index.js';
+export default api;
