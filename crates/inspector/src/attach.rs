@@ -48,8 +48,9 @@ pub async fn attach_pid_with(pid: u32, port: u16, timeout: Duration) -> Result<A
         Ok(None) | Err(Error::Refused { .. }) => {}
         Err(e) => return Err(e),
     }
-    crate::nodeproc::check_is_node(pid)?;
     let name = check_handles_sigusr1(pid)?;
+    // A handler is not enough: a shell's `trap ... USR1` handles it too.
+    crate::nodeproc::check_is_node(pid)?;
     // SAFETY: plain syscall; the user asked for this process.
     if unsafe { libc::kill(pid as libc::pid_t, libc::SIGUSR1) } != 0 {
         return Err(signal_error(pid));
