@@ -40,8 +40,9 @@ pub struct Args {
     /// Requests per round (each round ends with a GC and a snapshot).
     #[arg(short = 'n', long, default_value_t = 2000, conflicts_with = "round_duration")]
     pub requests: u64,
-    /// Load each round for this long instead of a number of requests.
-    #[arg(long, value_parser = parse_duration)]
+    /// Load each round for this long instead of a number of requests
+    /// (`-d` as in `load`, whose one phase is one round).
+    #[arg(short = 'd', long, visible_alias = "duration", value_parser = parse_duration)]
     pub round_duration: Option<Duration>,
     /// Warm-up requests before the first snapshot (caches fill, code gets compiled).
     #[arg(long, default_value_t = 2000)]

@@ -341,3 +341,88 @@ fn term_dumb_and_no_color_get_no_colour_on_a_terminal() {
     assert!(!on_terminal(("TERM", "dumb")).contains("\x1b[1;"), "TERM=dumb got colour");
     assert!(!on_terminal(("NO_COLOR", "1")).contains("\x1b[1;"), "NO_COLOR got colour");
 }
+
+/// `leakhound CMD --help`'s text.
+fn help_of(args: &[&str]) -> String {
+    let out = Command::new(BIN).args(args).arg("--help").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+#[test]
+fn help_is_grouped_with_examples_and_every_flag_means_one_thing() {
+    let top = help_of(&[]);
+    let commands = [
+        "run",
+        "load",
+        "diagnose",
+        "summary",
+        "diff",
+        "retainers",
+        "node",
+        "listeners",
+        "snapshot",
+        "watch",
+        "allocations",
+        "handles",
+        "supervise",
+        "gclog",
+    ];
+    for group in ["Hunt a leak (start here):", "Inspect snapshots:", "Live process", "Production:", "Examples:"] {
+        assert!(top.contains(group), "{group} missing:\n{top}");
+    }
+    assert!(top.find("  run ").unwrap() < top.find("  diagnose ").unwrap(), "run comes first");
+    for c in commands {
+        assert!(top.contains(&format!("\n  {c} ")), "{c} is not listed:\n{top}");
+        help_of(&[c]);
+    }
+    // clap's own list of commands (the error for an unknown one lists none,
+    // so ask `help` for each): nothing unlisted.
+    let out = Command::new(BIN).args(["help", "nosuchcommand"]).output().unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    // --min-growth is a size per round/step; the rate is --min-rate.
+    for c in ["run", "diagnose"] {
+        assert!(help_of(&[c]).contains("--min-growth <"), "{c}");
+    }
+    for c in [&["watch"][..], &["supervise"][..], &["gclog"][..]] {
+        let h = help_of(c);
+        assert!(h.contains("--min-rate <RATE>") && !h.contains("--min-growth <"), "{c:?}: {h}");
+    }
+    // --interval is a duration wherever it is shown; allocations samples by bytes.
+    let alloc = help_of(&["allocations"]);
+    assert!(alloc.contains("--sampling-interval <SIZE>") && !alloc.contains("--interval <"), "{alloc}");
+    // -c has one default; -n and -d are per load phase in run and load.
+    for c in ["run", "load", "allocations"] {
+        let h = help_of(&[c]);
+        let line = h.lines().skip_while(|l| !l.contains("-c, --connections")).take(4).collect::<Vec<_>>().join(" ");
+        assert!(line.contains("[default: 10]"), "{c}: {line}");
+    }
+    let run = help_of(&["run"]);
+    assert!(run.contains("-n, --requests") && run.contains("-d, --round-duration") && run.contains("--duration"), "{run}");
+    // A verdict means --fail-on-leak and -q, gclog included.
+    for c in ["run", "diagnose", "watch", "gclog"] {
+        let h = help_of(&[c]);
+        assert!(h.contains("--fail-on-leak") && h.contains("-q, --quiet") && h.contains("--json"), "{c}: {h}");
+    }
+}
+
+#[test]
+fn gclog_gates_ci_like_the_other_verdicts() {
+    let tmp = temp_dir();
+    let log = tmp.path().join("leak.log");
+    let out = Command::new(node())
+        .args(["--trace-gc", "--expose-gc"])
+        .arg(fixture("gc/leak.js"))
+        .stdout(std::fs::File::create(&log).unwrap())
+        .status()
+        .unwrap();
+    assert!(out.success());
+    let lh = |args: &[&str]| Command::new(BIN).arg("gclog").arg(&log).args(args).output().unwrap();
+    let out = lh(&["--fail-on-leak", "-q", "--min-rate", "1MB/h"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(stdout.starts_with("verdict: leak"), "{stdout}");
+    // Without the gate: 0; the old flag name still reads the same rate.
+    assert_eq!(lh(&["-q", "--min-growth", "1MB/h"]).status.code(), Some(0));
+}

@@ -16,7 +16,7 @@ pub struct LoadArgs {
     #[arg(long, value_name = "CMD", conflicts_with = "urls")]
     pub load_cmd: Option<String>,
     /// Concurrent connections of the load driver.
-    #[arg(short = 'c', long, default_value_t = 8)]
+    #[arg(short = 'c', long, default_value_t = 10)]
     pub connections: usize,
     /// Per-request timeout, connecting included; a load that gets no
     /// response at all for this long means the app stopped answering.
