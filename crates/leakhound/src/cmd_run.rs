@@ -403,6 +403,7 @@ async fn drive(
 }
 
 /// One load phase, with a forced GC and a floor every `--gc-every` meanwhile.
+#[allow(clippy::too_many_arguments)]
 async fn load_round(
     args: &Args,
     load: &Load,

@@ -183,7 +183,7 @@ pub fn describe(alarm: &Alarm, status: Option<&str>, progress: &Progress, stderr
 /// last two lines; Node's `Node.js v20.1.0` trailer left out.
 pub fn stderr_summary(lines: &[String]) -> String {
     let lines: Vec<&str> =
-        lines.iter().map(|l| l.trim()).filter(|l| !l.is_empty() && !(l.starts_with("Node.js v") && !l.contains(' '))).collect();
+        lines.iter().map(|l| l.trim()).filter(|l| !l.is_empty() && (!l.starts_with("Node.js v") || l.contains(' '))).collect();
     let is_error = |l: &str| {
         let head = l.split(':').next().unwrap_or("");
         !head.contains(' ') && (head.ends_with("Error") || head.ends_with("Exception") || head == "Uncaught")
