@@ -43,8 +43,8 @@ pub fn diagnosis(d: &Diagnosis, verbose: bool) -> String {
     }
     let _ = writeln!(
         o,
-        "Survivors: {} objects ({}) allocated after the first snapshot are alive in every later one",
-        d.survivors,
+        "Survivors: {} ({}) allocated after the first snapshot are alive in every later one",
+        crate::output::count(d.survivors, "object"),
         bytes(d.survivor_bytes)
     );
     for w in &d.warnings {
@@ -64,7 +64,7 @@ pub fn diagnosis(d: &Diagnosis, verbose: bool) -> String {
                     a.name,
                     a.class,
                     a.id,
-                    series(&a.entries, |x| x.to_string()),
+                    series(&a.entries, |x| crate::output::int(x as u64)),
                     series(&a.retained, bytes)
                 );
             } else {
@@ -75,9 +75,9 @@ pub fn diagnosis(d: &Diagnosis, verbose: bool) -> String {
                     a.name,
                     a.class,
                     a.id,
-                    a.entries.last().copied().flatten().unwrap_or(0),
+                    crate::output::int(a.entries.last().copied().flatten().unwrap_or(0) as u64),
                     bytes(a.retained.last().copied().flatten().unwrap_or(0)),
-                    per_step_text(&s.objects_per_step, |x| x.to_string()),
+                    per_step_text(&s.objects_per_step, crate::output::int),
                 );
             }
         }
@@ -105,15 +105,15 @@ fn avg(v: &[u64]) -> u64 {
 
 fn suspect(o: &mut String, i: usize, s: &Suspect, verbose: bool) {
     use std::fmt::Write;
-    let what: Vec<String> = s.classes.iter().take(3).map(|c| format!("{} {}", c.count, c.class)).collect();
+    let what: Vec<String> = s.classes.iter().take(3).map(|c| format!("{} {}", crate::output::int(c.count), c.class)).collect();
     let _ = writeln!(o, "  {i}. {} [{}]: {}", s.title, s.pattern, s.accumulator.name);
     let _ = writeln!(
         o,
         "     grows:  {} per step ({}); leaked: {}; {} survivors in all ({})",
-        per_step_text(&s.objects_per_step, |x| x.to_string()),
+        per_step_text(&s.objects_per_step, crate::output::int),
         per_step_text(&s.bytes_per_step, bytes),
         what.join(", "),
-        s.survivors,
+        crate::output::int(s.survivors),
         bytes(s.survivor_bytes),
     );
     if s.accumulator.similar > 0 {
