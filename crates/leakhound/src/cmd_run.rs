@@ -193,6 +193,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     // The app is stopped; diagnose offline.
     let files: Vec<PathBuf> = live.snapshots.iter().map(|s| PathBuf::from(&s.file)).collect();
     progress_line(args.quiet || args.json, "diagnosing the snapshots");
+    interrupted::exit_on_ctrl_c(args.keep.is_none().then(|| dir.clone()), "the diagnosis");
     let opts = Options { min_growth: args.min_growth, max_suspects: 10 };
     let diagnosis = diagnose_files(&files, &opts, FileOptions { threads: 0, exact: false }, &mut Terminal::new())?;
     let report = combine(args, live, diagnosis, started_at);

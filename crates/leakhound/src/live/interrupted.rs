@@ -92,3 +92,23 @@ impl Interrupted {
 pub fn complete_snapshots(dir: &std::path::Path) -> Vec<String> {
     (1..).map(|k| dir.join(format!("s{k}.heapsnapshot"))).take_while(|p| p.exists()).map(|p| p.display().to_string()).collect()
 }
+
+/// After the live part: Ctrl-C while the snapshots are diagnosed. The
+/// runtime's signal handler stays installed once made (SIGINT no longer
+/// kills), so without this a Ctrl-C here would be ignored. A thread waits
+/// for it: remove `temporary` (the snapshot folder, when not --keep), say
+/// so, exit 130. The app is already stopped.
+pub fn exit_on_ctrl_c(temporary: Option<std::path::PathBuf>, during: &'static str) {
+    let _ = std::thread::Builder::new().name("ctrl-c".into()).spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+        rt.block_on(async {
+            let mut interrupts = super::Interrupts::new();
+            interrupts.recv().await;
+        });
+        if let Some(dir) = &temporary {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        eprintln!("leakhound: interrupted during {during}; the app was already stopped");
+        std::process::exit(i32::from(EXIT_INTERRUPTED));
+    });
+}
