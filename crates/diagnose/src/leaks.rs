@@ -63,6 +63,8 @@ pub struct Census {
     /// Node ids in snapshot order (looked up only for the few accumulators).
     ids: Vec<u32>,
     exact: Option<(Vec<u32>, Vec<u64>)>,
+    /// Sampled ids and types: same process and id map? (`identity`)
+    identity: crate::identity::IdSample,
 }
 
 impl Census {
@@ -80,6 +82,7 @@ impl Census {
             max_id: max_object_id(s),
             ids: s.nodes().map(|n| s.id(n)).collect(),
             exact: None,
+            identity: crate::identity::IdSample::of(s),
         }
     }
 
@@ -220,6 +223,10 @@ pub enum DiagnoseError {
         "{later} has older object ids than {earlier} (largest id {later_max} < {earlier_max}): give the snapshots oldest first, all from one process"
     )]
     OutOfOrder { later: String, earlier: String, later_max: u32, earlier_max: u32 },
+    /// Two snapshots whose ids name different objects: not one process and
+    /// one inspector session (see `identity`).
+    #[error("{0}")]
+    NotOneProcess(String),
 }
 
 /// The diagnosis of `earlier` snapshots (oldest first) and the last one.
@@ -228,6 +235,13 @@ pub fn diagnose(earlier: &[Census], last: &Last, opts: &Options) -> Result<Diagn
     if earlier.len() < 2 {
         return Err(DiagnoseError::TooFewSnapshots);
     }
+    // One process, one id map: every pair in order.
+    for w in earlier.windows(2) {
+        crate::identity::check(&w[0].identity, &w[0].file, &w[1].identity, &w[1].file).map_err(DiagnoseError::NotOneProcess)?;
+    }
+    let prev = &earlier[earlier.len() - 1];
+    crate::identity::check(&prev.identity, &prev.file, &crate::identity::IdSample::of(s), last.file)
+        .map_err(DiagnoseError::NotOneProcess)?;
     let mut warnings = Vec::new();
     let mut maxes: Vec<u32> = earlier.iter().map(|c| c.max_id).collect();
     let last_max = max_object_id(s);

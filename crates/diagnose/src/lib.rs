@@ -11,6 +11,7 @@ pub mod diff;
 pub mod evidence;
 pub mod files;
 pub mod gclog;
+pub mod identity;
 pub mod leaks;
 pub mod listeners;
 pub mod patterns;

@@ -4,7 +4,7 @@
 //!
 //! Checks before and after, because the signal is the only thing we do to a
 //! process we did not start:
-//! - the process exists and handles SIGUSR1 (the default action of SIGUSR1
+//! - the process exists, runs a Node executable (`nodeproc`), and handles SIGUSR1 (the default action of SIGUSR1
 //!   terminates a process, so a non-Node process is never signalled);
 //! - an inspector already listening on the port is used without a signal;
 //! - the inspector found answers `process.pid` with the pid asked for
@@ -74,6 +74,8 @@ pub async fn attach_pid_guarded(pid: u32, port: u16, timeout: Duration) -> Resul
         Err(e) => return Err(e),
     }
     let name = check_handles_sigusr1(pid)?;
+    // A handler is not enough: a shell's `trap ... USR1` handles it too.
+    crate::nodeproc::check_is_node(pid)?;
     // SAFETY: plain syscall; the user asked for this process.
     if unsafe { libc::kill(pid as libc::pid_t, libc::SIGUSR1) } != 0 {
         return Err(signal_error(pid));

@@ -57,6 +57,10 @@ pub enum Error {
     #[error("the expression threw in the target: {0}")]
     Exception(String),
 
+    /// Only Node processes are signalled (see `nodeproc`).
+    #[error("process {pid} is not a Node process (it runs {what}); leakhound sends SIGUSR1 only to Node, so nothing was sent")]
+    NotNode { pid: u32, what: String },
+
     #[error("process {pid} does not exist")]
     NoSuchProcess { pid: u32 },
 

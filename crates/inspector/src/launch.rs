@@ -18,10 +18,12 @@
 
 use crate::addr::ws_url_addr;
 use crate::error::{Error, Result};
+use std::collections::VecDeque;
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{oneshot, watch};
@@ -44,11 +46,13 @@ pub struct LaunchOptions {
     pub stdout: ChildStdout,
     /// How long to wait for the "Debugger listening" line.
     pub url_timeout: Duration,
+    /// Extra environment variables for the program (e.g. `PORT`).
+    pub env: Vec<(OsString, OsString)>,
 }
 
 impl Default for LaunchOptions {
     fn default() -> Self {
-        LaunchOptions { extra_node_args: Vec::new(), stdout: ChildStdout::Inherit, url_timeout: Duration::from_secs(30) }
+        LaunchOptions { extra_node_args: Vec::new(), stdout: ChildStdout::Inherit, url_timeout: Duration::from_secs(30), env: Vec::new() }
     }
 }
 
@@ -63,7 +67,13 @@ pub struct Launched {
     pub via_node_options: bool,
     status: watch::Receiver<Option<ExitStatus>>,
     waiting_for_debugger: watch::Receiver<bool>,
+    /// The program's last stderr lines (Node's inspector chatter left
+    /// out), to say why it died.
+    stderr_tail: Arc<Mutex<VecDeque<String>>>,
 }
+
+/// How many of the program's last stderr lines are kept.
+const STDERR_TAIL: usize = 20;
 
 /// Start `cmd` with an inspector on 127.0.0.1:<free port>. If `cmd[0]` is
 /// node-like (`node`, `nodejs`, `node22`, `/path/to/node`) `--inspect=...`
@@ -110,6 +120,7 @@ pub async fn launch_with(cmd: &[OsString], opts: &LaunchOptions) -> Result<Launc
     // Own process group: our terminal's Ctrl-C reaches only us (we stop the
     // child cleanly), and the group can be killed whole. So stdin cannot be
     // the terminal (a background group reading it would be stopped).
+    command.envs(opts.env.iter().map(|(k, v)| (k, v)));
     command.stdin(Stdio::null()).stderr(Stdio::piped());
     command.stdout(match opts.stdout {
         ChildStdout::Inherit => Stdio::inherit(),
@@ -154,6 +165,8 @@ pub async fn launch_with(cmd: &[OsString], opts: &LaunchOptions) -> Result<Launc
 
     let (url_tx, url_rx) = oneshot::channel::<String>();
     let (wait_tx, wait_rx) = watch::channel(false);
+    let stderr_tail = Arc::new(Mutex::new(VecDeque::with_capacity(STDERR_TAIL)));
+    let tail = stderr_tail.clone();
     tokio::spawn(async move {
         let mut url_tx = Some(url_tx);
         let mut lines = BufReader::new(stderr);
@@ -181,6 +194,13 @@ pub async fn launch_with(cmd: &[OsString], opts: &LaunchOptions) -> Result<Launc
                 let _ = wait_tx.send(true);
                 continue;
             }
+            if !t.trim().is_empty() {
+                let mut tail = tail.lock().unwrap_or_else(|e| e.into_inner());
+                if tail.len() == STDERR_TAIL {
+                    tail.pop_front();
+                }
+                tail.push_back(t.to_string());
+            }
             let mut err = std::io::stderr().lock();
             let _ = err.write_all(&line);
             let _ = err.flush();
@@ -194,6 +214,7 @@ pub async fn launch_with(cmd: &[OsString], opts: &LaunchOptions) -> Result<Launc
         via_node_options: !node_like,
         status: status_rx,
         waiting_for_debugger: wait_rx,
+        stderr_tail,
     };
     let mut status = launched.status.clone();
     let url = tokio::select! {
@@ -293,6 +314,12 @@ impl Launched {
     /// The exit status, if the child has exited.
     pub fn try_status(&self) -> Option<ExitStatus> {
         *self.status.borrow()
+    }
+
+    /// The program's last `n` non-empty stderr lines, oldest first.
+    pub fn last_stderr_lines(&self, n: usize) -> Vec<String> {
+        let tail = self.stderr_tail.lock().unwrap_or_else(|e| e.into_inner());
+        tail.iter().skip(tail.len().saturating_sub(n)).cloned().collect()
     }
 
     /// Wait for the child to exit.

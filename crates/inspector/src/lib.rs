@@ -37,6 +37,7 @@ pub mod attach;
 pub mod discover;
 pub mod error;
 pub mod launch;
+pub mod nodeproc;
 pub mod private;
 pub mod runtime;
 pub mod sampling;

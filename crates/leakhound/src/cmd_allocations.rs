@@ -41,7 +41,8 @@ pub struct Args {
     pub duration: Option<Duration>,
     /// Mean bytes allocated between two samples (V8's default 32KiB); smaller
     /// is more precise and costs the app more.
-    #[arg(long, value_name = "SIZE", default_value = "32KiB", value_parser = crate::flags::parse_size)]
+    /// (`--interval` is a duration everywhere else; the old name is still accepted.)
+    #[arg(long = "sampling-interval", alias = "interval", value_name = "SIZE", default_value = "32KiB", value_parser = crate::flags::parse_size)]
     pub interval: u64,
     /// How many allocation sites to list.
     #[arg(long, default_value_t = 15)]
@@ -71,9 +72,14 @@ pub struct Args {
 const DEFAULT_DURATION: Duration = Duration::from_secs(10);
 
 pub fn run(args: &Args) -> Result<ExitCode> {
+    for (p, flag) in [(&args.html, "--html"), (&args.heapprofile, "--heapprofile")] {
+        if let Some(p) = p {
+            crate::report::check_output(p, flag)?;
+        }
+    }
     let load = args.load.prepare()?;
     if args.interval == 0 {
-        bail!("--interval must be at least 1 byte");
+        bail!("--sampling-interval must be at least 1 byte");
     }
     if !(args.min_percent >= 0.0 && args.min_percent <= 100.0) {
         bail!("--min-percent must be between 0 and 100");

@@ -71,6 +71,11 @@ struct Json<'a> {
 
 pub fn run(args: &Args) -> Result<ExitCode> {
     use crate::report::github::{self, Format};
+    for (p, flag) in [(&args.html, "--html"), (&args.junit, "--junit")] {
+        if let Some(p) = p {
+            crate::report::check_output(p, flag)?;
+        }
+    }
     let started = std::time::Instant::now();
     let opts = Options { min_growth: args.min_growth, max_suspects: args.top };
     // A bad --libraries file is refused before the snapshots are read.

@@ -52,6 +52,9 @@ fn signed(n: i64) -> String {
 }
 
 pub fn run(args: &Args) -> Result<ExitCode> {
+    if let Some(p) = &args.html {
+        crate::report::check_output(p, "--html")?;
+    }
     let cmp = compare_files(&args.base, &args.new, args.threads, args.raw_sizes, &mut Terminal::new())?;
     if let Some(path) = &args.html {
         let page = crate::report::html::diff_page(

@@ -42,7 +42,14 @@ fn read_log(file: &Path, shown: &str) -> Result<GcLog> {
     Ok(parser.finish(shown)?)
 }
 
-pub fn run(file: &Path, json: bool, min_growth_mb_per_hour: f64) -> Result<ExitCode> {
+/// `--fail-on-leak` and `-q`, as in the other commands with a verdict.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Gate {
+    pub fail_on_leak: bool,
+    pub quiet: bool,
+}
+
+pub fn run(file: &Path, json: bool, min_growth_mb_per_hour: f64, gate: Gate) -> Result<ExitCode> {
     let shown = if file.as_os_str() == "-" { "<stdin>".to_string() } else { file.display().to_string() };
     let log = read_log(file, &shown)?;
     let a = gclog::analyze(&log, Options { min_growth_mb_per_hour, ..Default::default() });
@@ -59,10 +66,15 @@ pub fn run(file: &Path, json: bool, min_growth_mb_per_hour: f64) -> Result<ExitC
             analysis: &a,
         };
         println!("{}", serde_json::to_string_pretty(&out)?);
-        return Ok(ExitCode::SUCCESS);
+    } else if gate.quiet {
+        let text = human(&shown, &log, &a);
+        if let Some(line) = text.lines().find(|l| l.starts_with("verdict: ")) {
+            println!("{line}");
+        }
+    } else {
+        print!("{}", human(&shown, &log, &a));
     }
-    print!("{}", human(&shown, &log, &a));
-    Ok(ExitCode::SUCCESS)
+    Ok(if gate.fail_on_leak && a.verdict == diagnose::gclog::Verdict::Leak { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
 fn human(shown: &str, log: &GcLog, a: &Analysis) -> String {

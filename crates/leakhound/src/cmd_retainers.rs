@@ -42,9 +42,23 @@ pub fn run(args: &SnapshotArgs, id: Option<u32>, class: Option<&str>, k: usize, 
             None => bail!("{}: no object with id @{id}", args.file.display()),
         },
         (None, Some(name)) => {
-            let mut members: Vec<NodeIndex> = snap.nodes().filter(|&n| class_name(&classes, n) == name && snap.self_size(n) > 0).collect();
+            // As typed, or as printed (`onTick()`).
+            let mut members: Vec<NodeIndex> = Vec::new();
+            for v in crate::suggest::class_variants(name) {
+                members = snap.nodes().filter(|&n| class_name(&classes, n) == v && snap.self_size(n) > 0).collect();
+                if !members.is_empty() {
+                    break;
+                }
+            }
             if members.is_empty() {
-                bail!("{}: no objects of class {name:?}", args.file.display());
+                // A function as printed in paths: `onTick()` or `onTick() app.js:12`.
+                let f = crate::suggest::function_name(name);
+                members = snap.nodes().filter(|&n| snap.kind(n) == heapsnap::NodeKind::Closure && snap.name(n) == f).collect();
+            }
+            if members.is_empty() {
+                let names: std::collections::BTreeSet<&str> = snap.nodes().map(|n| class_name(&classes, n)).collect();
+                let hint = crate::suggest::did_you_mean(&crate::suggest::near(name, names.into_iter()));
+                bail!("{}: no objects of class {name:?}{hint}", args.file.display());
             }
             members.sort_by(|&a, &b| analysis.retained[b as usize].cmp(&analysis.retained[a as usize]).then(a.cmp(&b)));
             members.truncate(objects.max(1));

@@ -9,7 +9,11 @@
 //! PR_SET_PDEATHSIG).
 
 use crate::flags::{parse_duration, parse_size};
+use crate::live::evidence;
+use crate::live::interrupted::{self, Interrupted};
 use crate::live::load::{Load, LoadArgs};
+use crate::live::rates;
+use crate::live::watchdog::{self, Alarm, Progress};
 use crate::live::{self, ConnectOptions, TargetArgs};
 use crate::load::Terminal;
 use crate::model::memory::T;
@@ -29,14 +33,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 #[derive(clap::Args, Debug)]
+#[command(after_help = RUN_HELP)]
 pub struct Args {
     #[command(flatten)]
     pub load: LoadArgs,
     /// Requests per round (each round ends with a GC and a snapshot).
     #[arg(short = 'n', long, default_value_t = 2000, conflicts_with = "round_duration")]
     pub requests: u64,
-    /// Load each round for this long instead of a number of requests.
-    #[arg(long, value_parser = parse_duration)]
+    /// Load each round for this long instead of a number of requests
+    /// (`-d` as in `load`, whose one phase is one round).
+    #[arg(short = 'd', long, visible_alias = "duration", value_parser = parse_duration)]
     pub round_duration: Option<Duration>,
     /// Warm-up requests before the first snapshot (caches fill, code gets compiled).
     #[arg(long, default_value_t = 2000)]
@@ -59,13 +65,20 @@ pub struct Args {
     /// CI gate: also call it a leak when the post-GC heap grew more than this over the run (e.g. 10MB; MB = 10^6 bytes, MiB = 2^20).
     #[arg(long, value_parser = parse_size)]
     pub max_growth: Option<u64>,
-    /// Exit with status 1 when the verdict is leak.
+    /// Exit with status 1 when the verdict is leak. An inconclusive verdict
+    /// (no load, mostly non-2xx responses, a rising floor without a culprit)
+    /// still exits 0: add --fail-on-inconclusive to fail on it too.
     #[arg(long)]
     pub fail_on_leak: bool,
+    /// Exit with status 3 when the verdict is inconclusive (for CI: a run
+    /// that proved nothing should not pass).
+    #[arg(long)]
+    pub fail_on_inconclusive: bool,
     /// Keep the snapshots in this folder (created); otherwise they are removed.
     #[arg(long, value_name = "DIR")]
     pub keep: Option<PathBuf>,
-    /// Print JSON (the app's own stdout then goes to stderr).
+    /// Print JSON. The app's own stdout goes to stderr under --json, -q, or
+    /// when stdout is not a terminal.
     #[arg(long)]
     pub json: bool,
     /// `github`: after the text report, a GitHub Actions annotation
@@ -85,6 +98,21 @@ pub struct Args {
     #[arg(last = true, required = true, value_name = "CMD")]
     pub cmd: Vec<OsString>,
 }
+
+const RUN_HELP: &str = "\
+Ports: the app gets PORT=<a free port> unless PORT is set; --load /orders
+means http://127.0.0.1:$PORT/orders. An app that listens on another port is
+found (leakhound asks it) and loaded there.
+
+Exit status: 0 done (any verdict), 1 leak with --fail-on-leak, 3 inconclusive
+with --fail-on-inconclusive, 2 error (the app exited or stopped answering, a
+bad flag), 130 interrupted.
+
+Examples:
+  leakhound run --load /orders -- node server.js
+  PORT=3000 leakhound run --load http://127.0.0.1:3000/api -n 5000 -- node server.js
+  leakhound run --fail-on-leak --fail-on-inconclusive --load /orders -- node server.js
+  leakhound run --load-cmd 'autocannon -a 2000 http://127.0.0.1:$PORT/' -- node server.js";
 
 struct Recorder {
     start: Instant,
@@ -125,7 +153,19 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     if args.snapshots < 3 {
         bail!("--snapshots must be at least 3 (a baseline and two rounds to compare)");
     }
-    let load = args.load.prepare()?;
+    for (p, flag) in [(&args.html, "--html"), (&args.junit, "--junit")] {
+        if let Some(p) = p {
+            crate::report::check_output(p, flag)?;
+        }
+    }
+    // The app's port: PORT, or a free one leakhound exports to it.
+    let app_port = live::ports::AppPort::choose()?;
+    if app_port.picked {
+        // For a --load-cmd too ('autocannon http://127.0.0.1:$PORT/');
+        // set while this is the only thread.
+        std::env::set_var("PORT", app_port.port.to_string());
+    }
+    let load = args.load.prepare_on(Some(app_port.port))?;
     // Snapshots: the named folder, or a temporary one removed at the end.
     let tmp;
     let dir = match &args.keep {
@@ -141,14 +181,19 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     let started_at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let live = live::block_on(async {
         let mut interrupts = live::Interrupts::new();
-        tokio::select! {
-            r = hunt(args, &load, &dir) => r,
-            _ = interrupts.recv() => Err(anyhow::anyhow!("interrupted; the app was stopped")),
-        }
-    })??;
+        hunt(args, &load, &dir, app_port, &mut interrupts).await
+    })?;
+    let live = match live {
+        Ok(l) => l,
+        Err(e) => match e.downcast::<Interrupted>() {
+            Ok(i) => return Ok(i.report(args.json)),
+            Err(e) => return Err(e),
+        },
+    };
     // The app is stopped; diagnose offline.
     let files: Vec<PathBuf> = live.snapshots.iter().map(|s| PathBuf::from(&s.file)).collect();
     progress_line(args.quiet || args.json, "diagnosing the snapshots");
+    interrupted::exit_on_ctrl_c(args.keep.is_none().then(|| dir.clone()), "the diagnosis");
     let opts = Options { min_growth: args.min_growth, max_suspects: 10 };
     let diagnosis = diagnose_files(&files, &opts, FileOptions { threads: 0, exact: false }, &mut Terminal::new())?;
     let report = combine(args, live, diagnosis, started_at);
@@ -184,7 +229,11 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     if args.format == crate::report::github::Format::Github && !args.json {
         print!("{}", crate::report::github::annotations(&doc, &crate::report::github::workspace()));
     }
-    Ok(if args.fail_on_leak && report.verdict == Verdict::Leak { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(match report.verdict {
+        Verdict::Leak if args.fail_on_leak => ExitCode::from(1),
+        Verdict::Inconclusive if args.fail_on_inconclusive => ExitCode::from(3),
+        _ => ExitCode::SUCCESS,
+    })
 }
 
 /// What the live part of the run gathered.
@@ -199,17 +248,47 @@ struct Live {
     rounds: Vec<LoadReport>,
     heap_size_limit: u64,
     checkup: Option<crate::live::checkup::Checkup>,
+    /// The URLs loaded (expanded, on the port the app listens on).
+    urls: Vec<String>,
 }
 
-async fn hunt(args: &Args, load: &Load, dir: &std::path::Path) -> Result<Live> {
+async fn hunt(
+    args: &Args,
+    load: &Load,
+    dir: &std::path::Path,
+    app_port: live::ports::AppPort,
+    interrupts: &mut live::Interrupts,
+) -> Result<Live> {
     let quiet = args.quiet || args.json;
     let targs = TargetArgs { pid: None, port: inspector::DEFAULT_PORT, inspect: None, cmd: args.cmd.clone() };
-    let child_stdout = if args.json { ChildStdout::ToStderr } else { ChildStdout::Inherit };
-    let target = live::connect(&targs, ConnectOptions { child_stdout }).await?;
+    // Our stdout carries the verdict: the app's own output goes to stderr
+    // unless a person watches both on one terminal.
+    let child_stdout =
+        if args.json || args.quiet || !crate::output::stdout_is_terminal() { ChildStdout::ToStderr } else { ChildStdout::Inherit };
+    let target = tokio::select! {
+        t = live::connect_env(&targs, ConnectOptions { child_stdout }, app_port.env()) => t?,
+        _ = interrupts.recv() => return Err(Interrupted::new("run", "start-up".into(), 0, 0.0, Vec::new(), Vec::new()).into()),
+    };
+    if app_port.picked {
+        progress_line(quiet, &format!("PORT is not set: the app gets PORT={}", app_port.port));
+    }
     progress_line(quiet, &format!("started {}", target.label));
     let rec =
         Arc::new(Recorder { start: Instant::now(), samples: Mutex::new(Vec::new()), floors: Mutex::new(Vec::new()), limit: Mutex::new(0) });
-    let result = drive(args, load, dir, &target, &rec, quiet).await;
+    let progress = Progress::default();
+    let result = tokio::select! {
+        r = drive(args, load, dir, &target, &rec, quiet, &progress) => r,
+        alarm = watchdog::watch(&target, &progress, args.load.timeout) => {
+            return Err(watchdog_error(target, alarm, &progress).await);
+        }
+        _ = interrupts.recv() => {
+            // Ctrl-C: stop the app, keep what was gathered.
+            target.finish().await;
+            let floors = rec.floors.lock().unwrap().iter().map(|f| (f.at.t, f.heap_used)).collect();
+            let snaps = interrupted::complete_snapshots(dir);
+            return Err(Interrupted::new("run", progress.phase(), progress.total(), rec.now(), floors, snaps).into());
+        }
+    };
     let (app, node_version, pid) = (target.label.clone(), target.info.node_version.clone(), target.info.pid);
     let checkup;
     let (phases, snapshots, rounds) = match result {
@@ -219,6 +298,13 @@ async fn hunt(args: &Args, load: &Load, dir: &std::path::Path) -> Result<Live> {
             x
         }
         Err(e) => {
+            // The app died under us: an inspector call or the load failed
+            // first. Say it in the app's terms, as the watchdog would.
+            if let Some(l) = &target.launched {
+                if tokio::time::timeout(Duration::from_secs(3), l.finished()).await.is_ok() {
+                    return Err(watchdog_error(target, Alarm::Finished, &progress).await);
+                }
+            }
             // Say why in the app's terms (it exited, crashed) and stop it.
             return Err(match e.downcast::<inspector::Error>() {
                 Ok(ie) => target.fail(ie, "during the run").await,
@@ -232,19 +318,46 @@ async fn hunt(args: &Args, load: &Load, dir: &std::path::Path) -> Result<Live> {
     let samples = rec.samples.lock().unwrap().clone();
     let floors = rec.floors.lock().unwrap().clone();
     let heap_size_limit = *rec.limit.lock().unwrap();
-    Ok(Live { app, node_version, pid, samples, floors, phases, snapshots, rounds, heap_size_limit, checkup })
+    let urls = progress.urls();
+    Ok(Live { app, node_version, pid, samples, floors, phases, snapshots, rounds, heap_size_limit, urls, checkup })
+}
+
+/// Close the session, learn the exit status, stop the app: the one line.
+async fn watchdog_error(target: live::Target, alarm: Alarm, progress: &Progress) -> anyhow::Error {
+    let live::Target { session, launched, .. } = target;
+    session.close().await;
+    let Some(mut l) = launched else { return anyhow::anyhow!(watchdog::describe(&alarm, None, progress, &[])) };
+    // Once our connection is gone a finished Node exits.
+    if matches!(alarm, Alarm::Finished) {
+        let _ = tokio::time::timeout(Duration::from_secs(2), l.exited()).await;
+    }
+    let status = l.try_status().map(inspector::launch::describe_status);
+    l.stop(Duration::from_secs(2)).await;
+    anyhow::anyhow!(watchdog::describe(&alarm, status.as_deref(), progress, &l.last_stderr_lines(12)))
 }
 
 type Driven = (Vec<Phase>, Vec<SnapshotTaken>, Vec<LoadReport>);
 
-async fn drive(args: &Args, load: &Load, dir: &std::path::Path, target: &live::Target, rec: &Arc<Recorder>, quiet: bool) -> Result<Driven> {
+async fn drive(
+    args: &Args,
+    load: &Load,
+    dir: &std::path::Path,
+    target: &live::Target,
+    rec: &Arc<Recorder>,
+    quiet: bool,
+    progress: &Progress,
+) -> Result<Driven> {
     let session = &target.session;
-    tokio::select! {
-        r = load.wait_until_ready(args.ready_timeout) => r?,
-        _ = async { match &target.launched { Some(l) => l.exited().await, None => std::future::pending().await } } => {
-            return Err(inspector::Error::Closed { during: "while leakhound waited for it to answer".into() }.into());
+    progress.enter(&format!("the wait for {} to answer", load.args.urls.first().map_or("it", |u| u.as_str())));
+    let moved;
+    let load = match live::ports::ready(load, &args.load.urls, target, args.ready_timeout, quiet).await? {
+        Some(l) => {
+            moved = l;
+            &moved
         }
-    }
+        None => load,
+    };
+    progress.set_urls(&load.args.urls);
     let mut phases = Vec::new();
     let mut snapshots = Vec::new();
     let mut rounds = Vec::new();
@@ -267,17 +380,20 @@ async fn drive(args: &Args, load: &Load, dir: &std::path::Path, target: &live::T
             let name = if k == 0 { "warm-up".to_string() } else { format!("round {k}") };
             let start = rec.now();
             let count = if k == 0 { args.warmup } else { args.requests };
-            let report = load_round(args, load, count, session, rec, quiet, &name).await?;
+            progress.enter(&name);
+            let report = load_round(args, load, count, session, rec, quiet, &name, progress).await?;
             if let Some(r) = report {
                 rounds.push(r);
             }
             phases.push(Phase { name: name.clone(), start, end: rec.now() });
             // A full GC, its floor, then the snapshot.
+            progress.enter(&if k == 0 { "the full GC after the warm-up".to_string() } else { format!("the full GC after {name}") });
             let start = rec.now();
             session.collect_garbage().await?;
             rec.floor(&session.memory().await?);
             let file = dir.join(format!("s{}.heapsnapshot", k + 1));
             progress_line(quiet, &format!("snapshot {} of {} -> {}", k + 1, args.snapshots, file.display()));
+            progress.enter(&format!("snapshot {}", k + 1));
             let t = rec.now();
             let size = session.take_heap_snapshot(&file, |_| {}).await?;
             snapshots.push(SnapshotTaken { file: file.display().to_string(), t, bytes: size });
@@ -297,6 +413,7 @@ async fn drive(args: &Args, load: &Load, dir: &std::path::Path, target: &live::T
 }
 
 /// One load phase, with a forced GC and a floor every `--gc-every` meanwhile.
+#[allow(clippy::too_many_arguments)]
 async fn load_round(
     args: &Args,
     load: &Load,
@@ -305,6 +422,7 @@ async fn load_round(
     rec: &Arc<Recorder>,
     quiet: bool,
     name: &str,
+    progress: &Progress,
 ) -> Result<Option<LoadReport>> {
     let floors = async {
         let mut tick = tokio::time::interval(args.gc_every);
@@ -325,13 +443,23 @@ async fn load_round(
     progress_line(quiet, &format!("{name}: {}", load.describe(stop)));
     // Without load the app runs by itself for the round's time.
     let idle = args.round_duration.unwrap_or(Duration::from_secs(5));
-    tokio::select! { r = load.phase(stop, idle, name) => r, _ = floors => unreachable!("the GC ticker never ends") }
+    tokio::select! { r = load.phase_watched(stop, idle, name, Some(progress)) => r, _ = floors => unreachable!("the GC ticker never ends") }
 }
 
 fn combine(args: &Args, live: Live, diagnosis: Diagnosis, started_at: u64) -> RunReport {
     let floors: Vec<(f64, u64)> = live.floors.iter().map(|f| (f.at.t, f.heap_used)).collect();
-    let RunVerdict { verdict, reason, trend, heap_growth_bytes: growth } =
+    let RunVerdict { mut verdict, mut reason, trend, heap_growth_bytes: growth } =
         run_verdict(&diagnosis, &floors, live.heap_size_limit, args.max_growth);
+    // No verdict without evidence: a load that never ran the handlers
+    // proves nothing about them (a leak found is still a leak).
+    let setup = evidence::LoadSetup { urls: &live.urls, command: args.load.load_cmd.is_some() };
+    let evidence = evidence::missing(&setup, &live.rounds);
+    if let Some(why) = &evidence {
+        if verdict != Verdict::Leak {
+            verdict = Verdict::Inconclusive;
+            reason = why.clone();
+        }
+    }
     let load = LoadSummary::of_rounds(&live.rounds);
     let rss: Vec<(f64, f64, f64)> = live.samples.iter().map(|x| (x.at.t, x.rss as f64, x.external as f64)).collect();
     let container = crate::model::container::watch_view(
@@ -341,7 +469,12 @@ fn combine(args: &Args, live: Live, diagnosis: Diagnosis, started_at: u64) -> Ru
         trend.growth_bytes_per_hour,
         trend.verdict == diagnose::verdict::Verdict::Leak,
     );
+    let window = snapshot_growth(&live);
     RunReport {
+        evidence_problem: evidence,
+        growth_per_round_bytes: window.per_round(),
+        growth_per_request_bytes: window.per_request(),
+        growth: window,
         schema_version: 1,
         command: "run",
         app: live.app,
@@ -363,5 +496,20 @@ fn combine(args: &Args, live: Live, diagnosis: Diagnosis, started_at: u64) -> Ru
         phases: live.phases,
         snapshots: live.snapshots,
         container,
+    }
+}
+
+/// The floor at the first and the last snapshot, their distance in time,
+/// the rounds and requests between them.
+fn snapshot_growth(live: &Live) -> rates::Growth {
+    let floor_at = |t: f64| live.floors.iter().rev().find(|f| f.at.t <= t + 1e-9).map(|f| f.heap_used as i64);
+    let (Some(first), Some(last)) = (live.snapshots.first(), live.snapshots.last()) else { return rates::Growth::default() };
+    let rounds = live.snapshots.len() - 1;
+    rates::Growth {
+        bytes: floor_at(last.t).unwrap_or(0) - floor_at(first.t).unwrap_or(0),
+        window_s: last.t - first.t,
+        rounds,
+        // The warm-up's report comes first.
+        requests: live.rounds.iter().skip(1).map(|r| r.requests).sum(),
     }
 }

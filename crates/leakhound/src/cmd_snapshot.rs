@@ -53,8 +53,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
 async fn run_async(args: &Args) -> Result<ExitCode> {
     let mut interrupts = live::Interrupts::new();
     let out = &args.output;
-    let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-    anyhow::ensure!(dir.is_dir(), "cannot write {}: directory {} does not exist", out.display(), dir.display());
+    crate::report::check_output(out, "-o")?;
     let stdout = if args.json { ChildStdout::ToStderr } else { ChildStdout::Inherit };
     let target = tokio::select! {
         t = live::connect(&args.target, ConnectOptions { child_stdout: stdout }) => t?,

@@ -42,6 +42,9 @@ struct JsonSummary<'a> {
 }
 
 pub fn run(args: &SnapshotArgs, top: usize, sort: SortBy, html: Option<&std::path::Path>) -> Result<ExitCode> {
+    if let Some(p) = html {
+        crate::report::check_output(p, "--html")?;
+    }
     let mut t = crate::output::Timer::new();
     let mut snap = load::load(args)?;
     t.phase("parse");

@@ -48,8 +48,9 @@ pub struct Args {
     /// Only floors from this recent past count toward the leak verdict.
     #[arg(long, default_value = "30m", value_parser = parse_duration)]
     pub leak_window: Duration,
-    /// Slowest floor growth called a leak, e.g. `1MB/h`, `500kB/h` (kB/MB: powers of 1000, KiB/MiB: of 1024).
-    #[arg(long, default_value = "1MB/h", value_parser = parse_rate)]
+    /// Slowest floor growth rate called a leak, e.g. `1MB/h`, `500kB/h` (kB/MB: powers of 1000, KiB/MiB: of 1024).
+    /// (`--min-growth`, its old name, is still accepted.)
+    #[arg(long = "min-rate", alias = "min-growth", value_name = "RATE", default_value = "1MB/h", value_parser = parse_rate)]
     pub min_growth: f64,
     /// How long a worker being replaced may take to finish its requests in flight.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]

@@ -36,8 +36,9 @@ pub struct Args {
     /// the target each time. Default: the floors of the target's own GCs.
     #[arg(long)]
     pub force_gc: bool,
-    /// Slowest floor growth called a leak, e.g. `1MB/h`, `500kB/h`, `10MB/d` (kB/MB/GB: powers of 1000; KiB/MiB/GiB: of 1024).
-    #[arg(long, value_name = "RATE", default_value = "1MB/h", value_parser = crate::flags::parse_rate)]
+    /// Slowest floor growth rate called a leak, e.g. `1MB/h`, `500kB/h`, `10MB/d` (kB/MB/GB: powers of 1000; KiB/MiB/GiB: of 1024).
+    /// (`--min-growth` is a size per round in run and diagnose; the old name is still accepted here.)
+    #[arg(long = "min-rate", alias = "min-growth", value_name = "RATE", default_value = "1MB/h", value_parser = crate::flags::parse_rate)]
     pub min_growth: f64,
     /// Exit with status 1 when the verdict is `leak`.
     #[arg(long)]
@@ -58,6 +59,9 @@ pub struct Args {
 const MB: f64 = 1e6;
 
 pub fn run(args: &Args) -> Result<ExitCode> {
+    if let Some(p) = &args.html {
+        crate::report::check_output(p, "--html")?;
+    }
     live::block_on(run_async(args))?
 }
 
@@ -228,7 +232,14 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
     if let Some(e) = stopped_by {
         anyhow::bail!(e);
     }
-    Ok(if args.fail_on_leak && v.verdict == Verdict::Leak { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    // Ctrl-C ends a watch as it ends every command: 130, after the report.
+    Ok(if args.fail_on_leak && v.verdict == Verdict::Leak {
+        ExitCode::from(1)
+    } else if ended == Ended::Interrupted {
+        ExitCode::from(crate::live::interrupted::EXIT_INTERRUPTED)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// One poll (after a forced GC with --force-gc); whether floors were added.
@@ -280,7 +291,9 @@ fn print_line(s: &Series, v: Option<&FloorVerdict>) {
     let Some(x) = s.samples.last() else { return };
     let floor = s.floors.last().map_or("-".to_string(), |f| output::bytes(f.heap_used));
     let verdict = match v {
-        Some(v) if v.floors < FloorOptions::default().min_floors => format!("collecting ({} floors)", v.floors),
+        Some(v) if v.floors < FloorOptions::default().min_floors => {
+            format!("collecting ({})", crate::output::count(v.floors as u64, "floor"))
+        }
         Some(v) => format!(
             "{} ({} floors, {:+.1} MB/h{})",
             v.verdict.word(),

@@ -21,9 +21,11 @@ mod live;
 mod load;
 mod model;
 mod output;
+mod pipe;
 mod recycle;
 mod report;
 mod sources_view;
+mod suggest;
 
 use clap::{Parser, Subcommand};
 
@@ -33,8 +35,56 @@ static ALLOC: recycle::Recycler = recycle::Recycler;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// The top-level help, commands grouped by workflow, `run` first (clig.dev:
+/// lead with the common case, show examples). A test checks that every
+/// command is listed.
+const HELP_TEMPLATE: &str = "\
+{before-help}{about-with-newline}
+{usage-heading} {usage}
+
+Hunt a leak (start here):
+  run          The one-command hunt: start the app, load it, snapshot between rounds, diagnose, give a verdict
+  load         Drive HTTP load at a server on this machine: requests/s, latency percentiles, errors
+
+Inspect snapshots:
+  diagnose     What leaks across 3+ snapshots: accumulators, suspects with retainer paths, pattern and fix
+  summary      What holds the memory: totals and the class table, biggest retainers first
+  diff         Compare two snapshots of one process: objects new and deleted per class
+  retainers    Why an object is kept: the shortest retainer paths from the roots
+  node         One object: type, name, sizes, distance, dominator, its edges and retainers
+  listeners    Every EventEmitter's listener counts per event (from a snapshot or a live process)
+
+Live process (--pid, --inspect or -- CMD):
+  snapshot     Take a heap snapshot of a running Node process, streamed to a file
+  watch        Watch a process's memory: heap floor trend, growth, time to the heap limit
+  allocations  Which functions allocated the memory still alive after a load phase
+  handles      What keeps a Node process alive: timers, sockets, servers, with callback locations
+
+Production:
+  supervise    Run a Node service as N workers on one socket: memory limits, lossless restarts, metrics
+  gclog        Read `node --trace-gc` output: does the heap floor after full GCs grow?
+
+  help         Print this message or the help of the given command
+
+Options:
+{options}
+
+Examples:
+  leakhound run --load /orders -- node server.js          hunt: PORT is set for the app, /orders loaded
+  leakhound run -q --fail-on-leak --fail-on-inconclusive --load /orders -- node server.js   (CI)
+  leakhound diagnose s1.heapsnapshot s2.heapsnapshot s3.heapsnapshot
+  leakhound watch --pid 1234 --duration 10m
+  leakhound <command> --help                              every flag of one command
+{after-help}";
+
 #[derive(Parser)]
-#[command(name = "leakhound", version, about = "Find, explain and survive memory leaks in Node.js services", after_help = flags::UNITS_HELP)]
+#[command(
+    name = "leakhound",
+    version,
+    about = "Find, explain and survive memory leaks in Node.js services",
+    help_template = HELP_TEMPLATE,
+    after_help = flags::UNITS_HELP
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -87,8 +137,8 @@ enum Command {
     Retainers {
         #[command(flatten)]
         snap: SnapshotArgs,
-        /// The object's id (the @id DevTools shows).
-        #[arg(long, conflicts_with = "class", required_unless_present = "class")]
+        /// The object's id (the @id DevTools shows; `@114879` or `114879`).
+        #[arg(long, conflicts_with = "class", required_unless_present = "class", value_parser = suggest::parse_object_id)]
         id: Option<u32>,
         /// A class name: explain its largest objects.
         #[arg(long)]
@@ -104,8 +154,8 @@ enum Command {
     Node {
         #[command(flatten)]
         snap: SnapshotArgs,
-        /// The object's id.
-        #[arg(long)]
+        /// The object's id (`@114879` or `114879`).
+        #[arg(long, value_parser = suggest::parse_object_id)]
         id: u32,
         /// How many edges and retainers to list.
         #[arg(long, default_value_t = 40)]
@@ -142,8 +192,14 @@ enum Command {
         json: bool,
         /// Slowest floor growth called a leak, e.g. `1MiB/h`, `500kB/h`, `10MB/d` (kB/MB: powers of 1000,
         /// KiB/MiB: of 1024). The default is in MiB because V8's `--trace-gc` "MB" are MiB.
-        #[arg(long, default_value = "1MiB/h", value_parser = flags::parse_rate)]
+        #[arg(long = "min-rate", alias = "min-growth", value_name = "RATE", default_value = "1MiB/h", value_parser = flags::parse_rate)]
         min_growth: f64,
+        /// Exit with status 1 when the verdict is leak.
+        #[arg(long)]
+        fail_on_leak: bool,
+        /// Print only the verdict line.
+        #[arg(long, short)]
+        quiet: bool,
     },
 }
 
@@ -157,18 +213,17 @@ fn tune_allocator() {
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
     }
-    // Die quietly when the reader of our output goes away (`| head`), as
-    // command-line tools do, instead of panicking on a failed print.
-    #[cfg(unix)]
-    // SAFETY: restoring the default disposition of SIGPIPE before any threads start.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    // A reader that goes away (`| head`): see `pipe`, which ends us
+    // quietly after cleanup; SIGPIPE stays ignored.
 }
 
 fn main() -> ExitCode {
     tune_allocator();
-    let cli = Cli::parse();
+    pipe::quiet_on_broken_pipe(dispatch)
+}
+
+fn dispatch() -> ExitCode {
+    let cli: Cli = suggest::parse_cli();
     if cli.redact {
         diagnose::redact::enable(std::env::var("LEAKHOUND_REDACT_KEY").ok().as_deref());
     }
@@ -187,7 +242,9 @@ fn main() -> ExitCode {
         Command::Load(a) => cmd_load::run(&a),
         Command::Diagnose(a) => heapsnap::with_threads(a.threads, || cmd_diagnose::run(&a)),
         // The log counts in V8's "MB" (2^20 bytes).
-        Command::Gclog { file, json, min_growth } => cmd_gclog::run(&file, json, min_growth / (1024.0 * 1024.0)),
+        Command::Gclog { file, json, min_growth, fail_on_leak, quiet } => {
+            cmd_gclog::run(&file, json, min_growth / (1024.0 * 1024.0), cmd_gclog::Gate { fail_on_leak, quiet })
+        }
         Command::Supervise(a) => cmd_supervise::run(&a),
         Command::Snapshot(a) => cmd_snapshot::run(&a),
         Command::Watch(a) => cmd_watch::run(&a),
@@ -197,6 +254,7 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        Err(e) if pipe::is_broken_pipe(&e) => ExitCode::from(pipe::EXIT_BROKEN_PIPE),
         Err(e) => {
             output::error_line(&e);
             ExitCode::from(2)

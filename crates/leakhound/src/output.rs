@@ -4,11 +4,40 @@ use std::io::IsTerminal;
 
 /// Print an error as one line on stderr.
 pub fn error_line(e: &anyhow::Error) {
-    let mut msg = format!("{e}");
+    eprintln!("leakhound: error: {}", error_text(e));
+}
+
+/// The error and its causes on one line, each said once: a cause whose
+/// text the message already holds (an error that prints its source) is not
+/// repeated, and an OS error loses Rust's ` (os error 2)` suffix.
+pub fn error_text(e: &anyhow::Error) -> String {
+    let clean = |t: String| match t.find(" (os error ") {
+        Some(i) if t.ends_with(')') => t[..i].to_string(),
+        _ => t,
+    };
+    let mut msg = clean(format!("{e}"));
     for cause in e.chain().skip(1) {
-        msg.push_str(&format!(": {cause}"));
+        let c = clean(cause.to_string());
+        if !msg.contains(&c) {
+            msg.push_str(&format!(": {c}"));
+        }
     }
-    eprintln!("leakhound: error: {}", msg.replace('\n', " "));
+    msg.replace('\n', " ")
+}
+
+/// An I/O error's reason without Rust's ` (os error 13)` suffix, which
+/// would repeat what the words say: `permission denied`.
+pub fn io_reason(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    let text = match text.find(" (os error ") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    };
+    let mut c = text.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().collect::<String>() + c.as_str(),
+        None => text,
+    }
 }
 
 /// Bytes in a decimal unit, e.g. `12.3 MB` (one formatting everywhere).
@@ -82,8 +111,8 @@ impl Timer {
     }
 }
 
-/// Colours for the verdict words: only when stdout is a terminal and
-/// `NO_COLOR` is unset (https://no-color.org).
+/// Colours for the verdict words: only when stdout is a terminal,
+/// `NO_COLOR` is unset (https://no-color.org) and `TERM` is not `dumb`.
 #[derive(Clone, Copy)]
 pub enum Colour {
     Red,
@@ -92,7 +121,9 @@ pub enum Colour {
 }
 
 pub fn colour_enabled() -> bool {
-    stdout_is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+    stdout_is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
 }
 
 /// `text` in bold colour when colour is enabled, else unchanged.
@@ -106,4 +137,29 @@ pub fn paint(text: &str, c: Colour) -> String {
         Colour::Yellow => "1;33",
     };
     format!("\x1b[{code}m{text}\x1b[0m")
+}
+
+// `is_multiple_of` is newer than the workspace's rust-version (1.80).
+#[allow(clippy::manual_is_multiple_of)]
+/// A count with thousands separators, the one number format of the text
+/// output: `20,983`.
+pub fn int(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `1 request`, `2,000 requests`: a count and its noun, plural when not 1.
+pub fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{} {noun}s", int(n))
+    }
 }

@@ -153,7 +153,13 @@ fn run_report_renders_in_chromium() {
     let chain = seen["chain"].as_array().unwrap();
     assert!(chain.iter().any(|l| l.as_str().unwrap().contains(".tick")), "the retainer chain lacks the .tick edge: {chain:?}");
     assert!(seen["verdict"].as_str().unwrap().starts_with("Leak"), "{}", seen["verdict"]);
-    assert!(seen["rate"].as_str().unwrap().contains("/h"), "no growth rate in words: {}", seen["rate"]);
+    // A run of seconds states its growth with its window, not per hour.
+    let rate = seen["rate"].as_str().unwrap();
+    assert!(
+        rate.contains("snapshots 1→4: +") && rate.contains(" per round") && rate.contains(" per request"),
+        "no growth in words: {rate}"
+    );
+    assert!(!rate.contains("/h"), "a per-hour figure from seconds: {rate}");
     let sort = &seen["sort"];
     assert!(
         sort["rows"].as_u64().unwrap() > 5 && sort["ascending"] == true && sort["descending"] == true && sort["differs"] == true,

@@ -374,7 +374,7 @@ fn bad_targets() {
     let http = fake_server(Some("HTTP/1.1 404 Not Found\r\nContent-Length: 5\r\n\r\nnope\n"));
     one_line_error(&["allocations", "--inspect", &http.to_string()], &format!("127.0.0.1:{http} is not a Node inspector"));
     one_line_error(&["allocations", "--no-inlining", "--pid", "1"], "--no-inlining needs leakhound to start node itself");
-    one_line_error(&["allocations", "--interval", "0", "--pid", "1"], "--interval must be at least 1 byte");
+    one_line_error(&["allocations", "--sampling-interval", "0", "--pid", "1"], "--sampling-interval must be at least 1 byte");
 }
 
 #[test]

@@ -550,6 +550,27 @@ pub async fn run(
     progress: Option<&(dyn Fn(u64) + Sync)>,
     cancel: Option<CancellationToken>,
 ) -> Result<LoadReport, Error> {
+    match progress {
+        Some(p) => run_counted(cfg, Some(&|c: Counts| p(c.done)), cancel).await,
+        None => run_counted(cfg, None, cancel).await,
+    }
+}
+
+/// Requests finished so far, and how many of them got a response (any
+/// status): a run whose `answered` stops moving has a server that stopped
+/// answering, while `done` still moves as requests time out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub done: u64,
+    pub answered: u64,
+}
+
+/// [`run`], with progress as [`Counts`].
+pub async fn run_counted(
+    cfg: &LoadConfig,
+    progress: Option<&(dyn Fn(Counts) + Sync)>,
+    cancel: Option<CancellationToken>,
+) -> Result<LoadReport, Error> {
     let mut plan = plan(cfg).await?;
     // The clock starts once names are resolved and requests serialized.
     let start = Instant::now();
@@ -654,8 +675,13 @@ pub async fn run(
             e = &mut finished => break e,
             _ = tick.tick() => {
                 if let Some(p) = progress {
-                    let done: u64 = all_groups.iter().map(|g| g.stats.lock().unwrap_or_else(|e| e.into_inner()).done).sum();
-                    p(done);
+                    let mut c = Counts::default();
+                    for g in &all_groups {
+                        let st = g.stats.lock().unwrap_or_else(|e| e.into_inner());
+                        c.done += st.done;
+                        c.answered += st.ok + st.non_2xx;
+                    }
+                    p(c);
                 }
             }
         }
@@ -666,7 +692,7 @@ pub async fn run(
     let interrupted = stop.is_cancelled();
     let report = merge(&all_groups, start, connections, interrupted);
     if let Some(p) = progress {
-        p(report.requests);
+        p(Counts { done: report.requests, answered: report.ok + report.non_2xx });
     }
     Ok(report)
 }

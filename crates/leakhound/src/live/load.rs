@@ -8,15 +8,20 @@ use std::time::Duration;
 
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct LoadArgs {
-    /// URL to load (on this machine); several rotate, one per request.
-    #[arg(long = "load", value_name = "URL")]
+    /// URL to load (on this machine), or a path like /orders on the app's
+    /// $PORT; several rotate, one per request.
+    #[arg(long = "load", value_name = "URL|PATH")]
     pub urls: Vec<String>,
     /// Run your own load driver instead (`sh -c`), e.g. 'autocannon -a 2000 http://127.0.0.1:3000/'.
     #[arg(long, value_name = "CMD", conflicts_with = "urls")]
     pub load_cmd: Option<String>,
     /// Concurrent connections of the load driver.
-    #[arg(short = 'c', long, default_value_t = 8)]
+    #[arg(short = 'c', long, default_value_t = 10)]
     pub connections: usize,
+    /// Per-request timeout, connecting included; a load that gets no
+    /// response at all for this long means the app stopped answering.
+    #[arg(long, default_value = "10s", value_parser = crate::flags::parse_duration)]
+    pub timeout: Duration,
     #[command(flatten)]
     pub request: RequestArgs,
 }
@@ -49,12 +54,21 @@ pub struct Load {
 }
 
 impl LoadArgs {
+    /// `--load /path` means the port in `PORT`.
     pub fn prepare(&self) -> Result<Load> {
+        let port = std::env::var("PORT").ok().and_then(|p| p.trim().parse::<u16>().ok());
+        self.prepare_on(port)
+    }
+
+    /// Check the load; `--load /path` means a path on `port`.
+    pub fn prepare_on(&self, port: Option<u16>) -> Result<Load> {
         if self.connections == 0 {
             bail!("--connections must be at least 1");
         }
-        let requests = if self.urls.is_empty() { Vec::new() } else { self.request.build(&self.urls)? };
-        Ok(Load { args: self.clone(), requests })
+        let mut args = self.clone();
+        args.urls = self.urls.iter().map(|u| crate::live::ports::expand_url(u, port)).collect::<Result<_>>()?;
+        let requests = if args.urls.is_empty() { Vec::new() } else { args.request.build(&args.urls)? };
+        Ok(Load { args, requests })
     }
 }
 
@@ -63,11 +77,22 @@ impl Load {
     /// `timeout`; nothing to wait for without `--load`.
     pub async fn wait_until_ready(&self, timeout: Duration) -> Result<()> {
         if let Some(first) = self.requests.first() {
-            loadgen::wait_until_ready(first, timeout)
-                .await
-                .with_context(|| format!("the app did not answer {} within {:?}", self.args.urls[0], timeout))?;
+            match loadgen::wait_until_ready(first, timeout).await {
+                Ok(()) => {}
+                // Its message names the URL and the wait already.
+                Err(e @ loadgen::Error::NotReady { .. }) => bail!("the app did not answer: {e}"),
+                Err(e) => return Err(e.into()),
+            }
         }
         Ok(())
+    }
+
+    /// The same load aimed at another port (the app listens elsewhere).
+    pub fn on_port(&self, port: u16) -> Result<Load> {
+        let mut args = self.args.clone();
+        args.urls = args.urls.iter().map(|u| crate::live::ports::with_port(u, port)).collect();
+        let requests = args.request.build(&args.urls)?;
+        Ok(Load { args, requests })
     }
 
     /// What one phase does, for progress lines: `2000 requests to URL`.
@@ -84,6 +109,18 @@ impl Load {
     /// phase's duration (`idle` when `stop` counts requests). `None` when
     /// there are no figures (a command, or no load).
     pub async fn phase(&self, stop: Stop, idle: Duration, name: &str) -> Result<Option<LoadReport>> {
+        self.phase_watched(stop, idle, name, None).await
+    }
+
+    /// `phase`, telling `progress` how many requests finished (for the
+    /// watchdog: which phase, how far, is it stuck).
+    pub async fn phase_watched(
+        &self,
+        stop: Stop,
+        idle: Duration,
+        name: &str,
+        progress: Option<&crate::live::watchdog::Progress>,
+    ) -> Result<Option<LoadReport>> {
         if let Some(cmd) = &self.args.load_cmd {
             let r = loadgen::run_command(cmd, Duration::from_secs(3600)).await?;
             if !r.success() {
@@ -105,8 +142,20 @@ impl Load {
             tokio::time::sleep(d).await;
             return Ok(None);
         }
-        let cfg = LoadConfig::new(self.requests.clone(), self.args.connections, stop);
-        let report = loadgen::run(&cfg, None, None).await?;
+        let mut cfg = LoadConfig::new(self.requests.clone(), self.args.connections, stop);
+        if !self.args.timeout.is_zero() {
+            cfg.timeout = self.args.timeout;
+        }
+        let report = match progress {
+            Some(p) => {
+                p.loading(true);
+                let tell = |c: loadgen::Counts| p.requests(c.answered);
+                let r = loadgen::run_counted(&cfg, Some(&tell), None).await;
+                p.loading(false);
+                r?
+            }
+            None => loadgen::run(&cfg, None, None).await?,
+        };
         if report.requests > 0 && report.errors == report.requests {
             let example = report.error_examples.values().next().cloned().unwrap_or_default();
             bail!("every request of the {name} failed: {example}");

@@ -4,8 +4,13 @@
 //! Ctrl-C, durations).
 
 pub mod checkup;
+pub mod evidence;
+pub mod interrupted;
 pub mod load;
+pub mod ports;
 pub mod probe;
+pub mod rates;
+pub mod watchdog;
 
 use anyhow::{Context, Result};
 use inspector::{ChildStdout, LaunchOptions, Launched, ProcessInfo, Session};
@@ -58,6 +63,11 @@ pub struct ConnectOptions {
 
 /// Reach the process named by `args` and open a session with it.
 pub async fn connect(args: &TargetArgs, opts: ConnectOptions) -> Result<Target> {
+    connect_env(args, opts, Vec::new()).await
+}
+
+/// `connect`, with extra environment variables for a program we start.
+pub async fn connect_env(args: &TargetArgs, opts: ConnectOptions, env: Vec<(OsString, OsString)>) -> Result<Target> {
     let mut launched = None;
     let mut opened = None;
     let url = if let Some(pid) = args.pid {
@@ -71,7 +81,7 @@ pub async fn connect(args: &TargetArgs, opts: ConnectOptions) -> Result<Target> 
             inspector::Endpoint::Http(sock) => inspector::discover::first_target_url(sock, Duration::from_secs(5)).await?,
         }
     } else {
-        let l = inspector::launch_with(&args.cmd, &LaunchOptions { stdout: opts.child_stdout, ..Default::default() }).await?;
+        let l = inspector::launch_with(&args.cmd, &LaunchOptions { stdout: opts.child_stdout, env, ..Default::default() }).await?;
         let url = l.ws_url.clone();
         launched = Some(l);
         url

@@ -51,10 +51,20 @@ pub struct RunReport {
     pub started_at: u64,
     pub verdict: Verdict,
     pub reason: String,
+    /// Why the load is no evidence about the app (no load, mostly non-2xx
+    /// responses, none answered), or null.
+    pub evidence_problem: Option<String>,
     /// Post-GC heap growth rate (Theil-Sen over the floors), bytes per hour.
     pub growth_bytes_per_hour: Option<f64>,
     /// Post-GC heap: last floor minus first floor, bytes.
     pub heap_growth_bytes: i64,
+    /// The post-GC heap's change from the first snapshot to the last, with
+    /// its window (seconds, rounds, requests).
+    pub growth: crate::live::rates::Growth,
+    /// That change per load round, bytes (null without rounds).
+    pub growth_per_round_bytes: Option<f64>,
+    /// That change per request of those rounds, bytes (null without the built-in load).
+    pub growth_per_request_bytes: Option<f64>,
     pub heap_size_limit: u64,
     pub time_to_limit_s: Option<f64>,
     pub suspects: Vec<diagnose::leaks::Suspect>,

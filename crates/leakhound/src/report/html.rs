@@ -230,11 +230,12 @@ fn load_section(l: &LoadSummary) -> String {
 
 fn rate_words(r: &RunReport) -> String {
     let mut w = String::new();
+    // With its window: a per-hour figure from seconds would mislead.
     match r.growth_bytes_per_hour {
-        Some(g) => {
-            let _ = write!(w, "The heap after GC grows {}/h (fitted over {} floors)", signed_bytes(g as i64), r.floors.len());
+        Some(_) if r.snapshots.len() >= 2 => {
+            let _ = write!(w, "The heap after GC, {}", r.growth.describe(r.growth_bytes_per_hour));
         }
-        None => {
+        _ => {
             let _ = write!(w, "Too few post-GC floors ({}) to fit a growth rate", r.floors.len());
         }
     }

@@ -109,10 +109,31 @@ impl Page {
 }
 
 /// Write the page to `FILE.part` (mode 0600), then rename it into place: a
-/// reader never sees half a report.
+/// reader never sees half a report. Says where on stderr.
 pub fn write_page(path: &Path, html: &str) -> Result<()> {
     // 0600: the page quotes heap strings (retainer keys, string values).
     inspector::private::write_file(path, html.as_bytes()).context("cannot write the HTML report")?;
+    eprintln!("leakhound: wrote {}", path.display());
+    Ok(())
+}
+
+/// Fail early: check, before any work, that an output file can be written
+/// (its folder exists and takes a new file; it is not a folder), so that a
+/// long run does not end on a typo'd path with its report lost. `flag`
+/// names the option (`--html`).
+pub fn check_output(path: &Path, flag: &str) -> Result<()> {
+    let shown = path.display();
+    if path.is_dir() {
+        anyhow::bail!("{flag} {shown}: that is a directory; give a file name");
+    }
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if !parent.is_dir() {
+        anyhow::bail!("{flag} {shown}: the directory {} does not exist", parent.display());
+    }
+    // Creating (and removing) a file is the only sure test of permissions.
+    if let Err(e) = tempfile::Builder::new().prefix(".leakhound-check-").tempfile_in(parent) {
+        anyhow::bail!("{flag} {shown}: cannot write in {} ({})", parent.display(), crate::output::io_reason(&e));
+    }
     Ok(())
 }
 

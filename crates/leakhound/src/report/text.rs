@@ -3,7 +3,6 @@
 use crate::model::run::{RunReport, Verdict};
 use crate::output::{bytes, paint, Colour};
 use diagnose::leaks::{Diagnosis, Suspect};
-use diagnose::units::signed_bytes;
 
 fn series<T: Copy>(v: &[Option<T>], f: impl Fn(T) -> String) -> String {
     v.iter().map(|x| x.map(&f).unwrap_or_else(|| "-".into())).collect::<Vec<_>>().join(" → ")
@@ -44,8 +43,8 @@ pub fn diagnosis(d: &Diagnosis, verbose: bool) -> String {
     }
     let _ = writeln!(
         o,
-        "Survivors: {} objects ({}) allocated after the first snapshot are alive in every later one",
-        d.survivors,
+        "Survivors: {} ({}) allocated after the first snapshot are alive in every later one",
+        crate::output::count(d.survivors, "object"),
         bytes(d.survivor_bytes)
     );
     for w in &d.warnings {
@@ -65,7 +64,7 @@ pub fn diagnosis(d: &Diagnosis, verbose: bool) -> String {
                     a.name,
                     a.class,
                     a.id,
-                    series(&a.entries, |x| x.to_string()),
+                    series(&a.entries, |x| crate::output::int(x as u64)),
                     series(&a.retained, bytes)
                 );
             } else {
@@ -76,9 +75,9 @@ pub fn diagnosis(d: &Diagnosis, verbose: bool) -> String {
                     a.name,
                     a.class,
                     a.id,
-                    a.entries.last().copied().flatten().unwrap_or(0),
+                    crate::output::int(a.entries.last().copied().flatten().unwrap_or(0) as u64),
                     bytes(a.retained.last().copied().flatten().unwrap_or(0)),
-                    per_step_text(&s.objects_per_step, |x| x.to_string()),
+                    per_step_text(&s.objects_per_step, crate::output::int),
                 );
             }
         }
@@ -106,15 +105,15 @@ fn avg(v: &[u64]) -> u64 {
 
 fn suspect(o: &mut String, i: usize, s: &Suspect, verbose: bool) {
     use std::fmt::Write;
-    let what: Vec<String> = s.classes.iter().take(3).map(|c| format!("{} {}", c.count, c.class)).collect();
+    let what: Vec<String> = s.classes.iter().take(3).map(|c| format!("{} {}", crate::output::int(c.count), c.class)).collect();
     let _ = writeln!(o, "  {i}. {} [{}]: {}", s.title, s.pattern, s.accumulator.name);
     let _ = writeln!(
         o,
         "     grows:  {} per step ({}); leaked: {}; {} survivors in all ({})",
-        per_step_text(&s.objects_per_step, |x| x.to_string()),
+        per_step_text(&s.objects_per_step, crate::output::int),
         per_step_text(&s.bytes_per_step, bytes),
         what.join(", "),
-        s.survivors,
+        crate::output::int(s.survivors),
         bytes(s.survivor_bytes),
     );
     if s.accumulator.similar > 0 {
@@ -145,7 +144,8 @@ pub fn verdict_line(r: &RunReport) -> String {
         Verdict::NoLeak => paint("no leak", Colour::Green),
         Verdict::Inconclusive => paint("inconclusive", Colour::Yellow),
     };
-    let rate = r.growth_bytes_per_hour.map(|g| format!(" ({}/h after GC)", signed_bytes(g as i64))).unwrap_or_default();
+    // The change with its window, not an hourly extrapolation of seconds.
+    let rate = if r.snapshots.len() >= 2 { format!(" ({})", r.growth.describe(r.growth_bytes_per_hour)) } else { String::new() };
     format!("Verdict: {v} — {}{rate}", r.reason)
 }
 
@@ -154,12 +154,22 @@ pub fn run(r: &RunReport) -> String {
     use std::fmt::Write;
     let mut o = String::new();
     let _ = writeln!(o, "{}", verdict_line(r));
+    if let (Some(why), Verdict::Leak) = (&r.evidence_problem, r.verdict) {
+        let _ = writeln!(o, "{} {why}", paint("Warning:", Colour::Yellow));
+    }
     let _ = writeln!(o, "App: {}; {} snapshots, {:.1} s", r.app, r.snapshots.len(), r.samples.last().map_or(0.0, |s| s.at.t));
     if let Some(l) = &r.load {
         let _ = writeln!(
             o,
-            "Load: {} requests ({} ok, {} non-2xx, {} errors), {:.0} req/s, latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-            l.requests, l.ok, l.non_2xx, l.errors, l.requests_per_s, l.latency_ms.p50, l.latency_ms.p99, l.latency_ms.max
+            "Load: {} ({} ok, {} non-2xx, {} errors), {} req/s, latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            crate::output::count(l.requests, "request"),
+            crate::output::int(l.ok),
+            crate::output::int(l.non_2xx),
+            crate::output::int(l.errors),
+            crate::output::int(l.requests_per_s.round() as u64),
+            l.latency_ms.p50,
+            l.latency_ms.p99,
+            l.latency_ms.max
         );
     }
     let floors: Vec<String> =
