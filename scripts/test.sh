@@ -41,4 +41,7 @@ if [ ! -f fixtures/node_modules/.package-lock.json ] || [ fixtures/package-lock.
 fi
 # Here Node and Chromium are installed: a test that needs them must run.
 export LEAKHOUND_TEST_REQUIRE_ALL=1
+# Habits: one format, no lint warnings (rustfmt.toml; clippy's defaults).
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -q -- -D warnings
 cargo test --workspace --locked 2>&1

@@ -7,7 +7,7 @@ use heapsnap::{EdgeIndex, EdgeKind, HeapSnapshot, NodeIndex, NodeKind};
 use serde::Serialize;
 
 /// The class a node is counted under.
-pub fn class_name<'a>(classes: &'a Classes, n: NodeIndex) -> &'a str {
+pub fn class_name(classes: &Classes, n: NodeIndex) -> &str {
     &classes.key_of(n).name
 }
 

@@ -314,7 +314,7 @@ pub fn diagnose(earlier: &[Census], last: &Last, opts: &Options) -> Result<Diagn
         }
         root_of[x as usize] = if is_new(a) {
             root_of[a as usize]
-        } else if can_be_leak_root(s.kind(x)) && can_accumulate(s, a) && !(s.kind(x) == NodeKind::Hidden && !is_context(s, x)) {
+        } else if can_be_leak_root(s.kind(x)) && can_accumulate(s, a) && (s.kind(x) != NodeKind::Hidden || is_context(s, x)) {
             acc_of_root[x as usize] = a;
             x
         } else {

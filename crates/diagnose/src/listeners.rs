@@ -68,6 +68,8 @@ pub fn emitters(s: &HeapSnapshot, classes: &Classes, scripts: &ScriptNames, thre
             if fns.is_empty() {
                 continue;
             }
+            // (listener name, its script and position) -> (where, how many)
+            #[allow(clippy::type_complexity)]
             let mut sites: BTreeMap<(String, Option<(u32, u32, u32)>), (Option<SourceLocation>, u64)> = BTreeMap::new();
             for f in &fns {
                 let loc = scripts.location(s, *f);

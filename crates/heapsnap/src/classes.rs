@@ -106,8 +106,8 @@ pub fn object_class_name(raw: &str) -> String {
         if let Some(sp) = raw.find(' ') {
             return format!("{}>", &raw[..sp]);
         }
-    } else if raw.starts_with("Detached <") {
-        if let Some(sp) = raw[10..].find(' ') {
+    } else if let Some(rest) = raw.strip_prefix("Detached <") {
+        if let Some(sp) = rest.find(' ') {
             return format!("{}>", &raw[..10 + sp]);
         }
     }
@@ -266,6 +266,8 @@ pub fn compute(s: &HeapSnapshot) -> Classes {
     // One-entry caches: the previous plain object's properties (as found)
     // and class, and the previous class instance's key and class.
     let mut last_shape: Option<(Vec<u32>, u32)> = None;
+    // (constructor name, (script, line, column)) and its class.
+    #[allow(clippy::type_complexity)]
     let mut last_located: Option<((u32, (u32, u32, u32)), u32)> = None;
     let mut class_of = ClassIds::Narrow(crate::mem::with_capacity(s.node_count()));
     let mut loc_i = 0usize;

@@ -325,6 +325,9 @@ impl EdgeColumns {
     /// One record of the usual layout: type, name_or_index, to_node. False,
     /// for the careful path, on anything it would report.
     #[inline(always)]
+    // The divisor is a nonzero constant or the header's field count (checked
+    // nonzero when the header was read); checked_div would add a branch here.
+    #[allow(clippy::manual_checked_ops)]
     fn fast_record<const NF: u64>(&self, rec: usize, x: &[u64; 3]) -> bool {
         let (vn, vt) = self.views;
         let kinds = &self.kind_of_type[..];
@@ -347,6 +350,8 @@ impl EdgeColumns {
     /// Any layout, a number at a time, every value checked.
     /// `NF`: the node field count when known at compile time, else 0.
     #[inline(always)]
+    // As in `fast_record`: the divisor is never zero.
+    #[allow(clippy::manual_checked_ops)]
     fn careful<const NF: u64>(&self, first: u64, text: &[u8]) -> Result<u64, PieceError> {
         let f = self.layout.len();
         let mut field = (first % f as u64) as usize;

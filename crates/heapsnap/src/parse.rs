@@ -11,6 +11,7 @@ use std::io::{BufReader, Read};
 use std::path::Path;
 
 /// How to read a snapshot.
+#[derive(Default)]
 pub struct ParseOptions<'a> {
     /// Threads for the numeric arrays; 0 means all available cores.
     pub threads: usize,
@@ -18,12 +19,6 @@ pub struct ParseOptions<'a> {
     pub progress: Option<&'a mut dyn FnMut(u64)>,
     /// Receives a lap per top-level section read.
     pub observer: Option<&'a dyn crate::observe::Observer>,
-}
-
-impl Default for ParseOptions<'_> {
-    fn default() -> Self {
-        ParseOptions { threads: 0, progress: None, observer: None }
-    }
 }
 
 impl ParseOptions<'_> {
@@ -249,7 +244,7 @@ fn parse_sections(
                 let mut cols = EdgeColumns::new(m, n.kind.len() as u64, sc.max_numbers());
                 edge_total = parse_array(&mut sc, &mut cols, threads, "edges")?;
                 cols.truncate(edge_total.div_ceil(m.edge_field_count() as u64) as usize);
-                if threads > 1 && edge_total % m.edge_field_count() as u64 == 0 {
+                if threads > 1 && edge_total.is_multiple_of(m.edge_field_count() as u64) {
                     let n = nodes.as_mut().expect("checked above");
                     let edge_count = std::mem::take(&mut n.edge_count);
                     graph_job = Some(crate::limits::spawn(move || Graph::finish(edge_count, cols)));
@@ -310,10 +305,10 @@ fn parse_sections(
 
     let nf = meta.node_field_count() as u64;
     let ef = meta.edge_field_count() as u64;
-    if node_total % nf != 0 {
+    if !node_total.is_multiple_of(nf) {
         return Err(SnapshotError::Inconsistent(format!("`nodes` holds {node_total} numbers, not a multiple of the {nf} node fields")));
     }
-    if edge_total % ef != 0 {
+    if !edge_total.is_multiple_of(ef) {
         return Err(SnapshotError::Inconsistent(format!("`edges` holds {edge_total} numbers, not a multiple of the {ef} edge fields")));
     }
     let node_count = nodes.kind.len();
@@ -400,7 +395,7 @@ fn nodes_only_snapshot(meta: Option<Meta>, nodes: Option<NodeColumns>, node_tota
     let meta = meta.ok_or_else(|| SnapshotError::Foreign("no `snapshot` header".into()))?;
     let nodes = nodes.ok_or_else(|| SnapshotError::Foreign("no `nodes` array".into()))?;
     let nf = meta.node_field_count() as u64;
-    if node_total % nf != 0 {
+    if !node_total.is_multiple_of(nf) {
         return Err(SnapshotError::Inconsistent(format!("`nodes` holds {node_total} numbers, not a multiple of the {nf} node fields")));
     }
     let node_count = nodes.kind.len();
@@ -559,7 +554,7 @@ fn resolve_locations(layout: &[LocationField], nf: usize, raw: &[u32], node_coun
     if lf == 0 {
         return Ok(Vec::new());
     }
-    if raw.len() % lf != 0 {
+    if !raw.len().is_multiple_of(lf) {
         return Err(SnapshotError::Inconsistent(format!(
             "`locations` holds {} numbers, not a multiple of the {lf} location fields",
             raw.len()

@@ -98,6 +98,8 @@ pub fn shortest_paths(s: &HeapSnapshot, retainers: &Retainers, distances: &[u32]
     };
     // Depth-first enumeration from the target towards the roots, bounded.
     let mut budget = 200_000usize;
+    // (node, its retainers still to try, how many were tried)
+    #[allow(clippy::type_complexity)]
     let mut stack: Vec<(NodeIndex, Vec<(EdgeIndex, NodeIndex)>, usize)> = Vec::new();
     if is_start(target) {
         out.push(RetainerPath { start: target, steps: Vec::new() });

@@ -18,6 +18,8 @@
 //! `dominators.rs` documents); d dominates v iff removing d cuts v off the
 //! root; idom(v) = the closest strict dominator; retained(d) = the self
 //! sizes of d and all it dominates.
+// Index loops on purpose: node and edge indexes are what the assertions report.
+#![allow(clippy::needless_range_loop)]
 
 mod naive;
 

@@ -488,7 +488,7 @@ struct PipeLike<R> {
 impl<R: Read> Read for PipeLike<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         self.calls += 1;
-        if self.calls % 7 == 0 {
+        if self.calls.is_multiple_of(7) {
             return Err(std::io::Error::new(std::io::ErrorKind::Interrupted, "signal"));
         }
         let max = [1, 3, 4096, 65536, 17, 100_000][self.calls % 6];

@@ -287,7 +287,7 @@ fn check_retained(p: &Pair, a: &heapsnap::Analysis, ctx: &str) {
         .filter_map(|&n| {
             let want = devtools.retained(n, size);
             (want != a.retained[n as usize])
-                .then(|| describe(s, &a, n, &format!("ours {} but by definition {want}", a.retained[n as usize])))
+                .then(|| describe(s, a, n, &format!("ours {} but by definition {want}", a.retained[n as usize])))
         })
         .collect();
     assert!(wrong.is_empty(), "{ctx}: heapsnap retained sizes contradict the definition:\n  {}", wrong.join("\n  "));

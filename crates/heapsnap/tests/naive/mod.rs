@@ -9,6 +9,8 @@
 //!   and then every node still unreached, whose own edges are not followed);
 //! - d dominates v iff v cannot be reached from the root once d is removed;
 //!   the retained size of d is the self size of everything it dominates.
+// Index loops on purpose: the reference algorithms follow the papers, index by index.
+#![allow(clippy::needless_range_loop)]
 #![allow(dead_code)]
 
 use heapsnap::meta::{EdgeKind, NodeKind};

@@ -13,7 +13,7 @@ pub fn cwd() -> PathBuf {
 
 /// `32 KiB` for multiples of 1024, else bytes.
 pub fn interval_text(n: u64) -> String {
-    if n >= 1024 && n % 1024 == 0 {
+    if n >= 1024 && n.is_multiple_of(1024) {
         format!("{} KiB", n / 1024)
     } else {
         format!("{n} bytes")

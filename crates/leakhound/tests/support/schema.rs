@@ -12,7 +12,7 @@ pub fn documented_required() -> Vec<(String, Vec<String>)> {
     let mut out: Vec<(String, Vec<String>)> = Vec::new();
     for line in doc.lines() {
         if let Some(h) = line.strip_prefix("## `leakhound ") {
-            let cmd = h.split(|c: char| c == '`' || c == ' ').next().unwrap().to_string();
+            let cmd = h.split(['`', ' ']).next().unwrap().to_string();
             out.push((cmd, Vec::new()));
         } else if line.starts_with("| `") {
             let cells: Vec<&str> = line.split('|').map(str::trim).collect();
