@@ -404,10 +404,6 @@ async fn drive(
     tokio::select! {
         r = work => r?,
         _ = sampler => unreachable!("the sampler never ends"),
-        // The app died mid-round: say so now, not after the load driver's timeouts.
-        _ = target.program_finished() => {
-            return Err(inspector::Error::Closed { during: " during the run".into() }.into());
-        }
     }
     Ok((phases, snapshots, rounds))
 }

@@ -1,7 +1,8 @@
 //! Pointed at a production process, leakhound leaves it no less safe than
 //! it found it. With real Node processes (18 to 26) reached by `--pid`:
 //! - the inspector leakhound opened with SIGUSR1 is closed when it leaves,
-//!   after `snapshot`, `watch`, `handles`, `listeners` and `allocations`,
+//!   after `snapshot`, `watch`, `handles`, `listeners`, `allocations` and
+//!   `doctor`,
 //!   on success, on an error after connecting, and on Ctrl-C: nothing
 //!   listens on the port afterwards and the process runs on;
 //! - an inspector that was open before leakhound came stays open;
@@ -175,6 +176,18 @@ fn handles_by_pid_closes_the_inspector_on_node_22() {
     let o = leakhound(&strings(&["handles", "--pid", &p.pid.to_string(), "--port", &port.to_string()]), Duration::from_secs(60));
     ok(&o, "handles");
     assert_closed_and_alive(&p, port, "handles");
+}
+
+#[test]
+fn doctor_by_pid_closes_the_inspector_on_node_20() {
+    let port = free_port();
+    let p = holder(20, port);
+    let o = leakhound(&strings(&["doctor", "--json", "--pid", &p.pid.to_string(), "--port", &port.to_string()]), Duration::from_secs(60));
+    let out = ok(&o, "doctor");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("doctor --json prints one document");
+    assert_eq!(v["command"], "doctor");
+    assert!(v["heap_limit_bytes"].as_u64().unwrap_or(0) > 0, "doctor read the heap limit: {v}");
+    assert_closed_and_alive(&p, port, "doctor");
 }
 
 #[test]

@@ -1,5 +1,7 @@
-// The JS API through require(): same functions, a real diagnose of snapshots
-// written by snapshot().
+// The JS API through require(): same functions, and snapshot() on a real
+// process. Three snapshot() calls are three inspector sessions, which
+// renumber V8's object ids, so diagnose() must refuse them as a series
+// (one line, exit 2) instead of comparing unrelated ids.
 'use strict';
 const { test } = require('node:test');
 const assert = require('node:assert');
@@ -13,7 +15,7 @@ test('require("leakhound") has the documented functions', () => {
   assert.ok(fs.existsSync(leakhound.findBinary()));
 });
 
-test('snapshot() three times then diagnose(): a process that holds no growing data is no-leak', async () => {
+test('snapshot() three times then diagnose(): separate sessions are refused as a series', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'leakhound-api-cjs-'));
   try {
     const { spawn } = require('node:child_process');
@@ -33,9 +35,12 @@ test('snapshot() three times then diagnose(): a process that holds no growing da
         const r = await leakhound.snapshot({ inspect: addr, output: path.join(dir, `s${i}.heapsnapshot`), gc: true });
         files.push(r.file);
       }
-      const d = await leakhound.diagnose(files);
-      assert.strictEqual(d.verdict, 'no-leak');
-      assert.strictEqual(d.snapshots.length, 3);
+      for (const f of files) assert.strictEqual(fs.statSync(f).mode & 0o777, 0o600, `${f} is private`);
+      const err = await leakhound.diagnose(files).then(() => null, (e) => e);
+      assert.ok(err instanceof leakhound.LeakhoundError, String(err));
+      assert.strictEqual(err.exitCode, 2);
+      assert.match(err.message, /not snapshots of one process taken in one inspector session/);
+      assert.strictEqual(err.message.split('\n').length, 1);
     } finally {
       app.kill();
     }
