@@ -117,6 +117,9 @@ fn suspect(o: &mut String, i: usize, s: &Suspect, verbose: bool) {
         s.survivors,
         bytes(s.survivor_bytes),
     );
+    if let Some(note) = &s.outside_heap {
+        let _ = writeln!(o, "     native: {note}");
+    }
     if s.accumulator.similar > 0 {
         let _ = writeln!(o, "     and {} more containers of the same shape", s.accumulator.similar);
     }

@@ -1,0 +1,91 @@
+//! Leaks that the byte threshold alone misses, and bounded structures that
+//! only look like leaks, on real snapshots of fixture apps taken by
+//! `fixtures/harness.js` (a warm-up, then three rounds of 300 requests).
+
+#[path = "../../heapsnap/tests/common/mod.rs"]
+mod common;
+#[path = "support/schema.rs"]
+mod schema;
+
+use common::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_leakhound");
+
+fn fixtures() -> PathBuf {
+    repo_root().join("fixtures")
+}
+
+fn snapshots(app: &str, dir: &Path) -> Vec<PathBuf> {
+    assert!(
+        fixtures().join("node_modules/lru-cache/package.json").exists(),
+        "fixtures/node_modules is missing: run `cd fixtures && npm ci` (scripts/test.sh does)"
+    );
+    let node = find_node(20).unwrap_or_else(|_| any_node());
+    let out = Command::new(node)
+        .arg(fixtures().join("harness.js"))
+        .arg(fixtures().join(app))
+        .arg(dir)
+        .args(["--snapshots", "3", "--requests", "300", "--warmup", "300"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("cannot run node");
+    assert!(out.status.success(), "harness failed on {app}: {}", String::from_utf8_lossy(&out.stderr));
+    let files: Vec<PathBuf> = String::from_utf8_lossy(&out.stdout).lines().map(PathBuf::from).collect();
+    assert_eq!(files.len(), 3, "harness wrote {files:?}");
+    files
+}
+
+/// `leakhound diagnose --json` and the text form of the same snapshots.
+fn diagnose(app: &str) -> (Value, String) {
+    let tmp = temp_dir();
+    let files = snapshots(app, tmp.path());
+    let run = |json: bool| {
+        let mut c = Command::new(BIN);
+        c.arg("diagnose");
+        if json {
+            c.arg("--json");
+        }
+        let out = c.args(&files).stdin(Stdio::null()).output().expect("cannot run leakhound");
+        assert!(out.status.success(), "diagnose {app}: {}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    };
+    let d: Value = serde_json::from_slice(&run(true)).expect("bad JSON");
+    schema::check_schema("diagnose", &d);
+    (d, String::from_utf8_lossy(&run(false)).into_owned())
+}
+
+fn u64s(v: &Value) -> Vec<u64> {
+    v.as_array().unwrap_or_else(|| panic!("not an array: {v}")).iter().map(|x| x.as_u64().unwrap()).collect()
+}
+
+#[test]
+fn buffers_kept_in_a_map_are_a_leak_counted_outside_the_js_heap() {
+    let (d, text) = diagnose("leaks/buffers.js");
+    assert_eq!(d["verdict"], "leak", "{text}");
+    let s = &d["suspects"][0];
+    assert_eq!(s["accumulator"]["name"], "uploads", "{text}");
+    assert_eq!(s["accumulator"]["class"], "Map", "{text}");
+    // 300 requests per step, every 10th keeps a 64 KiB Buffer: 30 backing
+    // stores of 65536 B each, exactly, plus the Buffers' own small objects.
+    let native = u64s(&s["native_bytes_per_step"]);
+    assert_eq!(native, vec![30 * 65536, 30 * 65536], "{s}");
+    let total = u64s(&s["bytes_per_step"]);
+    assert!(total.iter().zip(&native).all(|(t, n)| t > n && t - n < 30 * 1024), "{total:?} vs {native:?}");
+    // The accumulator's retained size includes the backing stores (90 Buffers
+    // over warm-up and two steps).
+    let retained = s["accumulator"]["retained"][2].as_u64().unwrap();
+    assert!(retained >= 90 * 65536, "retained {retained}");
+    let note = s["outside_heap"].as_str().unwrap_or_default();
+    assert_eq!(note, "Buffers held by uploads (Map): +2.0 MB per step outside the JS heap", "{s}");
+    assert!(text.contains(&format!("native: {note}")), "{text}");
+}
+
+#[test]
+fn buffers_created_and_dropped_are_no_leak() {
+    let (d, text) = diagnose("controls/buffers-dropped.js");
+    assert_eq!(d["verdict"], "no-leak", "{text}");
+    assert_eq!(d["suspects"].as_array().unwrap().len(), 0, "{text}");
+}
