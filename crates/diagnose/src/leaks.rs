@@ -196,7 +196,32 @@ pub struct Diagnosis {
     pub suspects: Vec<Suspect>,
     /// Groups that grew but not in every step or below the threshold (largest first), for --verbose.
     pub below_threshold: Vec<Suspect>,
+    /// Collections that grew in every step but have a bound they have not
+    /// reached yet (an LRU cache still filling): not suspects.
+    pub bounded: Vec<Bounded>,
     pub warnings: Vec<String>,
+}
+
+/// A collection that grows toward a bound it has not reached yet.
+#[derive(Clone, Debug, Serialize)]
+pub struct Bounded {
+    /// How the code names it (the variable holding the cache).
+    pub name: String,
+    pub class: String,
+    /// Entries in the last snapshot.
+    pub entries: u64,
+    /// Where it stops: the bound, in entries.
+    pub max_entries: u64,
+    /// Its retained size in the last snapshot.
+    pub retained: u64,
+    /// Its retained size at the bound, extrapolated from the bytes per entry so far.
+    pub max_bytes: u64,
+    /// What the bound was read from: `preallocated` (a store sized to the
+    /// bound, filling its empty slots) or `field` (a numeric field such as
+    /// `max`, `maxSize` beside the collection).
+    pub evidence: String,
+    /// "bounded, still filling: will stop at about 50000 entries / 20.8 MB".
+    pub note: String,
 }
 
 const NONE: u32 = u32::MAX;
@@ -412,9 +437,17 @@ pub fn diagnose(earlier: &[Census], last: &Last, opts: &Options) -> Result<Diagn
     let retainers = Retainers::build(s);
     let mut suspects = Vec::new();
     let mut below = Vec::new();
+    let mut bounded = Vec::new();
     for &g in &ranked {
         let gr = &groups[g];
         let qualifies = min_step(gr) >= opts.min_growth;
+        if qualifies {
+            let (&acc, _) = gr.accumulators.iter().max_by_key(|&(&a, &b)| (b, std::cmp::Reverse(a))).unwrap();
+            if let Some(b) = bound_of(s, parent_edge, last.retained, acc) {
+                bounded.push(b);
+                continue;
+            }
+        }
         if qualifies && suspects.len() >= opts.max_suspects {
             continue;
         }
@@ -442,6 +475,7 @@ pub fn diagnose(earlier: &[Census], last: &Last, opts: &Options) -> Result<Diagn
         survivor_bytes,
         suspects,
         below_threshold: below,
+        bounded,
         warnings,
     })
 }
@@ -602,7 +636,7 @@ fn accumulator_name(s: &HeapSnapshot, parent_edge: &[EdgeIndex], a: NodeIndex) -
         // indexes and functions' properties (`renderPage.cache`).
         let go_on = see_through_src
             || numeric
-            || matches!(s.edge_name(e), EdgeName::Name(t) if t == "_events" || t.starts_with('_') && parts.len() == 1)
+            || matches!(s.edge_name(e), EdgeName::Name(t) if t == "_events" || (t.starts_with('_') || t.starts_with('#')) && parts.len() == 1)
             || s.kind(src) == NodeKind::Closure
             || (parts.len() == 1 && is_events_object(s, parent_edge, src));
         if !go_on {
@@ -614,6 +648,11 @@ fn accumulator_name(s: &HeapSnapshot, parent_edge: &[EdgeIndex], a: NodeIndex) -
             break;
         }
         x = src;
+    }
+    // A library's private field (`#valList`, minified `#t`) says nothing to
+    // the user: name the variable that holds the library's object.
+    if parts.len() > 1 && parts[0].starts_with('#') {
+        parts.remove(0);
     }
     parts.reverse();
     let mut out = String::new();
@@ -886,4 +925,98 @@ fn outside_heap_note(acc: &Accumulator, classes: &[ClassCount], native: &[u64]) 
         acc.class,
         crate::units::bytes(total / native.len() as u64)
     ))
+}
+
+/// Numeric fields that bound a collection, as libraries name them (a
+/// leading `#` or `_` is ignored).
+const BOUND_FIELDS: &[&str] = &["max", "maxSize", "maxEntries", "maxKeys", "maxItems", "maxLength", "capacity", "limit", "sizeLimit"];
+
+/// The bound of the accumulator `acc`, when it has one it has not reached:
+/// a store preallocated to its capacity whose empty slots are filling (an
+/// LRU cache's value list: lru-cache's `new Array(max)`), or a numeric
+/// bound field (`max`, `maxSize`...) on it or on the object that owns it,
+/// readable when the snapshot has numeric values. A `ttl` alone bounds
+/// nothing under sustained traffic.
+fn bound_of(s: &HeapSnapshot, parent_edge: &[EdgeIndex], retained: &[u64], acc: NodeIndex) -> Option<Bounded> {
+    let filled = |a: NodeIndex| -> (u64, u64, u64) {
+        // (slots, slots holding an object or string, self size of the store)
+        // V8 puts an array's element edges on the array object (placeholders
+        // such as `undefined` included) or on its backing store: the larger.
+        let store = s.child_by_name(a, "elements").filter(|&e| s.kind(e) == NodeKind::Array);
+        let count = |x: NodeIndex| -> (u64, u64) {
+            let (mut slots, mut full) = (0u64, 0u64);
+            for e in s.edges(x) {
+                if s.edge_kind(e) != EdgeKind::Element
+                    && !matches!(s.edge_name(e), EdgeName::Name(t) if t.bytes().all(|b| b.is_ascii_digit()))
+                {
+                    continue;
+                }
+                slots += 1;
+                let t = s.edge_target(e);
+                if !(s.kind(t) == NodeKind::Hidden && s.name(t) == "system / Oddball") {
+                    full += 1;
+                }
+            }
+            (slots, full)
+        };
+        let own = count(a);
+        let (slots, full) = match store {
+            Some(st) => own.max(count(st)),
+            None => own,
+        };
+        // Shallow-size folding moved the store's bytes into its owner.
+        (slots, full, s.self_size(a) + store.map_or(0, |st| s.self_size(st)))
+    };
+    let (slots, full, store_bytes) = filled(acc);
+    let entries = if slots > 0 { full } else { entries_of(s, acc) as u64 };
+    let mut found: Option<(u64, &str)> = None;
+    // A store sized to its bound: most slots still empty placeholders.
+    if s.name(acc) == "Array" && slots >= 64 && full * 2 <= slots && full > 0 {
+        found = Some((slots, "preallocated"));
+    }
+    if found.is_none() {
+        let owner = {
+            let e = parent_edge[acc as usize];
+            (e != NO_EDGE && s.edge_kind(e) == EdgeKind::Property).then(|| edge_source(s, e))
+        };
+        for o in std::iter::once(acc).chain(owner) {
+            for e in s.edges(o) {
+                let EdgeName::Name(name) = s.edge_name(e) else { continue };
+                if !BOUND_FIELDS.contains(&name.trim_start_matches(['#', '_'])) {
+                    continue;
+                }
+                let t = s.edge_target(e);
+                if s.kind(t) != NodeKind::Number {
+                    continue;
+                }
+                if let Ok(v) = s.name(t).parse::<f64>() {
+                    if v.is_finite() && v >= 1.0 && (v as u64) > entries {
+                        found = Some((v as u64, "field"));
+                    }
+                }
+            }
+        }
+    }
+    let (max_entries, evidence) = found?;
+    if entries == 0 || entries >= max_entries {
+        return None;
+    }
+    let kept = retained[acc as usize];
+    let per_entry = kept.saturating_sub(store_bytes) as f64 / entries as f64;
+    let max_bytes = store_bytes + (per_entry * max_entries as f64) as u64;
+    let name = accumulator_name(s, parent_edge, acc);
+    Some(Bounded {
+        note: format!(
+            "bounded, still filling: will stop at about {max_entries} entries / {} ({entries} now, {})",
+            crate::units::bytes(max_bytes),
+            crate::units::bytes(kept)
+        ),
+        name,
+        class: s.name(acc).to_string(),
+        entries,
+        max_entries,
+        retained: kept,
+        max_bytes,
+        evidence: evidence.to_string(),
+    })
 }

@@ -89,3 +89,39 @@ fn buffers_created_and_dropped_are_no_leak() {
     assert_eq!(d["verdict"], "no-leak", "{text}");
     assert_eq!(d["suspects"].as_array().unwrap().len(), 0, "{text}");
 }
+
+#[test]
+fn an_lru_cache_still_filling_is_bounded_not_a_leak() {
+    let (d, text) = diagnose("controls/lru-filling.js");
+    assert_eq!(d["verdict"], "no-leak", "{text}");
+    assert_eq!(d["suspects"].as_array().unwrap().len(), 0, "{text}");
+    let b = d["bounded"].as_array().unwrap();
+    assert_eq!(b.len(), 1, "{text}");
+    let b = &b[0];
+    // Named by the variable holding the cache, not lru-cache's private field.
+    assert_eq!(b["name"], "pages", "{b}");
+    assert_eq!(b["evidence"], "preallocated", "{b}");
+    assert_eq!(b["max_entries"], 50000, "{b}");
+    // One new page per request: warm-up and two steps of 300.
+    assert_eq!(b["entries"], 900, "{b}");
+    // About 400 B per page: between 10 and 40 MB at 50,000 pages.
+    let max_bytes = b["max_bytes"].as_u64().unwrap();
+    assert!((10_000_000..40_000_000).contains(&max_bytes), "{b}");
+    let note = b["note"].as_str().unwrap();
+    assert!(note.starts_with("bounded, still filling: will stop at about 50000 entries / "), "{note}");
+    assert!(text.contains(&format!("Bounded: pages (Array): {note}")), "{text}");
+}
+
+#[test]
+fn a_cache_with_ttl_only_stays_a_suspect() {
+    let (d, text) = diagnose("leaks/ttl-only.js");
+    assert_eq!(d["verdict"], "leak", "{text}");
+    assert_eq!(d["bounded"].as_array().unwrap().len(), 0, "{text}");
+    let s = &d["suspects"][0];
+    assert_eq!(s["accumulator"]["name"], "pages", "{text}");
+    assert_eq!(s["pattern"], "global-collection", "{text}");
+    // Each request of a step keeps a key (lru-cache's key list) and a value
+    // (its value list): one group of the same shape, 2 x 300 objects.
+    assert_eq!(u64s(&s["objects_per_step"]), vec![600, 600], "{s}");
+    assert_eq!(s["accumulator"]["similar"], 1, "{s}");
+}

@@ -51,6 +51,9 @@ pub fn diagnosis(d: &Diagnosis, verbose: bool) -> String {
     for w in &d.warnings {
         let _ = writeln!(o, "warning: {w}");
     }
+    for b in &d.bounded {
+        let _ = writeln!(o, "Bounded: {} ({}): {}", b.name, b.class, b.note);
+    }
     if !d.suspects.is_empty() {
         let _ = writeln!(o, "\nAccumulators (where the fix goes)");
         for (i, s) in d.suspects.iter().enumerate() {
