@@ -37,8 +37,9 @@ pub fn diagnosis(d: &Diagnosis, verbose: bool) -> String {
         Verdict::NoLeak | Verdict::Inconclusive => {
             let _ = writeln!(
                 o,
-                "Verdict: {} — nothing grew by {threshold} or more in every step ({n} snapshots; set the threshold with --min-growth)",
-                paint("no leak", Colour::Green)
+                "Verdict: {} — nothing {}grew by {threshold} or more in every step ({n} snapshots; set the threshold with --min-growth)",
+                paint("no leak", Colour::Green),
+                if d.bounded.is_empty() { "" } else { "unbounded " }
             );
         }
     }
