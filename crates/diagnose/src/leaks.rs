@@ -52,6 +52,11 @@ impl Default for Options {
 /// interned strings) is excluded by kind and rarely reaches it.
 pub const DEFAULT_MIN_GROWTH: u64 = 64 * 1024;
 
+/// Fewest objects a group must gain in every step to count as growing at
+/// any byte size (a slow leak of one short string per request): with the
+/// run's own noise floor (see [`Diagnosis::noise_objects_per_step`]) above it.
+pub const MIN_OBJECTS_PER_STEP: u64 = 64;
+
 /// What is kept of an earlier snapshot: its largest id and its node ids
 /// (which objects were alive), and with an exact census the entry count and
 /// retained size of every object (to follow accumulators step by step).
@@ -189,6 +194,13 @@ pub use crate::verdict::Verdict;
 pub struct Diagnosis {
     pub verdict: Verdict,
     pub min_growth_bytes_per_step: u64,
+    /// The run's own noise, in objects per step: the most leak roots a group
+    /// gained in one step while gaining none in another (a cache warming up,
+    /// a bounded cache evicting). A group also counts as growing when it
+    /// gained more than this, and at least `MIN_OBJECTS_PER_STEP`, in every
+    /// step, steadily (its smallest step at least half its largest), whatever
+    /// its bytes.
+    pub noise_objects_per_step: u64,
     pub snapshots: Vec<SnapshotInfo>,
     /// Objects allocated after the first snapshot and alive in every later one (every one counted).
     pub survivors: u64,
@@ -428,10 +440,24 @@ pub fn diagnose(earlier: &[Census], last: &Last, opts: &Options) -> Result<Diagn
     // Rank: growing in every step first, by bytes per step.
     let mut ranked: Vec<usize> = (0..groups.len()).filter(|&g| groups[g].bytes > 0).collect();
     let min_step = |g: &Group| g.step_bytes.iter().copied().min().unwrap_or(0);
+    // The run's noise floor in objects: groups that grew in some step only.
+    let noise = groups
+        .iter()
+        .filter(|g| g.step_roots.iter().any(|&k| k == 0))
+        .map(|g| g.step_roots.iter().copied().max().unwrap_or(0))
+        .max()
+        .unwrap_or(0);
+    // Growing: enough bytes in every step, or enough objects in every step,
+    // steadily, above the noise (a leak of a few bytes per request).
+    let qualifies = |g: &Group| {
+        let lo = g.step_roots.iter().copied().min().unwrap_or(0);
+        let hi = g.step_roots.iter().copied().max().unwrap_or(0);
+        min_step(g) >= opts.min_growth || (lo >= MIN_OBJECTS_PER_STEP && lo > noise && lo * 2 >= hi)
+    };
     ranked.sort_by(|&a, &b| {
         let (ga, gb) = (&groups[a], &groups[b]);
-        let qa = min_step(ga) >= opts.min_growth;
-        let qb = min_step(gb) >= opts.min_growth;
+        let qa = qualifies(ga);
+        let qb = qualifies(gb);
         qb.cmp(&qa).then(gb.bytes.cmp(&ga.bytes))
     });
     let retainers = Retainers::build(s);
@@ -440,7 +466,7 @@ pub fn diagnose(earlier: &[Census], last: &Last, opts: &Options) -> Result<Diagn
     let mut bounded = Vec::new();
     for &g in &ranked {
         let gr = &groups[g];
-        let qualifies = min_step(gr) >= opts.min_growth;
+        let qualifies = qualifies(gr);
         if qualifies {
             let (&acc, _) = gr.accumulators.iter().max_by_key(|&(&a, &b)| (b, std::cmp::Reverse(a))).unwrap();
             if let Some(b) = bound_of(s, parent_edge, last.retained, acc) {
@@ -470,6 +496,7 @@ pub fn diagnose(earlier: &[Census], last: &Last, opts: &Options) -> Result<Diagn
     Ok(Diagnosis {
         verdict: if suspects.is_empty() { Verdict::NoLeak } else { Verdict::Leak },
         min_growth_bytes_per_step: opts.min_growth,
+        noise_objects_per_step: noise,
         snapshots,
         survivors,
         survivor_bytes,

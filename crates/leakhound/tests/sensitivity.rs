@@ -125,3 +125,32 @@ fn a_cache_with_ttl_only_stays_a_suspect() {
     assert_eq!(u64s(&s["objects_per_step"]), vec![600, 600], "{s}");
     assert_eq!(s["accumulator"]["similar"], 1, "{s}");
 }
+
+#[test]
+fn one_short_string_per_request_is_a_leak_by_count() {
+    let (d, text) = diagnose("leaks/slow-strings.js");
+    assert_eq!(d["verdict"], "leak", "{text}");
+    let s = &d["suspects"][0];
+    assert_eq!(s["accumulator"]["name"], "seenIds", "{text}");
+    assert_eq!(s["pattern"], "global-collection", "{text}");
+    // One string per request, 300 requests per step: far under the byte threshold.
+    assert_eq!(u64s(&s["objects_per_step"]), vec![300, 300], "{s}");
+    let bytes = u64s(&s["bytes_per_step"]);
+    assert!(bytes.iter().all(|&b| (300 * 16..300 * 64).contains(&b)), "{bytes:?}");
+    let noise = d["noise_objects_per_step"].as_u64().unwrap();
+    assert!(noise < 64, "noise {noise}");
+    assert!(
+        text.contains(&format!(
+            "Growth by count: seenIds gained +300, +300 objects per step, steadily, above this run's noise of {noise} objects per step"
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_cache_warming_up_sets_the_noise_floor_and_stays_no_leak() {
+    // warm-cache fills 200 entries in one step only: that is the noise.
+    let (d, text) = diagnose("controls/warm-cache.js");
+    assert_eq!(d["verdict"], "no-leak", "{text}");
+    assert_eq!(d["noise_objects_per_step"], 200, "{text}");
+}

@@ -32,6 +32,16 @@ pub fn diagnosis(d: &Diagnosis, verbose: bool) -> String {
                 bytes(avg(&s.bytes_per_step)),
                 n
             );
+            if s.bytes_per_step.iter().any(|&b| b < d.min_growth_bytes_per_step) {
+                // Found by its count, not its bytes: say what it rests on.
+                let _ = writeln!(
+                    o,
+                    "Growth by count: {} gained {} objects per step, steadily, above this run's noise of {} objects per step",
+                    s.accumulator.name,
+                    per_step_text(&s.objects_per_step, |x| x.to_string()),
+                    d.noise_objects_per_step
+                );
+            }
         }
         // A snapshot diagnosis is never inconclusive.
         Verdict::NoLeak | Verdict::Inconclusive => {
