@@ -954,6 +954,13 @@ fn outside_heap_note(acc: &Accumulator, classes: &[ClassCount], native: &[u64]) 
     ))
 }
 
+/// An empty slot's value: V8's oddballs, `system / Oddball` up to Node 22,
+/// `undefined`, `null`, `hole`... by name from Node 24.
+fn is_placeholder(s: &HeapSnapshot, t: NodeIndex) -> bool {
+    s.kind(t) == NodeKind::Hidden
+        && matches!(s.name(t), "system / Oddball" | "undefined" | "null" | "hole" | "the_hole" | "uninitialized" | "false" | "true")
+}
+
 /// Numeric fields that bound a collection, as libraries name them (a
 /// leading `#` or `_` is ignored).
 const BOUND_FIELDS: &[&str] = &["max", "maxSize", "maxEntries", "maxKeys", "maxItems", "maxLength", "capacity", "limit", "sizeLimit"];
@@ -980,7 +987,7 @@ fn bound_of(s: &HeapSnapshot, parent_edge: &[EdgeIndex], retained: &[u64], acc: 
                 }
                 slots += 1;
                 let t = s.edge_target(e);
-                if !(s.kind(t) == NodeKind::Hidden && s.name(t) == "system / Oddball") {
+                if !is_placeholder(s, t) {
                     full += 1;
                 }
             }

@@ -18,12 +18,12 @@ fn fixtures() -> PathBuf {
     repo_root().join("fixtures")
 }
 
-fn snapshots(app: &str, dir: &Path) -> Vec<PathBuf> {
+fn snapshots(app: &str, dir: &Path, major: u32) -> Vec<PathBuf> {
     assert!(
         fixtures().join("node_modules/lru-cache/package.json").exists(),
         "fixtures/node_modules is missing: run `cd fixtures && npm ci` (scripts/test.sh does)"
     );
-    let node = find_node(20).unwrap_or_else(|_| any_node());
+    let node = find_node(major).unwrap_or_else(|_| any_node());
     let out = Command::new(node)
         .arg(fixtures().join("harness.js"))
         .arg(fixtures().join(app))
@@ -40,8 +40,12 @@ fn snapshots(app: &str, dir: &Path) -> Vec<PathBuf> {
 
 /// `leakhound diagnose --json` and the text form of the same snapshots.
 fn diagnose(app: &str) -> (Value, String) {
+    diagnose_on(app, 20)
+}
+
+fn diagnose_on(app: &str, major: u32) -> (Value, String) {
     let tmp = temp_dir();
-    let files = snapshots(app, tmp.path());
+    let files = snapshots(app, tmp.path(), major);
     let run = |json: bool| {
         let mut c = Command::new(BIN);
         c.arg("diagnose");
@@ -153,4 +157,21 @@ fn a_cache_warming_up_sets_the_noise_floor_and_stays_no_leak() {
     let (d, text) = diagnose("controls/warm-cache.js");
     assert_eq!(d["verdict"], "no-leak", "{text}");
     assert_eq!(d["noise_objects_per_step"], 200, "{text}");
+}
+
+#[test]
+fn bounded_and_ttl_only_on_node_18_24_and_26() {
+    // Node 24 names an empty slot's oddball `undefined`, not `system / Oddball`.
+    for major in [18, 24, 26] {
+        find_node(major).unwrap_or_else(|e| panic!("Node {major} is needed (scripts/install-nodes.sh): {e}"));
+        let (d, text) = diagnose_on("controls/lru-filling.js", major);
+        assert_eq!(d["verdict"], "no-leak", "Node {major}: {text}");
+        assert_eq!(d["bounded"][0]["name"], "pages", "Node {major}: {text}");
+        assert_eq!(d["bounded"][0]["max_entries"], 50000, "Node {major}: {text}");
+        let (d, text) = diagnose_on("leaks/ttl-only.js", major);
+        assert_eq!(d["verdict"], "leak", "Node {major}: {text}");
+        assert_eq!(d["suspects"][0]["accumulator"]["name"], "pages", "Node {major}: {text}");
+        let (d, text) = diagnose_on("leaks/buffers.js", major);
+        assert_eq!(d["suspects"][0]["native_bytes_per_step"], serde_json::json!([30 * 65536, 30 * 65536]), "Node {major}: {text}");
+    }
 }
