@@ -175,3 +175,41 @@ fn bounded_and_ttl_only_on_node_18_24_and_26() {
         assert_eq!(d["suspects"][0]["native_bytes_per_step"], serde_json::json!([30 * 65536, 30 * 65536]), "Node {major}: {text}");
     }
 }
+
+/// `leakhound run` with its default rounds, loading one URL of the app.
+fn run_app(app: &str) -> Value {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let node = find_node(20).unwrap_or_else(|_| any_node());
+    let out = Command::new(BIN)
+        .args(["run", "--json", "--load", &format!("http://127.0.0.1:{port}/item?id=1")])
+        .arg("--")
+        .arg(node)
+        .arg(fixtures().join(app))
+        .env("PORT", port.to_string())
+        .stdin(Stdio::null())
+        .output()
+        .expect("cannot run leakhound");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("run {app}: {e}: {}", String::from_utf8_lossy(&out.stderr)))
+}
+
+#[test]
+fn run_finds_buffer_and_slow_leaks_and_passes_dropped_buffers() {
+    let v = run_app("leaks/buffers.js");
+    assert_eq!(v["verdict"], "leak", "{}", v["reason"]);
+    let s = &v["diagnosis"]["suspects"][0];
+    assert_eq!(s["accumulator"]["name"], "uploads", "{}", v["reason"]);
+    // Every 10th request of a round keeps 65536 B outside the heap.
+    let native = u64s(&s["native_bytes_per_step"]);
+    assert!(native.iter().all(|&n| n >= 10 * 65536 && n % 65536 == 0), "{native:?}");
+    let v = run_app("leaks/slow-strings.js");
+    assert_eq!(v["verdict"], "leak", "{}", v["reason"]);
+    let s = &v["diagnosis"]["suspects"][0];
+    assert_eq!(s["accumulator"]["name"], "seenIds", "{}", v["reason"]);
+    // One short string per request: each round's objects are its requests,
+    // a few dozen bytes each.
+    let objects = u64s(&s["objects_per_step"]);
+    let bytes = u64s(&s["bytes_per_step"]);
+    assert!(objects.iter().zip(&bytes).all(|(&k, &b)| k >= 100 && b < k * 64), "{objects:?} {bytes:?}");
+    let v = run_app("controls/buffers-dropped.js");
+    assert_eq!(v["verdict"], "no-leak", "{}", v["reason"]);
+}
