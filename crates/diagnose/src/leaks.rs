@@ -452,7 +452,10 @@ pub fn diagnose(earlier: &[Census], last: &Last, opts: &Options) -> Result<Diagn
     let qualifies = |g: &Group| {
         let lo = g.step_roots.iter().copied().min().unwrap_or(0);
         let hi = g.step_roots.iter().copied().max().unwrap_or(0);
-        min_step(g) >= opts.min_growth || (lo >= MIN_OBJECTS_PER_STEP && lo > noise && lo * 2 >= hi)
+        // A byte threshold raised above the default asks for large growth
+        // only: then the count does not override it.
+        let by_count = opts.min_growth <= DEFAULT_MIN_GROWTH && lo >= MIN_OBJECTS_PER_STEP && lo > noise && lo * 2 >= hi;
+        min_step(g) >= opts.min_growth || by_count
     };
     ranked.sort_by(|&a, &b| {
         let (ga, gb) = (&groups[a], &groups[b]);

@@ -213,3 +213,17 @@ fn run_finds_buffer_and_slow_leaks_and_passes_dropped_buffers() {
     let v = run_app("controls/buffers-dropped.js");
     assert_eq!(v["verdict"], "no-leak", "{}", v["reason"]);
 }
+
+#[test]
+fn a_raised_byte_threshold_turns_growth_by_count_off() {
+    let tmp = temp_dir();
+    let files = snapshots("leaks/slow-strings.js", tmp.path(), 20);
+    let out = Command::new(BIN)
+        .args(["diagnose", "--json", "--min-growth", "1MB"])
+        .args(&files)
+        .stdin(Stdio::null())
+        .output()
+        .expect("cannot run leakhound");
+    let d: Value = serde_json::from_slice(&out.stdout).expect("bad JSON");
+    assert_eq!(d["verdict"], "no-leak", "{}", d["suspects"]);
+}
