@@ -441,12 +441,8 @@ pub fn diagnose(earlier: &[Census], last: &Last, opts: &Options) -> Result<Diagn
     let mut ranked: Vec<usize> = (0..groups.len()).filter(|&g| groups[g].bytes > 0).collect();
     let min_step = |g: &Group| g.step_bytes.iter().copied().min().unwrap_or(0);
     // The run's noise floor in objects: groups that grew in some step only.
-    let noise = groups
-        .iter()
-        .filter(|g| g.step_roots.iter().any(|&k| k == 0))
-        .map(|g| g.step_roots.iter().copied().max().unwrap_or(0))
-        .max()
-        .unwrap_or(0);
+    let noise =
+        groups.iter().filter(|g| g.step_roots.contains(&0)).map(|g| g.step_roots.iter().copied().max().unwrap_or(0)).max().unwrap_or(0);
     // Growing: enough bytes in every step, or enough objects in every step,
     // steadily, above the noise (a leak of a few bytes per request).
     let qualifies = |g: &Group| {
