@@ -19,7 +19,13 @@
 //! and dictionary keys blurred, repeated links of a chain folded), so ten
 //! thousand leaked closures in one listener array are one suspect. A group
 //! is a suspect when the bytes of its objects that appeared in every step
-//! reach the noise threshold in every step.
+//! reach the noise threshold in every step, or when it gained a steady
+//! count of objects in every step above the run's own noise (a slow leak of
+//! a few bytes per request). Backing stores outside the JS heap (an
+//! ArrayBuffer's `system / JSArrayBufferData`) count with the object that
+//! holds them. A growing collection with a bound it has not reached (a
+//! store preallocated to its capacity, a `max` field) is `bounded`, not a
+//! suspect.
 
 use crate::describe::{class_name, clip, edge_label, node_label, path_steps, start_label};
 use crate::patterns::{self, Evidence, Pattern};
