@@ -19,7 +19,13 @@
 //! and dictionary keys blurred, repeated links of a chain folded), so ten
 //! thousand leaked closures in one listener array are one suspect. A group
 //! is a suspect when the bytes of its objects that appeared in every step
-//! reach the noise threshold in every step.
+//! reach the noise threshold in every step, or when it gained a steady
+//! count of objects in every step above the run's own noise (a slow leak of
+//! a few bytes per request). Backing stores outside the JS heap (an
+//! ArrayBuffer's `system / JSArrayBufferData`) count with the object that
+//! holds them. A growing collection with a bound it has not reached (a
+//! store preallocated to its capacity, a `max` field) is `bounded`, not a
+//! suspect.
 
 use crate::describe::{class_name, clip, edge_label, node_label, path_steps, start_label};
 use crate::patterns::{self, Evidence, Pattern};
@@ -51,6 +57,11 @@ impl Default for Options {
 /// leak exceed it; V8's own churn between snapshots (feedback, code,
 /// interned strings) is excluded by kind and rarely reaches it.
 pub const DEFAULT_MIN_GROWTH: u64 = 64 * 1024;
+
+/// Fewest objects a group must gain in every step to count as growing at
+/// any byte size (a slow leak of one short string per request): with the
+/// run's own noise floor (see [`Diagnosis::noise_objects_per_step`]) above it.
+pub const MIN_OBJECTS_PER_STEP: u64 = 64;
 
 /// What is kept of an earlier snapshot: its largest id and its node ids
 /// (which objects were alive), and with an exact census the entry count and
@@ -169,8 +180,16 @@ pub struct Suspect {
     pub classes: Vec<ClassCount>,
     /// Leak roots that appeared in each step and are still alive.
     pub objects_per_step: Vec<u64>,
-    /// Bytes (shallow, of every new object they hold) per step.
+    /// Bytes (shallow, of every new object they hold, backing stores
+    /// outside the JS heap included) per step.
     pub bytes_per_step: Vec<u64>,
+    /// The part of `bytes_per_step` outside the JS heap: backing stores
+    /// (`system / JSArrayBufferData`) of the objects they hold.
+    pub native_bytes_per_step: Vec<u64>,
+    /// The growth outside the JS heap in words, when there is some:
+    /// "Buffers held by uploads (Map): +1.9 MB per step outside the JS heap".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outside_heap: Option<String>,
     /// Objects allocated after the first snapshot and alive in every later one.
     pub survivors: u64,
     pub survivor_bytes: u64,
@@ -184,6 +203,13 @@ pub use crate::verdict::Verdict;
 pub struct Diagnosis {
     pub verdict: Verdict,
     pub min_growth_bytes_per_step: u64,
+    /// The run's own noise, in objects per step: the most leak roots a group
+    /// gained in one step while gaining none in another (a cache warming up,
+    /// a bounded cache evicting). A group also counts as growing when it
+    /// gained more than this, and at least `MIN_OBJECTS_PER_STEP`, in every
+    /// step, steadily (its smallest step at least half its largest), whatever
+    /// its bytes.
+    pub noise_objects_per_step: u64,
     pub snapshots: Vec<SnapshotInfo>,
     /// Objects allocated after the first snapshot and alive in every later one (every one counted).
     pub survivors: u64,
@@ -191,7 +217,32 @@ pub struct Diagnosis {
     pub suspects: Vec<Suspect>,
     /// Groups that grew but not in every step or below the threshold (largest first), for --verbose.
     pub below_threshold: Vec<Suspect>,
+    /// Collections that grew in every step but have a bound they have not
+    /// reached yet (an LRU cache still filling): not suspects.
+    pub bounded: Vec<Bounded>,
     pub warnings: Vec<String>,
+}
+
+/// A collection that grows toward a bound it has not reached yet.
+#[derive(Clone, Debug, Serialize)]
+pub struct Bounded {
+    /// How the code names it (the variable holding the cache).
+    pub name: String,
+    pub class: String,
+    /// Entries in the last snapshot.
+    pub entries: u64,
+    /// Where it stops: the bound, in entries.
+    pub max_entries: u64,
+    /// Its retained size in the last snapshot.
+    pub retained: u64,
+    /// Its retained size at the bound, extrapolated from the bytes per entry so far.
+    pub max_bytes: u64,
+    /// What the bound was read from: `preallocated` (a store sized to the
+    /// bound, filling its empty slots) or `field` (a numeric field such as
+    /// `max`, `maxSize` beside the collection).
+    pub evidence: String,
+    /// "bounded, still filling: will stop at about 50000 entries / 20.8 MB".
+    pub note: String,
 }
 
 const NONE: u32 = u32::MAX;
@@ -202,6 +253,8 @@ struct Group {
     roots: u64,
     bytes: u64,
     step_bytes: Vec<u64>,
+    /// The part of `step_bytes` outside the JS heap (backing stores).
+    native_step_bytes: Vec<u64>,
     step_roots: Vec<u64>,
     survivors: u64,
     survivor_bytes: u64,
@@ -288,6 +341,14 @@ pub fn diagnose(earlier: &[Census], last: &Last, opts: &Options) -> Result<Diagn
             _ => x,
         };
         let Some(p) = p else { continue };
+        if is_backing_store(s, x) {
+            // Memory outside the JS heap (an ArrayBuffer's backing store)
+            // belongs to the new object that holds it.
+            if is_new(p) && !see_through(s.kind(p)) {
+                root_of[x as usize] = root_of[p as usize];
+            }
+            continue;
+        }
         if !is_new(x) {
             continue;
         }
@@ -338,7 +399,12 @@ pub fn diagnose(earlier: &[Census], last: &Last, opts: &Options) -> Result<Diagn
         let a = acc_of_root[x as usize];
         let shape = *shape_memo.entry(a).or_insert_with(|| path_shape(s, last.classes, parent_edge, a));
         let g = *group_of_shape.entry(shape).or_insert_with(|| {
-            groups.push(Group { step_bytes: vec![0; steps], step_roots: vec![0; steps], ..Default::default() });
+            groups.push(Group {
+                step_bytes: vec![0; steps],
+                native_step_bytes: vec![0; steps],
+                step_roots: vec![0; steps],
+                ..Default::default()
+            });
             groups.len() - 1
         });
         group_of_root[x as usize] = g as u32;
@@ -358,10 +424,16 @@ pub fn diagnose(earlier: &[Census], last: &Last, opts: &Options) -> Result<Diagn
         }
         let g = group_of_root[r as usize] as usize;
         let size = s.self_size(x);
-        let step = first_seen_step(s.id(x));
+        let native = is_backing_store(s, x);
+        // A backing store's id is not from the JS objects' counter: it
+        // appeared with its holder.
+        let step = if native { parent(x).map_or(steps - 1, |p| first_seen_step(s.id(p))) } else { first_seen_step(s.id(x)) };
         let gr = &mut groups[g];
         gr.bytes += size;
         gr.step_bytes[step] += size;
+        if native {
+            gr.native_step_bytes[step] += size;
+        }
         if step + 1 < steps || steps == 1 {
             gr.survivors += 1;
             gr.survivor_bytes += size;
@@ -388,18 +460,39 @@ pub fn diagnose(earlier: &[Census], last: &Last, opts: &Options) -> Result<Diagn
     // Rank: growing in every step first, by bytes per step.
     let mut ranked: Vec<usize> = (0..groups.len()).filter(|&g| groups[g].bytes > 0).collect();
     let min_step = |g: &Group| g.step_bytes.iter().copied().min().unwrap_or(0);
+    // The run's noise floor in objects: groups that grew in some step only.
+    let noise =
+        groups.iter().filter(|g| g.step_roots.contains(&0)).map(|g| g.step_roots.iter().copied().max().unwrap_or(0)).max().unwrap_or(0);
+    // Growing: enough bytes in every step, or enough objects in every step,
+    // steadily, above the noise (a leak of a few bytes per request).
+    let qualifies = |g: &Group| {
+        let lo = g.step_roots.iter().copied().min().unwrap_or(0);
+        let hi = g.step_roots.iter().copied().max().unwrap_or(0);
+        // A byte threshold raised above the default asks for large growth
+        // only: then the count does not override it.
+        let by_count = opts.min_growth <= DEFAULT_MIN_GROWTH && lo >= MIN_OBJECTS_PER_STEP && lo > noise && lo * 2 >= hi;
+        min_step(g) >= opts.min_growth || by_count
+    };
     ranked.sort_by(|&a, &b| {
         let (ga, gb) = (&groups[a], &groups[b]);
-        let qa = min_step(ga) >= opts.min_growth;
-        let qb = min_step(gb) >= opts.min_growth;
+        let qa = qualifies(ga);
+        let qb = qualifies(gb);
         qb.cmp(&qa).then(gb.bytes.cmp(&ga.bytes))
     });
     let retainers = Retainers::build(s);
     let mut suspects = Vec::new();
     let mut below = Vec::new();
+    let mut bounded = Vec::new();
     for &g in &ranked {
         let gr = &groups[g];
-        let qualifies = min_step(gr) >= opts.min_growth;
+        let qualifies = qualifies(gr);
+        if qualifies {
+            let (&acc, _) = gr.accumulators.iter().max_by_key(|&(&a, &b)| (b, std::cmp::Reverse(a))).unwrap();
+            if let Some(b) = bound_of(s, parent_edge, last.retained, acc) {
+                bounded.push(b);
+                continue;
+            }
+        }
         if qualifies && suspects.len() >= opts.max_suspects {
             continue;
         }
@@ -422,11 +515,13 @@ pub fn diagnose(earlier: &[Census], last: &Last, opts: &Options) -> Result<Diagn
     Ok(Diagnosis {
         verdict: if suspects.is_empty() { Verdict::NoLeak } else { Verdict::Leak },
         min_growth_bytes_per_step: opts.min_growth,
+        noise_objects_per_step: noise,
         snapshots,
         survivors,
         survivor_bytes,
         suspects,
         below_threshold: below,
+        bounded,
         warnings,
     })
 }
@@ -448,6 +543,13 @@ fn kind_name(s: &HeapSnapshot, classes: &Classes, key: u64) -> String {
     } else {
         classes.keys[key as usize].name.clone()
     }
+}
+
+/// Memory outside the JS heap that V8 puts in the snapshot as a native
+/// node with a size: an ArrayBuffer's `system / JSArrayBufferData`, or
+/// another embedder allocation held by an internal link.
+fn is_backing_store(s: &HeapSnapshot, x: NodeIndex) -> bool {
+    s.kind(x) == NodeKind::Native && s.self_size(x) > 0 && s.name(x).starts_with("system / ")
 }
 
 fn is_context(s: &HeapSnapshot, x: NodeIndex) -> bool {
@@ -582,7 +684,7 @@ fn accumulator_name(s: &HeapSnapshot, parent_edge: &[EdgeIndex], a: NodeIndex) -
         // indexes and functions' properties (`renderPage.cache`).
         let go_on = see_through_src
             || numeric
-            || matches!(s.edge_name(e), EdgeName::Name(t) if t == "_events" || t.starts_with('_') && parts.len() == 1)
+            || matches!(s.edge_name(e), EdgeName::Name(t) if t == "_events" || (t.starts_with('_') || t.starts_with('#')) && parts.len() == 1)
             || s.kind(src) == NodeKind::Closure
             || (parts.len() == 1 && is_events_object(s, parent_edge, src));
         if !go_on {
@@ -594,6 +696,11 @@ fn accumulator_name(s: &HeapSnapshot, parent_edge: &[EdgeIndex], a: NodeIndex) -
             break;
         }
         x = src;
+    }
+    // A library's private field (`#valList`, minified `#t`) says nothing to
+    // the user: name the variable that holds the library's object.
+    if parts.len() > 1 && parts[0].starts_with('#') {
+        parts.remove(0);
     }
     parts.reverse();
     let mut out = String::new();
@@ -752,6 +859,7 @@ fn describe_group(
         location: location.as_ref(),
         steps: gr.step_roots.len(),
     };
+    let outside_heap = outside_heap_note(&accumulator, &class_counts, &gr.native_step_bytes);
     let pattern = patterns::classify(&ev);
     let advice = patterns::advice(pattern, &ev);
     Suspect {
@@ -764,6 +872,8 @@ fn describe_group(
         classes: class_counts,
         objects_per_step: gr.step_roots.clone(),
         bytes_per_step: gr.step_bytes.clone(),
+        native_bytes_per_step: gr.native_step_bytes.clone(),
+        outside_heap,
         survivors: gr.survivors,
         survivor_bytes: gr.survivor_bytes,
         advice,
@@ -843,4 +953,125 @@ fn object_keys(s: &HeapSnapshot, classes: &Classes, acc: NodeIndex, leaked: impl
     let key_class =
         key_classes.into_iter().max_by_key(|&(c, k)| (k, std::cmp::Reverse(c))).map(|(c, _)| classes.keys[c as usize].name.clone());
     (keys, leaked_entries, key_class)
+}
+
+/// "Buffers held by uploads (Map): +2.0 MB per step outside the JS heap",
+/// when the group holds backing stores (mean per step).
+fn outside_heap_note(acc: &Accumulator, classes: &[ClassCount], native: &[u64]) -> Option<String> {
+    let total: u64 = native.iter().sum();
+    if total == 0 || native.is_empty() {
+        return None;
+    }
+    let what = match classes.first().map(|c| c.class.as_str()) {
+        Some("Buffer" | "FastBuffer" | "Uint8Array") => "Buffers".to_string(),
+        Some(c) if !c.is_empty() && !c.starts_with('(') => format!("{c} objects"),
+        _ => "objects".to_string(),
+    };
+    Some(format!(
+        "{what} held by {} ({}): +{} per step outside the JS heap",
+        acc.name,
+        acc.class,
+        crate::units::bytes(total / native.len() as u64)
+    ))
+}
+
+/// An empty slot's value: V8's oddballs, `system / Oddball` up to Node 22,
+/// `undefined`, `null`, `hole`... by name from Node 24.
+fn is_placeholder(s: &HeapSnapshot, t: NodeIndex) -> bool {
+    s.kind(t) == NodeKind::Hidden
+        && matches!(s.name(t), "system / Oddball" | "undefined" | "null" | "hole" | "the_hole" | "uninitialized" | "false" | "true")
+}
+
+/// Numeric fields that bound a collection, as libraries name them (a
+/// leading `#` or `_` is ignored).
+const BOUND_FIELDS: &[&str] = &["max", "maxSize", "maxEntries", "maxKeys", "maxItems", "maxLength", "capacity", "limit", "sizeLimit"];
+
+/// The bound of the accumulator `acc`, when it has one it has not reached:
+/// a store preallocated to its capacity whose empty slots are filling (an
+/// LRU cache's value list: lru-cache's `new Array(max)`), or a numeric
+/// bound field (`max`, `maxSize`...) on it or on the object that owns it,
+/// readable when the snapshot has numeric values. A `ttl` alone bounds
+/// nothing under sustained traffic.
+fn bound_of(s: &HeapSnapshot, parent_edge: &[EdgeIndex], retained: &[u64], acc: NodeIndex) -> Option<Bounded> {
+    let filled = |a: NodeIndex| -> (u64, u64, u64) {
+        // (slots, slots holding an object or string, self size of the store)
+        // V8 puts an array's element edges on the array object (placeholders
+        // such as `undefined` included) or on its backing store: the larger.
+        let store = s.child_by_name(a, "elements").filter(|&e| s.kind(e) == NodeKind::Array);
+        let count = |x: NodeIndex| -> (u64, u64) {
+            let (mut slots, mut full) = (0u64, 0u64);
+            for e in s.edges(x) {
+                if s.edge_kind(e) != EdgeKind::Element
+                    && !matches!(s.edge_name(e), EdgeName::Name(t) if t.bytes().all(|b| b.is_ascii_digit()))
+                {
+                    continue;
+                }
+                slots += 1;
+                let t = s.edge_target(e);
+                if !is_placeholder(s, t) {
+                    full += 1;
+                }
+            }
+            (slots, full)
+        };
+        let own = count(a);
+        let (slots, full) = match store {
+            Some(st) => own.max(count(st)),
+            None => own,
+        };
+        // Shallow-size folding moved the store's bytes into its owner.
+        (slots, full, s.self_size(a) + store.map_or(0, |st| s.self_size(st)))
+    };
+    let (slots, full, store_bytes) = filled(acc);
+    let entries = if slots > 0 { full } else { entries_of(s, acc) as u64 };
+    let mut found: Option<(u64, &str)> = None;
+    // A store sized to its bound: most slots still empty placeholders.
+    if s.name(acc) == "Array" && slots >= 64 && full * 2 <= slots && full > 0 {
+        found = Some((slots, "preallocated"));
+    }
+    if found.is_none() {
+        let owner = {
+            let e = parent_edge[acc as usize];
+            (e != NO_EDGE && s.edge_kind(e) == EdgeKind::Property).then(|| edge_source(s, e))
+        };
+        for o in std::iter::once(acc).chain(owner) {
+            for e in s.edges(o) {
+                let EdgeName::Name(name) = s.edge_name(e) else { continue };
+                if !BOUND_FIELDS.contains(&name.trim_start_matches(['#', '_'])) {
+                    continue;
+                }
+                let t = s.edge_target(e);
+                if s.kind(t) != NodeKind::Number {
+                    continue;
+                }
+                if let Ok(v) = s.name(t).parse::<f64>() {
+                    if v.is_finite() && v >= 1.0 && (v as u64) > entries {
+                        found = Some((v as u64, "field"));
+                    }
+                }
+            }
+        }
+    }
+    let (max_entries, evidence) = found?;
+    if entries == 0 || entries >= max_entries {
+        return None;
+    }
+    let kept = retained[acc as usize];
+    let per_entry = kept.saturating_sub(store_bytes) as f64 / entries as f64;
+    let max_bytes = store_bytes + (per_entry * max_entries as f64) as u64;
+    let name = accumulator_name(s, parent_edge, acc);
+    Some(Bounded {
+        note: format!(
+            "bounded, still filling: will stop at about {max_entries} entries / {} ({entries} now, {})",
+            crate::units::bytes(max_bytes),
+            crate::units::bytes(kept)
+        ),
+        name,
+        class: s.name(acc).to_string(),
+        entries,
+        max_entries,
+        retained: kept,
+        max_bytes,
+        evidence: evidence.to_string(),
+    })
 }

@@ -31,13 +31,24 @@ pub fn diagnosis(d: &Diagnosis, verbose: bool) -> String {
                 bytes(avg(&s.bytes_per_step)),
                 n
             );
+            if s.bytes_per_step.iter().any(|&b| b < d.min_growth_bytes_per_step) {
+                // Found by its count, not its bytes: say what it rests on.
+                let _ = writeln!(
+                    o,
+                    "Growth by count: {} gained {} objects per step, steadily, above this run's noise of {} objects per step",
+                    s.accumulator.name,
+                    per_step_text(&s.objects_per_step, |x| x.to_string()),
+                    d.noise_objects_per_step
+                );
+            }
         }
         // A snapshot diagnosis is never inconclusive.
         Verdict::NoLeak | Verdict::Inconclusive => {
             let _ = writeln!(
                 o,
-                "Verdict: {} — nothing grew by {threshold} or more in every step ({n} snapshots; set the threshold with --min-growth)",
-                paint("no leak", Colour::Green)
+                "Verdict: {} — nothing {}grew by {threshold} or more in every step ({n} snapshots; set the threshold with --min-growth)",
+                paint("no leak", Colour::Green),
+                if d.bounded.is_empty() { "" } else { "unbounded " }
             );
         }
     }
@@ -49,6 +60,9 @@ pub fn diagnosis(d: &Diagnosis, verbose: bool) -> String {
     );
     for w in &d.warnings {
         let _ = writeln!(o, "warning: {w}");
+    }
+    for b in &d.bounded {
+        let _ = writeln!(o, "Bounded: {} ({}): {}", b.name, b.class, b.note);
     }
     if !d.suspects.is_empty() {
         let _ = writeln!(o, "\nAccumulators (where the fix goes)");
@@ -116,6 +130,9 @@ fn suspect(o: &mut String, i: usize, s: &Suspect, verbose: bool) {
         crate::output::int(s.survivors),
         bytes(s.survivor_bytes),
     );
+    if let Some(note) = &s.outside_heap {
+        let _ = writeln!(o, "     native: {note}");
+    }
     if s.accumulator.similar > 0 {
         let _ = writeln!(o, "     and {} more containers of the same shape", s.accumulator.similar);
     }

@@ -1,0 +1,229 @@
+//! Leaks that the byte threshold alone misses, and bounded structures that
+//! only look like leaks, on real snapshots of fixture apps taken by
+//! `fixtures/harness.js` (a warm-up, then three rounds of 300 requests).
+
+#[path = "../../heapsnap/tests/common/mod.rs"]
+mod common;
+#[path = "support/schema.rs"]
+mod schema;
+
+use common::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_leakhound");
+
+fn fixtures() -> PathBuf {
+    repo_root().join("fixtures")
+}
+
+fn snapshots(app: &str, dir: &Path, major: u32) -> Vec<PathBuf> {
+    assert!(
+        fixtures().join("node_modules/lru-cache/package.json").exists(),
+        "fixtures/node_modules is missing: run `cd fixtures && npm ci` (scripts/test.sh does)"
+    );
+    let node = find_node(major).unwrap_or_else(|_| any_node());
+    let out = Command::new(node)
+        .arg(fixtures().join("harness.js"))
+        .arg(fixtures().join(app))
+        .arg(dir)
+        .args(["--snapshots", "3", "--requests", "300", "--warmup", "300"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("cannot run node");
+    assert!(out.status.success(), "harness failed on {app}: {}", String::from_utf8_lossy(&out.stderr));
+    let files: Vec<PathBuf> = String::from_utf8_lossy(&out.stdout).lines().map(PathBuf::from).collect();
+    assert_eq!(files.len(), 3, "harness wrote {files:?}");
+    files
+}
+
+/// `leakhound diagnose --json` and the text form of the same snapshots.
+fn diagnose(app: &str) -> (Value, String) {
+    diagnose_on(app, 20)
+}
+
+fn diagnose_on(app: &str, major: u32) -> (Value, String) {
+    let tmp = temp_dir();
+    let files = snapshots(app, tmp.path(), major);
+    let run = |json: bool| {
+        let mut c = Command::new(BIN);
+        c.arg("diagnose");
+        if json {
+            c.arg("--json");
+        }
+        let out = c.args(&files).stdin(Stdio::null()).output().expect("cannot run leakhound");
+        assert!(out.status.success(), "diagnose {app}: {}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    };
+    let d: Value = serde_json::from_slice(&run(true)).expect("bad JSON");
+    schema::check_schema("diagnose", &d);
+    (d, String::from_utf8_lossy(&run(false)).into_owned())
+}
+
+fn u64s(v: &Value) -> Vec<u64> {
+    v.as_array().unwrap_or_else(|| panic!("not an array: {v}")).iter().map(|x| x.as_u64().unwrap()).collect()
+}
+
+#[test]
+fn buffers_kept_in_a_map_are_a_leak_counted_outside_the_js_heap() {
+    let (d, text) = diagnose("leaks/buffers.js");
+    assert_eq!(d["verdict"], "leak", "{text}");
+    let s = &d["suspects"][0];
+    assert_eq!(s["accumulator"]["name"], "uploads", "{text}");
+    assert_eq!(s["accumulator"]["class"], "Map", "{text}");
+    // 300 requests per step, every 10th keeps a 64 KiB Buffer: 30 backing
+    // stores of 65536 B each, exactly, plus the Buffers' own small objects.
+    let native = u64s(&s["native_bytes_per_step"]);
+    assert_eq!(native, vec![30 * 65536, 30 * 65536], "{s}");
+    let total = u64s(&s["bytes_per_step"]);
+    assert!(total.iter().zip(&native).all(|(t, n)| t > n && t - n < 30 * 1024), "{total:?} vs {native:?}");
+    // The accumulator's retained size includes the backing stores (90 Buffers
+    // over warm-up and two steps).
+    let retained = s["accumulator"]["retained"][2].as_u64().unwrap();
+    assert!(retained >= 90 * 65536, "retained {retained}");
+    let note = s["outside_heap"].as_str().unwrap_or_default();
+    assert_eq!(note, "Buffers held by uploads (Map): +2.0 MB per step outside the JS heap", "{s}");
+    assert!(text.contains(&format!("native: {note}")), "{text}");
+}
+
+#[test]
+fn buffers_created_and_dropped_are_no_leak() {
+    let (d, text) = diagnose("controls/buffers-dropped.js");
+    assert_eq!(d["verdict"], "no-leak", "{text}");
+    assert_eq!(d["suspects"].as_array().unwrap().len(), 0, "{text}");
+}
+
+#[test]
+fn an_lru_cache_still_filling_is_bounded_not_a_leak() {
+    let (d, text) = diagnose("controls/lru-filling.js");
+    assert_eq!(d["verdict"], "no-leak", "{text}");
+    assert_eq!(d["suspects"].as_array().unwrap().len(), 0, "{text}");
+    let b = d["bounded"].as_array().unwrap();
+    assert_eq!(b.len(), 1, "{text}");
+    let b = &b[0];
+    // Named by the variable holding the cache, not lru-cache's private field.
+    assert_eq!(b["name"], "pages", "{b}");
+    assert_eq!(b["evidence"], "preallocated", "{b}");
+    assert_eq!(b["max_entries"], 50000, "{b}");
+    // One new page per request: warm-up and two steps of 300.
+    assert_eq!(b["entries"], 900, "{b}");
+    // About 400 B per page: between 10 and 40 MB at 50,000 pages.
+    let max_bytes = b["max_bytes"].as_u64().unwrap();
+    assert!((10_000_000..40_000_000).contains(&max_bytes), "{b}");
+    let note = b["note"].as_str().unwrap();
+    assert!(note.starts_with("bounded, still filling: will stop at about 50000 entries / "), "{note}");
+    assert!(text.contains(&format!("Bounded: pages (Array): {note}")), "{text}");
+}
+
+#[test]
+fn a_cache_with_ttl_only_stays_a_suspect() {
+    let (d, text) = diagnose("leaks/ttl-only.js");
+    assert_eq!(d["verdict"], "leak", "{text}");
+    assert_eq!(d["bounded"].as_array().unwrap().len(), 0, "{text}");
+    let s = &d["suspects"][0];
+    assert_eq!(s["accumulator"]["name"], "pages", "{text}");
+    assert_eq!(s["pattern"], "global-collection", "{text}");
+    // Each request of a step keeps a key (lru-cache's key list) and a value
+    // (its value list): one group of the same shape, 2 x 300 objects.
+    assert_eq!(u64s(&s["objects_per_step"]), vec![600, 600], "{s}");
+    assert_eq!(s["accumulator"]["similar"], 1, "{s}");
+}
+
+#[test]
+fn one_short_string_per_request_is_a_leak_by_count() {
+    let (d, text) = diagnose("leaks/slow-strings.js");
+    assert_eq!(d["verdict"], "leak", "{text}");
+    let s = &d["suspects"][0];
+    assert_eq!(s["accumulator"]["name"], "seenIds", "{text}");
+    assert_eq!(s["pattern"], "global-collection", "{text}");
+    // One string per request, 300 requests per step: far under the byte threshold.
+    assert_eq!(u64s(&s["objects_per_step"]), vec![300, 300], "{s}");
+    let bytes = u64s(&s["bytes_per_step"]);
+    assert!(bytes.iter().all(|&b| (300 * 16..300 * 64).contains(&b)), "{bytes:?}");
+    let noise = d["noise_objects_per_step"].as_u64().unwrap();
+    assert!(noise < 64, "noise {noise}");
+    assert!(
+        text.contains(&format!(
+            "Growth by count: seenIds gained +300, +300 objects per step, steadily, above this run's noise of {noise} objects per step"
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_cache_warming_up_sets_the_noise_floor_and_stays_no_leak() {
+    // warm-cache fills 200 entries in one step only: that is the noise.
+    let (d, text) = diagnose("controls/warm-cache.js");
+    assert_eq!(d["verdict"], "no-leak", "{text}");
+    assert_eq!(d["noise_objects_per_step"], 200, "{text}");
+}
+
+#[test]
+fn bounded_and_ttl_only_on_node_18_24_and_26() {
+    // Node 24 names an empty slot's oddball `undefined`, not `system / Oddball`.
+    for major in [18, 24, 26] {
+        find_node(major).unwrap_or_else(|e| panic!("Node {major} is needed (scripts/install-nodes.sh): {e}"));
+        let (d, text) = diagnose_on("controls/lru-filling.js", major);
+        assert_eq!(d["verdict"], "no-leak", "Node {major}: {text}");
+        assert_eq!(d["bounded"][0]["name"], "pages", "Node {major}: {text}");
+        assert_eq!(d["bounded"][0]["max_entries"], 50000, "Node {major}: {text}");
+        let (d, text) = diagnose_on("leaks/ttl-only.js", major);
+        assert_eq!(d["verdict"], "leak", "Node {major}: {text}");
+        assert_eq!(d["suspects"][0]["accumulator"]["name"], "pages", "Node {major}: {text}");
+        let (d, text) = diagnose_on("leaks/buffers.js", major);
+        assert_eq!(d["suspects"][0]["native_bytes_per_step"], serde_json::json!([30 * 65536, 30 * 65536]), "Node {major}: {text}");
+    }
+}
+
+/// `leakhound run` with its default rounds, loading one URL of the app.
+fn run_app(app: &str) -> Value {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let node = find_node(20).unwrap_or_else(|_| any_node());
+    let out = Command::new(BIN)
+        .args(["run", "--json", "--load", &format!("http://127.0.0.1:{port}/item?id=1")])
+        .arg("--")
+        .arg(node)
+        .arg(fixtures().join(app))
+        .env("PORT", port.to_string())
+        .stdin(Stdio::null())
+        .output()
+        .expect("cannot run leakhound");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("run {app}: {e}: {}", String::from_utf8_lossy(&out.stderr)))
+}
+
+#[test]
+fn run_finds_buffer_and_slow_leaks_and_passes_dropped_buffers() {
+    let v = run_app("leaks/buffers.js");
+    assert_eq!(v["verdict"], "leak", "{}", v["reason"]);
+    let s = &v["diagnosis"]["suspects"][0];
+    assert_eq!(s["accumulator"]["name"], "uploads", "{}", v["reason"]);
+    // Every 10th request of a round keeps 65536 B outside the heap.
+    let native = u64s(&s["native_bytes_per_step"]);
+    assert!(native.iter().all(|&n| n >= 10 * 65536 && n % 65536 == 0), "{native:?}");
+    let v = run_app("leaks/slow-strings.js");
+    assert_eq!(v["verdict"], "leak", "{}", v["reason"]);
+    let s = &v["diagnosis"]["suspects"][0];
+    assert_eq!(s["accumulator"]["name"], "seenIds", "{}", v["reason"]);
+    // One short string per request: each round's objects are its requests,
+    // a few dozen bytes each.
+    let objects = u64s(&s["objects_per_step"]);
+    let bytes = u64s(&s["bytes_per_step"]);
+    assert!(objects.iter().zip(&bytes).all(|(&k, &b)| k >= 100 && b < k * 64), "{objects:?} {bytes:?}");
+    let v = run_app("controls/buffers-dropped.js");
+    assert_eq!(v["verdict"], "no-leak", "{}", v["reason"]);
+}
+
+#[test]
+fn a_raised_byte_threshold_turns_growth_by_count_off() {
+    let tmp = temp_dir();
+    let files = snapshots("leaks/slow-strings.js", tmp.path(), 20);
+    let out = Command::new(BIN)
+        .args(["diagnose", "--json", "--min-growth", "1MB"])
+        .args(&files)
+        .stdin(Stdio::null())
+        .output()
+        .expect("cannot run leakhound");
+    let d: Value = serde_json::from_slice(&out.stdout).expect("bad JSON");
+    assert_eq!(d["verdict"], "no-leak", "{}", d["suspects"]);
+}
