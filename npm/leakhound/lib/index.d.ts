@@ -125,6 +125,22 @@ export interface Suspect {
   user_location?: SourceLocation;
   /** A known leak-prone use of a package recognised on the path. */
   library?: LibraryEntry;
+  /** The part of `bytes_per_step` outside the JS heap (backing stores). */
+  native_bytes_per_step: number[];
+  /** E.g. "Buffers held by uploads (Map): +2.0 MB per step outside the JS heap". */
+  outside_heap?: string;
+}
+
+/** A collection growing toward a bound it has not reached: not a suspect. */
+export interface BoundedCollection {
+  name: string;
+  class: string;
+  entries: number;
+  max_entries: number;
+  retained: number;
+  max_bytes: number;
+  evidence: 'preallocated' | 'field';
+  note: string;
 }
 
 /** The snapshot diagnosis, as embedded in `run`'s `diagnosis`. */
@@ -137,6 +153,9 @@ export interface Diagnosis {
   suspects: Suspect[];
   below_threshold: Suspect[];
   warnings: string[];
+  /** This run's noise floor in objects per step. */
+  noise_objects_per_step: number;
+  bounded: BoundedCollection[];
 }
 
 /** `leakhound diagnose --json`. */
@@ -249,6 +268,12 @@ export interface RunReport {
   verdict: Verdict;
   reason: string;
   growth_bytes_per_hour: number | null;
+  /** The post-GC heap's change from the first snapshot to the last, with its window. */
+  growth: { bytes: number; window_s: number; rounds: number; requests: number };
+  growth_per_round_bytes: number | null;
+  growth_per_request_bytes: number | null;
+  /** Why the load is no evidence about the app, or null. */
+  evidence_problem: string | null;
   heap_growth_bytes: number;
   heap_size_limit: number;
   time_to_limit_s: number | null;
