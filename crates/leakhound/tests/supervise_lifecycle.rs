@@ -211,7 +211,7 @@ fn bad_input_is_one_line_and_exit_2() {
     let addr = busy.local_addr().unwrap().to_string();
     let (code, line, _) = run_fail(&["--listen", &addr, "--", "node", &app], &[]);
     assert_eq!(code, Some(2));
-    assert_eq!(line, format!("leakhound: error: cannot listen on {addr}: Address already in use (os error 98)"));
+    assert_eq!(line, format!("leakhound: error: cannot listen on {addr}: Address already in use"));
 
     // Usage errors are clap's (exit 2 as well): the first line says what.
     let out =

@@ -274,6 +274,8 @@ export interface RunReport {
   growth_per_request_bytes: number | null;
   /** Why the load is no evidence about the app, or null. */
   evidence_problem: string | null;
+  /** Only in the partial document printed after Ctrl-C (exit 130). */
+  interrupted?: boolean;
   heap_growth_bytes: number;
   heap_size_limit: number;
   time_to_limit_s: number | null;
