@@ -488,7 +488,7 @@ pub fn diagnose(earlier: &[Census], last: &Last, opts: &Options) -> Result<Diagn
         let qualifies = qualifies(gr);
         if qualifies {
             let (&acc, _) = gr.accumulators.iter().max_by_key(|&(&a, &b)| (b, std::cmp::Reverse(a))).unwrap();
-            if let Some(b) = bound_of(s, parent_edge, last.retained, acc) {
+            if let Some(b) = bound_of(s, last.classes, parent_edge, last.retained, acc) {
                 bounded.push(b);
                 continue;
             }
@@ -924,6 +924,9 @@ fn object_keys(s: &HeapSnapshot, classes: &Classes, acc: NodeIndex, leaked: impl
     };
     let mut slots: Vec<(u64, NodeIndex)> = s
         .edges(table)
+        // Small integers (the table's counts and chain links) are nodes only
+        // in snapshots with numeric values: not entries.
+        .filter(|&e| !(s.kind(s.edge_target(e)) == NodeKind::Number && s.name(s.edge_target(e)) == "smi number"))
         .filter_map(|e| {
             let i: u64 = match s.edge_name(e) {
                 EdgeName::Index(i) => i as u64,
@@ -982,6 +985,17 @@ fn is_placeholder(s: &HeapSnapshot, t: NodeIndex) -> bool {
         && matches!(s.name(t), "system / Oddball" | "undefined" | "null" | "hole" | "the_hole" | "uninitialized" | "false" | "true")
 }
 
+/// A number node's value: its name (a heap number), or for a small
+/// integer (`smi number`) the name of its internal `value` string, as V8
+/// writes them with numeric values captured.
+fn number_value(s: &HeapSnapshot, t: NodeIndex) -> Option<f64> {
+    if let Ok(v) = s.name(t).parse::<f64>() {
+        return Some(v);
+    }
+    let v = s.child_by_name(t, "value")?;
+    s.name(v).parse::<f64>().ok()
+}
+
 /// Numeric fields that bound a collection, as libraries name them (a
 /// leading `#` or `_` is ignored).
 const BOUND_FIELDS: &[&str] = &["max", "maxSize", "maxEntries", "maxKeys", "maxItems", "maxLength", "capacity", "limit", "sizeLimit"];
@@ -992,7 +1006,7 @@ const BOUND_FIELDS: &[&str] = &["max", "maxSize", "maxEntries", "maxKeys", "maxI
 /// bound field (`max`, `maxSize`...) on it or on the object that owns it,
 /// readable when the snapshot has numeric values. A `ttl` alone bounds
 /// nothing under sustained traffic.
-fn bound_of(s: &HeapSnapshot, parent_edge: &[EdgeIndex], retained: &[u64], acc: NodeIndex) -> Option<Bounded> {
+fn bound_of(s: &HeapSnapshot, classes: &Classes, parent_edge: &[EdgeIndex], retained: &[u64], acc: NodeIndex) -> Option<Bounded> {
     let filled = |a: NodeIndex| -> (u64, u64, u64) {
         // (slots, slots holding an object or string, self size of the store)
         // V8 puts an array's element edges on the array object (placeholders
@@ -1023,8 +1037,15 @@ fn bound_of(s: &HeapSnapshot, parent_edge: &[EdgeIndex], retained: &[u64], acc: 
         (slots, full, s.self_size(a) + store.map_or(0, |st| s.self_size(st)))
     };
     let (slots, full, store_bytes) = filled(acc);
-    let entries = if slots > 0 { full } else { entries_of(s, acc) as u64 };
+    let entries = match s.name(acc) {
+        _ if slots > 0 => full,
+        // A Map's table holds a key and a value per entry: count entries.
+        "Map" | "Set" => object_keys(s, classes, acc, |_| true).1,
+        _ => entries_of(s, acc) as u64,
+    };
     let mut found: Option<(u64, &str)> = None;
+    // The object holding the bound field, when it is the collection's owner.
+    let mut bound_on: Option<NodeIndex> = None;
     // A store sized to its bound: most slots still empty placeholders.
     if s.name(acc) == "Array" && slots >= 64 && full * 2 <= slots && full > 0 {
         found = Some((slots, "preallocated"));
@@ -1044,9 +1065,10 @@ fn bound_of(s: &HeapSnapshot, parent_edge: &[EdgeIndex], retained: &[u64], acc: 
                 if s.kind(t) != NodeKind::Number {
                     continue;
                 }
-                if let Ok(v) = s.name(t).parse::<f64>() {
+                if let Some(v) = number_value(s, t) {
                     if v.is_finite() && v >= 1.0 && (v as u64) > entries {
                         found = Some((v as u64, "field"));
+                        bound_on = (o != acc).then_some(o);
                     }
                 }
             }
@@ -1059,7 +1081,14 @@ fn bound_of(s: &HeapSnapshot, parent_edge: &[EdgeIndex], retained: &[u64], acc: 
     let kept = retained[acc as usize];
     let per_entry = kept.saturating_sub(store_bytes) as f64 / entries as f64;
     let max_bytes = store_bytes + (per_entry * max_entries as f64) as u64;
-    let name = accumulator_name(s, parent_edge, acc);
+    // A cache object's own collection reads as the cache: `profiles.entries`.
+    let name = match bound_on {
+        Some(o) => {
+            let field = s.edge_name_string(parent_edge[acc as usize]);
+            format!("{}.{field}", accumulator_name(s, parent_edge, o))
+        }
+        None => accumulator_name(s, parent_edge, acc),
+    };
     Some(Bounded {
         note: format!(
             "bounded, still filling: will stop at about {max_entries} entries / {} ({entries} now, {})",

@@ -14,6 +14,7 @@ pub mod gclog;
 pub mod identity;
 pub mod leaks;
 pub mod listeners;
+pub mod native;
 pub mod patterns;
 pub mod redact;
 pub mod series;

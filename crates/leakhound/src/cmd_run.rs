@@ -16,7 +16,7 @@ use crate::live::rates;
 use crate::live::watchdog::{self, Alarm, Progress};
 use crate::live::{self, ConnectOptions, TargetArgs};
 use crate::load::Terminal;
-use crate::model::memory::T;
+use crate::model::memory::{OutsideHeap, T};
 use crate::model::run::{Floor, LoadSummary, Phase, RunReport, Sample, SnapshotTaken, Verdict};
 use crate::report::text;
 use anyhow::{bail, Context, Result};
@@ -44,6 +44,12 @@ pub struct Args {
     /// (`-d` as in `load`, whose one phase is one round).
     #[arg(short = 'd', long, visible_alias = "duration", value_parser = parse_duration)]
     pub round_duration: Option<Duration>,
+    /// Shortest round: after its requests a round waits until it has
+    /// lasted this long, so growth driven by time (a timer, a background
+    /// job) shows as well as growth driven by requests. Without load a
+    /// round lasts 3 s (or --round-duration).
+    #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
+    pub min_round: Duration,
     /// Warm-up requests before the first snapshot (caches fill, code gets compiled).
     #[arg(long, default_value_t = 2000)]
     pub warmup: u64,
@@ -65,6 +71,15 @@ pub struct Args {
     /// CI gate: also call it a leak when the post-GC heap grew more than this over the run (e.g. 10MB; MB = 10^6 bytes, MiB = 2^20).
     #[arg(long, value_parser = parse_size)]
     pub max_growth: Option<u64>,
+    /// CI gate on the rate: a leak (exit 1) when what grows, projected to an
+    /// hour at --at, exceeds this (e.g. 10MB/h). What grows: the suspects
+    /// (backing stores included) and `external` rising in every round.
+    #[arg(long, value_parser = crate::flags::parse_rate, value_name = "RATE")]
+    pub max_growth_rate: Option<f64>,
+    /// The traffic growth per request is projected to (e.g. 1000req/s);
+    /// default: this run's measured traffic.
+    #[arg(long, value_parser = rates::parse_traffic, value_name = "TRAFFIC")]
+    pub at: Option<f64>,
     /// Exit with status 1 when the verdict is leak. An inconclusive verdict
     /// (no load, mostly non-2xx responses, a rising floor without a culprit)
     /// still exits 0: add --fail-on-inconclusive to fail on it too.
@@ -104,7 +119,15 @@ Ports: the app gets PORT=<a free port> unless PORT is set; --load /orders
 means http://127.0.0.1:$PORT/orders. An app that listens on another port is
 found (leakhound asks it) and loaded there.
 
-Exit status: 0 done (any verdict), 1 leak with --fail-on-leak, 3 inconclusive
+Rounds: each round sends --requests (2000) and lasts at least --min-round
+(1s), so a timer that keeps data whatever the traffic is found as well.
+Growth is reported per request and per second over the rounds, and
+projected to an hour at --at (default: this run's traffic). Without --load
+the app runs alone for 3 s rounds: growth found then is driven by time and
+is a leak; nothing found without load is inconclusive.
+
+Exit status: 0 done (any verdict), 1 leak with --fail-on-leak (or above
+--max-growth-rate), 3 inconclusive
 with --fail-on-inconclusive, 2 error (the app exited or stopped answering, a
 bad flag), 130 interrupted.
 
@@ -112,6 +135,7 @@ Examples:
   leakhound run --load /orders -- node server.js
   PORT=3000 leakhound run --load http://127.0.0.1:3000/api -n 5000 -- node server.js
   leakhound run --fail-on-leak --fail-on-inconclusive --load /orders -- node server.js
+  leakhound run --max-growth-rate 10MB/h --at 100req/s --load /orders -- node server.js
   leakhound run --load-cmd 'autocannon -a 2000 http://127.0.0.1:$PORT/' -- node server.js";
 
 struct Recorder {
@@ -138,7 +162,8 @@ impl Recorder {
     }
     fn floor(&self, m: &MemorySample) {
         self.sample(m);
-        self.floors.lock().unwrap().push(Floor { at: T { t: self.now() }, heap_used: m.heap_used, more: () });
+        let more = OutsideHeap { external: m.external, array_buffers: m.array_buffers, rss: m.rss };
+        self.floors.lock().unwrap().push(Floor { at: T { t: self.now() }, heap_used: m.heap_used, more });
     }
 }
 
@@ -230,7 +255,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         print!("{}", crate::report::github::annotations(&doc, &crate::report::github::workspace()));
     }
     Ok(match report.verdict {
-        Verdict::Leak if args.fail_on_leak => ExitCode::from(1),
+        Verdict::Leak if args.fail_on_leak || report.rates.over_max_growth_rate => ExitCode::from(1),
         Verdict::Inconclusive if args.fail_on_inconclusive => ExitCode::from(3),
         _ => ExitCode::SUCCESS,
     })
@@ -381,7 +406,8 @@ async fn drive(
             let start = rec.now();
             let count = if k == 0 { args.warmup } else { args.requests };
             progress.enter(&name);
-            let report = load_round(args, load, count, session, rec, quiet, &name, progress).await?;
+            let timing = RoundTiming::of(args, k == 0);
+            let report = load_round(args, load, count, timing, session, rec, quiet, &name, progress).await?;
             if let Some(r) = report {
                 rounds.push(r);
             }
@@ -395,7 +421,8 @@ async fn drive(
             progress_line(quiet, &format!("snapshot {} of {} -> {}", k + 1, args.snapshots, file.display()));
             progress.enter(&format!("snapshot {}", k + 1));
             let t = rec.now();
-            let size = session.take_heap_snapshot(&file, |_| {}).await?;
+            // Numeric values too: a cache's `max` field is its bound.
+            let size = session.take_heap_snapshot_with(&file, &snapshot_options(), |_| {}).await?;
             snapshots.push(SnapshotTaken { file: file.display().to_string(), t, bytes: size });
             phases.push(Phase { name: format!("snapshot {}", k + 1), start, end: rec.now() });
         }
@@ -408,12 +435,37 @@ async fn drive(
     Ok((phases, snapshots, rounds))
 }
 
+/// How long a round lasts, beside its requests.
+#[derive(Clone, Copy)]
+struct RoundTiming {
+    /// After its load the round waits until it has lasted this long.
+    min: Duration,
+    /// Without load: the round's whole time.
+    idle: Duration,
+}
+
+/// A round without load: long enough for a background job's growth to
+/// show by count (64 objects per round at about 21 per second).
+const NO_LOAD_ROUND: Duration = Duration::from_secs(3);
+
+impl RoundTiming {
+    /// The warm-up only fills caches: no minimum, and a short idle.
+    fn of(args: &Args, warmup: bool) -> RoundTiming {
+        match (warmup, args.round_duration) {
+            (true, _) => RoundTiming { min: Duration::ZERO, idle: args.round_duration.unwrap_or(args.min_round) },
+            (false, Some(d)) => RoundTiming { min: args.min_round, idle: d },
+            (false, None) => RoundTiming { min: args.min_round, idle: NO_LOAD_ROUND.max(args.min_round) },
+        }
+    }
+}
+
 /// One load phase, with a forced GC and a floor every `--gc-every` meanwhile.
 #[allow(clippy::too_many_arguments)]
 async fn load_round(
     args: &Args,
     load: &Load,
     count: u64,
+    timing: RoundTiming,
     session: &inspector::Session,
     rec: &Arc<Recorder>,
     quiet: bool,
@@ -437,15 +489,38 @@ async fn load_round(
         None => Stop::Requests(count.max(1)),
     };
     progress_line(quiet, &format!("{name}: {}", load.describe(stop)));
-    // Without load the app runs by itself for the round's time.
-    let idle = args.round_duration.unwrap_or(Duration::from_secs(5));
-    tokio::select! { r = load.phase_watched(stop, idle, name, Some(progress)) => r, _ = floors => unreachable!("the GC ticker never ends") }
+    // Without load the app runs by itself for the round's time; with load
+    // the round lasts at least `timing.min`, so that time-driven growth
+    // (a timer's) is not lost in rounds of a fraction of a second.
+    let started = Instant::now();
+    let phase = async {
+        let r = load.phase_watched(stop, timing.idle, name, Some(progress)).await?;
+        let rest = timing.min.saturating_sub(started.elapsed());
+        if !rest.is_zero() {
+            tokio::time::sleep(rest).await;
+        }
+        Ok(r)
+    };
+    tokio::select! { r = phase => r, _ = floors => unreachable!("the GC ticker never ends") }
 }
 
 fn combine(args: &Args, live: Live, diagnosis: Diagnosis, started_at: u64) -> RunReport {
     let floors: Vec<(f64, u64)> = live.floors.iter().map(|f| (f.at.t, f.heap_used)).collect();
     let RunVerdict { mut verdict, mut reason, trend, heap_growth_bytes: growth } =
         run_verdict(&diagnosis, &floors, live.heap_size_limit, args.max_growth);
+    // Memory outside the JS heap: a growing native figure over a flat heap
+    // is a leak, not "no leak".
+    let native_growth = diagnose::native::growth(&snapshot_points(&live), args.min_growth);
+    if let (Some(n), false) = (&native_growth, verdict == Verdict::Leak) {
+        verdict = Verdict::Leak;
+        reason = n.note.clone();
+    }
+    let window = snapshot_growth(&live);
+    let rates = growth_rates(args, &diagnosis, native_growth.as_ref(), &window);
+    if let Some(gate) = rate_gate(&rates, args.max_growth_rate) {
+        reason = if verdict == Verdict::Leak { format!("{reason}; {gate}") } else { gate };
+        verdict = Verdict::Leak;
+    }
     // No verdict without evidence: a load that never ran the handlers
     // proves nothing about them (a leak found is still a leak).
     let setup = evidence::LoadSetup { urls: &live.urls, command: args.load.load_cmd.is_some() };
@@ -466,8 +541,9 @@ fn combine(args: &Args, live: Live, diagnosis: Diagnosis, started_at: u64) -> Ru
         // A leak the snapshots found is no GC drift, whatever the floor says.
         trend.verdict == diagnose::verdict::Verdict::Leak || verdict == Verdict::Leak,
     );
-    let window = snapshot_growth(&live);
     RunReport {
+        rates,
+        native_growth,
         evidence_problem: evidence,
         growth_per_round_bytes: window.per_round(),
         growth_per_request_bytes: window.per_request(),
@@ -509,4 +585,77 @@ fn snapshot_growth(live: &Live) -> rates::Growth {
         // The warm-up's report comes first.
         requests: live.rounds.iter().skip(1).map(|r| r.requests).sum(),
     }
+}
+
+/// The readings of the GC before each snapshot (the latest floor at or
+/// before it), for the memory outside the JS heap.
+fn snapshot_points(live: &Live) -> Vec<diagnose::native::Point> {
+    live.snapshots
+        .iter()
+        .filter_map(|s| live.floors.iter().rev().find(|f| f.at.t <= s.t + 1e-9))
+        .map(|f| diagnose::native::Point {
+            heap_used: f.heap_used,
+            external: f.more.external,
+            array_buffers: f.more.array_buffers,
+            rss: f.more.rss,
+        })
+        .collect()
+}
+
+/// Each suspect's growth and the native growth as rates over the
+/// snapshots' window, projected to `--at` (or the measured traffic).
+fn growth_rates(
+    args: &Args,
+    diagnosis: &Diagnosis,
+    native: Option<&diagnose::native::NativeGrowth>,
+    window: &rates::Growth,
+) -> rates::RunRates {
+    let traffic = match args.at {
+        Some(r) => Some(rates::Traffic { requests_per_s: r, source: "--at" }),
+        None if window.requests > 0 && window.window_s > 0.0 => {
+            Some(rates::Traffic { requests_per_s: window.requests as f64 / window.window_s, source: "measured" })
+        }
+        None => None,
+    };
+    let traffic = traffic.filter(|_| window.requests > 0);
+    let suspects: Vec<rates::Rate> = diagnosis
+        .suspects
+        .iter()
+        .map(|s| {
+            let bytes: u64 = s.bytes_per_step.iter().sum();
+            let objects: u64 = s.objects_per_step.iter().sum();
+            rates::Rate::new(&s.accumulator.name, bytes as i64, Some(objects), window, traffic)
+        })
+        .collect();
+    let native = native.map(|n| rates::Rate::new("external", n.external_per_step.iter().sum(), None, window, traffic));
+    let summed: f64 = suspects.iter().map(|r| r.projected_bytes_per_hour).sum();
+    let projected = summed.max(native.as_ref().map_or(0.0, |n| n.projected_bytes_per_hour));
+    rates::RunRates {
+        traffic,
+        suspects,
+        native,
+        projected_bytes_per_hour: projected,
+        max_growth_rate_bytes_per_hour: args.max_growth_rate,
+        over_max_growth_rate: args.max_growth_rate.is_some_and(|m| projected > m),
+    }
+}
+
+/// `--max-growth-rate`: why the projected growth fails the gate, or None.
+fn rate_gate(rates: &rates::RunRates, max: Option<f64>) -> Option<String> {
+    let max = max.filter(|_| rates.over_max_growth_rate)?;
+    let at = match &rates.traffic {
+        Some(t) => format!(" at {} req/s", crate::output::int(t.requests_per_s.round() as u64)),
+        None => " with no load".to_string(),
+    };
+    Some(format!(
+        "what grows would add {}/h{at}, more than --max-growth-rate {}/h",
+        rates::signed(rates.projected_bytes_per_hour),
+        crate::output::bytes(max.round() as u64)
+    ))
+}
+
+/// Snapshots with numeric values (Node >= 20), so that a collection's
+/// bound (`maxEntries: 100000` beside it) is readable.
+fn snapshot_options() -> inspector::snapshot::SnapshotOptions {
+    inspector::snapshot::SnapshotOptions { capture_numeric_value: true, ..Default::default() }
 }

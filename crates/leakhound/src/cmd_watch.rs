@@ -181,7 +181,14 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
     target.finish().await;
 
     let (xs, ys) = floor_xy(&s.floors);
-    let v = floor_verdict(&xs, &ys, Some(limit as f64), opts);
+    let mut v = floor_verdict(&xs, &ys, Some(limit as f64), opts);
+    let outside = outside_heap(&s.samples, &v, opts, args.force_gc);
+    if let Some(o) = &outside {
+        if o.leak {
+            v.verdict = Verdict::Leak;
+            v.reason = o.note.clone();
+        }
+    }
     let elapsed = s.samples.last().map_or(0.0, |x| x.at.t);
     let summary = final_block(&info, args, &s, &v, limit, elapsed, &exit_note);
     let rss: Vec<(f64, f64, f64)> = s.samples.iter().map(|x| (x.at.t, x.rss as f64, x.external as f64)).collect();
@@ -206,6 +213,8 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
             reason: &v.reason,
             growth_bytes_per_hour: v.growth_bytes_per_hour,
             recent_growth_bytes_per_hour: v.recent_growth_bytes_per_hour,
+            external_growth_bytes_per_hour: outside.as_ref().map(|o| o.per_hour),
+            outside_heap: outside.as_ref().is_some_and(|o| o.leak),
             p_value: v.p_value,
             time_to_limit_s: v.time_to_limit_s,
             early_signal: v.early_signal,
@@ -240,6 +249,46 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `external` over the samples, beside the heap floor's verdict.
+struct OutsideHeap {
+    per_hour: f64,
+    /// `external` grows as a leak would (same test as the floor) while the heap floor does not.
+    leak: bool,
+    note: String,
+}
+
+/// Memory outside the JS heap: the floor test (significant rise, also in
+/// the latest half, by at least the resolution) on `external`'s samples.
+/// A Buffer leak raises `external` by megabytes while the heap floor, which
+/// holds only the small Buffer objects, stays flat.
+fn outside_heap(samples: &[Sample], heap: &FloorVerdict, opts: FloorOptions, after_gc: bool) -> Option<OutsideHeap> {
+    let xs: Vec<f64> = samples.iter().map(|x| x.at.t).collect();
+    // Freed stores stay counted until a GC: without a forced GC before each
+    // sample, the lower of two readings is `external`'s floor.
+    let lows: Vec<(f64, f64)> = samples
+        .chunks(if after_gc { 1 } else { 2 })
+        .filter_map(|c| c.iter().min_by_key(|x| x.external).map(|x| (x.at.t, x.external as f64)))
+        .collect();
+    let (lx, ly): (Vec<f64>, Vec<f64>) = lows.into_iter().unzip();
+    let v = floor_verdict(&lx, &ly, None, opts);
+    let per_hour = v.growth_bytes_per_hour?;
+    let fit = |ys: Vec<f64>| diagnose::trend::Trend::fit(&xs, &ys).map(|t| t.per_hour());
+    let array_buffers = fit(samples.iter().map(|x| x.more.array_buffers as f64).collect());
+    let rss = fit(samples.iter().map(|x| x.rss as f64).collect());
+    // Backing stores are freed by a sweeper after the GC, so even forced-GC
+    // readings carry some garbage and the latest half is noisy: a
+    // significant rise of the whole series, by at least the resolution,
+    // whose latest half has not levelled off, is growth.
+    let span = lx.last().zip(lx.first()).map_or(0.0, |(b, a)| b - a);
+    let rising = v.trend.as_ref().is_some_and(|t| t.significant_increasing)
+        && per_hour >= opts.min_growth_bytes_per_hour
+        && per_hour / 3600.0 * span >= opts.min_rise_bytes
+        && v.recent_growth_bytes_per_hour.is_some_and(|r| r >= per_hour * diagnose::series::LEVELLED_OFF_RATIO);
+    let leak = (v.verdict == Verdict::Leak || rising) && heap.verdict != Verdict::Leak;
+    let note = diagnose::native::watch_note(per_hour, array_buffers, rss, heap.growth_bytes_per_hour.unwrap_or(0.0), span);
+    Some(OutsideHeap { per_hour, leak, note })
 }
 
 /// One poll (after a forced GC with --force-gc); whether floors were added.

@@ -29,6 +29,14 @@ pub struct Floor<At, More = ()> {
     pub more: More,
 }
 
+/// What run's floors add: the memory outside the JS heap at the same GC.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct OutsideHeap {
+    pub external: u64,
+    pub array_buffers: u64,
+    pub rss: u64,
+}
+
 /// Seconds since the start, as `t` (run's JSON).
 #[derive(Clone, Copy, Debug, Serialize)]
 pub struct T {

@@ -12,7 +12,7 @@ pub use diagnose::verdict::Verdict;
 pub type Sample = super::memory::Sample<super::memory::T>;
 
 /// A post-GC heap floor, `t` seconds since the run started.
-pub type Floor = super::memory::Floor<super::memory::T>;
+pub type Floor = super::memory::Floor<super::memory::T, super::memory::OutsideHeap>;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Phase {
@@ -65,6 +65,12 @@ pub struct RunReport {
     pub growth_per_round_bytes: Option<f64>,
     /// That change per request of those rounds, bytes (null without the built-in load).
     pub growth_per_request_bytes: Option<f64>,
+    /// Growth as rates per request and per second over the window, each
+    /// projected to an hour at a stated traffic; the rate gate.
+    pub rates: crate::live::rates::RunRates,
+    /// Memory outside the JS heap (`external`) that grew in every round,
+    /// read after each snapshot's GC, or null.
+    pub native_growth: Option<diagnose::native::NativeGrowth>,
     pub heap_size_limit: u64,
     pub time_to_limit_s: Option<f64>,
     pub suspects: Vec<diagnose::leaks::Suspect>,

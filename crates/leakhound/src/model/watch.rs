@@ -51,6 +51,11 @@ pub struct WatchReport<'a> {
     pub reason: &'a str,
     pub growth_bytes_per_hour: Option<f64>,
     pub recent_growth_bytes_per_hour: Option<f64>,
+    /// `external` (Buffers, ArrayBuffers, native memory) fitted over the
+    /// samples, bytes per hour; null with too few samples.
+    pub external_growth_bytes_per_hour: Option<f64>,
+    /// The verdict rests on `external`, which grew while the heap floor did not.
+    pub outside_heap: bool,
     pub p_value: Option<f64>,
     pub time_to_limit_s: Option<f64>,
     pub early_signal: bool,

@@ -172,7 +172,12 @@ pub fn run(r: &RunReport) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "{}", verdict_line(r));
     if let (Some(why), Verdict::Leak) = (&r.evidence_problem, r.verdict) {
-        let _ = writeln!(o, "{} {why}", paint("Warning:", Colour::Yellow));
+        if r.load.is_none() && r.growth.requests == 0 && why.starts_with("no load ran") {
+            // Growth without requests is driven by time: a real finding.
+            let _ = writeln!(o, "Note: no load ran, so this growth is driven by time (a timer, a background job), not by requests");
+        } else {
+            let _ = writeln!(o, "{} {why}", paint("Warning:", Colour::Yellow));
+        }
     }
     let _ = writeln!(o, "App: {}; {} snapshots, {:.1} s", r.app, r.snapshots.len(), r.samples.last().map_or(0.0, |s| s.at.t));
     if let Some(l) = &r.load {
@@ -192,6 +197,7 @@ pub fn run(r: &RunReport) -> String {
     let floors: Vec<String> =
         r.snapshots.iter().filter_map(|s| r.floors.iter().rev().find(|f| f.at.t <= s.t + 1e-9)).map(|f| bytes(f.heap_used)).collect();
     let _ = writeln!(o, "Heap after GC at each snapshot: {}", floors.join(" → "));
+    rates(&mut o, r);
     for line in crate::report::container::watch_lines(&r.container) {
         let _ = writeln!(o, "{line}");
     }
@@ -204,4 +210,30 @@ pub fn run(r: &RunReport) -> String {
         }
     }
     o
+}
+
+/// Each growth as rates over the window, projected to an hour; the gate.
+fn rates(o: &mut String, r: &RunReport) {
+    use std::fmt::Write;
+    let g = &r.rates;
+    if g.suspects.is_empty() && g.native.is_none() && g.max_growth_rate_bytes_per_hour.is_none() {
+        return;
+    }
+    let requests = if r.growth.requests > 0 { format!(", {}", crate::output::count(r.growth.requests, "request")) } else { String::new() };
+    let _ = writeln!(o, "Growth rates over snapshots 1→{} ({:.1} s{requests}):", r.growth.rounds + 1, r.growth.window_s);
+    for s in &g.suspects {
+        let _ = writeln!(o, "  {}: {}", s.name, s.text);
+    }
+    if let Some(n) = &g.native {
+        let _ = writeln!(o, "  outside the JS heap (external): {}", n.text);
+    }
+    if let Some(max) = g.max_growth_rate_bytes_per_hour {
+        let word = if g.over_max_growth_rate { paint("over", Colour::Red) } else { paint("within", Colour::Green) };
+        let _ = writeln!(
+            o,
+            "Rate gate: {}/h projected, {word} --max-growth-rate {}/h",
+            crate::live::rates::signed(g.projected_bytes_per_hour),
+            bytes(max.round() as u64)
+        );
+    }
 }
