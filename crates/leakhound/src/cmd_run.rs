@@ -48,7 +48,7 @@ pub struct Args {
     /// lasted this long, so growth driven by time (a timer, a background
     /// job) shows as well as growth driven by requests. Without load a
     /// round lasts 3 s (or --round-duration).
-    #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "1.5s", value_parser = parse_duration, value_name = "DURATION")]
     pub min_round: Duration,
     /// Warm-up requests before the first snapshot (caches fill, code gets compiled).
     #[arg(long, default_value_t = 2000)]
@@ -120,7 +120,9 @@ means http://127.0.0.1:$PORT/orders. An app that listens on another port is
 found (leakhound asks it) and loaded there.
 
 Rounds: each round sends --requests (2000) and lasts at least --min-round
-(1s), so a timer that keeps data whatever the traffic is found as well.
+(1.5s: 2000 requests take about 0.4 s, and a timer starved while they run
+needs the rest of the round to show), so a timer that keeps data whatever
+the traffic is found as well (from about 45 objects per second).
 Growth is reported per request and per second over the rounds, and
 projected to an hour at --at (default: this run's traffic). Without --load
 the app runs alone for 3 s rounds: growth found then is driven by time and

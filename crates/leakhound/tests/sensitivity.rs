@@ -227,3 +227,178 @@ fn a_raised_byte_threshold_turns_growth_by_count_off() {
     let d: Value = serde_json::from_slice(&out.stdout).expect("bad JSON");
     assert_eq!(d["verdict"], "no-leak", "{}", d["suspects"]);
 }
+
+/// `leakhound run --json` with default flags plus `extra`, loading
+/// `/item?id=1` unless `load` is false; (exit code, report).
+fn run_with(app: &str, load: bool, extra: &[&str]) -> (Option<i32>, Value) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let node = find_node(20).unwrap_or_else(|_| any_node());
+    let mut c = Command::new(BIN);
+    c.args(["run", "--json"]);
+    if load {
+        c.args(["--load", "/item?id=1"]);
+    }
+    let out = c
+        .args(extra)
+        .arg("--")
+        .arg(node)
+        .arg(fixtures().join(app))
+        .env("PORT", port.to_string())
+        .stdin(Stdio::null())
+        .output()
+        .expect("cannot run leakhound");
+    let v: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("run {app}: {e}: {}", String::from_utf8_lossy(&out.stderr)));
+    schema::check_schema("run", &v);
+    (out.status.code(), v)
+}
+
+fn f64_of(v: &Value) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+type Case = (&'static str, bool, &'static [&'static str], fn(Option<i32>, &Value));
+
+/// Every case of the time, rate and native checks through `run`, two apps
+/// at a time (each run waits on its app much of the time).
+#[test]
+fn run_finds_time_driven_slow_and_native_growth_and_passes_bounded_caches() {
+    let cases: Vec<Case> = vec![
+        // A 2 ms timer keeps a sample whatever the traffic: found under load...
+        ("leaks/background-samples.js", true, &[], |_, v| {
+            assert_eq!(v["verdict"], "leak", "{}", v["reason"]);
+            assert_eq!(v["suspects"][0]["accumulator"]["name"], "latencySamples", "{}", v["reason"]);
+            let r = &v["rates"]["suspects"][0];
+            // Rounds last at least 1 s: a few hundred samples each, per second too.
+            assert!(f64_of(&r["objects_per_s"]) > 100.0, "{r}");
+            assert!(r["text"].as_str().unwrap().contains("/s over "), "{r}");
+            assert_eq!(v["rates"]["traffic"]["source"], "measured", "{}", v["rates"]);
+        }),
+        // ... and with no load at all: growth by time is a finding, not inconclusive.
+        ("leaks/background-samples.js", false, &[], |_, v| {
+            assert_eq!(v["verdict"], "leak", "{}", v["reason"]);
+            assert_eq!(v["suspects"][0]["accumulator"]["name"], "latencySamples", "{}", v["reason"]);
+            assert!(v["evidence_problem"].as_str().unwrap().starts_with("no load ran"), "{}", v["evidence_problem"]);
+            let r = &v["rates"]["suspects"][0];
+            assert!(r["bytes_per_request"].is_null() && v["rates"]["traffic"].is_null(), "{r}");
+            assert!(f64_of(&r["objects_per_s"]) > 100.0, "{r}");
+            assert!(
+                r["text"].as_str().unwrap().contains("per second over ") && r["text"].as_str().unwrap().contains("with no load"),
+                "{r}"
+            );
+        }),
+        // The same timer keeping its last 100 samples; a loose rate gate passes.
+        ("controls/background-trimmed.js", true, &["--max-growth-rate", "10MB/h", "--at", "1000req/s"], |code, v| {
+            assert_eq!(v["verdict"], "no-leak", "{}", v["reason"]);
+            assert_eq!(v["rates"]["over_max_growth_rate"], false, "{}", v["rates"]);
+            assert_eq!(v["rates"]["max_growth_rate_bytes_per_hour"], 10e6, "{}", v["rates"]);
+            assert_eq!(code, Some(0));
+        }),
+        // Every third request keeps a 6-character id: 24 B of string (and an
+        // 8 B slot the count does not see) per three requests.
+        ("leaks/ten-bytes.js", true, &["--requests", "10000"], |_, v| {
+            assert_eq!(v["verdict"], "leak", "{}", v["reason"]);
+            let s = &v["suspects"][0];
+            assert_eq!(s["accumulator"]["name"], "auditIds", "{}", v["reason"]);
+            assert!(u64s(&s["objects_per_step"]).iter().all(|&k| (3333..=3334).contains(&k)), "{}", s["objects_per_step"]);
+            let r = &v["rates"]["suspects"][0];
+            let b = f64_of(&r["bytes_per_request"]);
+            assert!((7.0..=11.0).contains(&b), "{r}");
+            assert!((f64_of(&r["objects_per_request"]) - 1.0 / 3.0).abs() < 0.01, "{r}");
+            assert_eq!(r["requests"], 30000, "{r}");
+        }),
+        // 1 KiB per request outside the heap, the same 64 Buffer objects in it.
+        ("leaks/growing-buffers.js", true, &[], |_, v| {
+            assert_eq!(v["verdict"], "leak", "{}", v["reason"]);
+            let reason = v["reason"].as_str().unwrap();
+            assert!(reason.starts_with("memory outside the JS heap grows in every round: external +2.0 MB per round"), "{reason}");
+            let n = &v["native_growth"];
+            for d in n["external_per_step"].as_array().unwrap() {
+                assert!((2_000_000..2_200_000).contains(&d.as_i64().unwrap()), "{n}");
+            }
+            for d in n["heap_per_step"].as_array().unwrap() {
+                assert!(d.as_i64().unwrap().abs() < 500_000, "the heap is not flat: {n}");
+            }
+            let r = &v["rates"]["native"];
+            assert!((1000.0..1100.0).contains(&f64_of(&r["bytes_per_request"])), "{r}");
+        }),
+        // A cache bounded at 100,000 entries, larger than the whole run.
+        ("controls/big-bounded-cache.js", true, &[], |_, v| {
+            assert_eq!(v["verdict"], "no-leak", "{}", v["reason"]);
+            let b = &v["diagnosis"]["bounded"][0];
+            assert_eq!(b["name"], "profiles.entries", "{}", v["diagnosis"]["bounded"]);
+            assert_eq!(b["evidence"], "field", "{b}");
+            assert_eq!(b["max_entries"], 100000, "{b}");
+            // One entry per request: warm-up and three rounds.
+            assert!((8000..=8002).contains(&b["entries"].as_u64().unwrap()), "{b}");
+        }),
+        // A ttl and no size bound: a suspect, and over a tight rate gate (exit 1).
+        ("leaks/ttl-cache.js", true, &["--max-growth-rate", "10MB/h", "--at", "100req/s"], |code, v| {
+            assert_eq!(v["verdict"], "leak", "{}", v["reason"]);
+            assert_eq!(v["diagnosis"]["bounded"].as_array().unwrap().len(), 0, "{}", v["diagnosis"]["bounded"]);
+            assert!(v["suspects"][0]["accumulator"]["name"].as_str().unwrap().ends_with("entries"), "{}", v["reason"]);
+            let rates = &v["rates"];
+            assert_eq!(rates["traffic"]["source"], "--at", "{rates}");
+            assert_eq!(rates["over_max_growth_rate"], true, "{rates}");
+            // About 150 B and 2 objects per request, at 100 req/s.
+            assert!(f64_of(&rates["projected_bytes_per_hour"]) > 30e6, "{rates}");
+            assert!(rates["suspects"][0]["text"].as_str().unwrap().contains("MB/h at 100 req/s"), "{rates}");
+            assert!(v["reason"].as_str().unwrap().contains("more than --max-growth-rate 10.0 MB/h"), "{}", v["reason"]);
+            assert_eq!(code, Some(1), "a leak over the rate gate exits 1 without --fail-on-leak");
+        }),
+    ];
+    let next = std::sync::Mutex::new(0usize);
+    let failures = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            scope.spawn(|| loop {
+                let i = {
+                    let mut n = next.lock().unwrap();
+                    *n += 1;
+                    *n - 1
+                };
+                let Some(&(app, load, extra, check)) = cases.get(i) else { break };
+                let r = std::panic::catch_unwind(|| {
+                    let (code, v) = run_with(app, load, extra);
+                    check(code, &v);
+                });
+                if let Err(e) = r {
+                    let msg = e.downcast_ref::<String>().cloned().or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()));
+                    failures.lock().unwrap().push(format!("{app} (load: {load}): {}", msg.unwrap_or_default()));
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().unwrap();
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn watch_names_memory_outside_the_js_heap() {
+    let node = find_node(20).unwrap_or_else(|_| any_node());
+    let watch = |app: &str| {
+        let out = Command::new(BIN)
+            .args(["watch", "--json", "--force-gc", "--duration", "6s", "--interval", "200ms", "--"])
+            .arg(&node)
+            .arg(fixtures().join(app))
+            .stdin(Stdio::null())
+            .output()
+            .expect("cannot run leakhound");
+        let v: Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("watch {app}: {e}: {}", String::from_utf8_lossy(&out.stderr)));
+        schema::check_schema("watch", &v);
+        v
+    };
+    let (log, churn) = std::thread::scope(|s| {
+        let a = s.spawn(|| watch("live/buffer-log.js"));
+        let b = s.spawn(|| watch("live/buffer-churn.js"));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    assert_eq!(log["verdict"], "leak", "{}", log["reason"]);
+    assert_eq!(log["outside_heap"], true);
+    assert!(log["reason"].as_str().unwrap().starts_with("memory outside the JS heap grows: external +"), "{}", log["reason"]);
+    // About 3 MB per second kept.
+    assert!(f64_of(&log["external_growth_bytes_per_hour"]) > 1e9, "{}", log["external_growth_bytes_per_hour"]);
+    assert_ne!(churn["verdict"], "leak", "{}", churn["reason"]);
+    assert_eq!(churn["outside_heap"], false);
+}

@@ -243,6 +243,45 @@ export interface RunSample {
 export interface RunFloor {
   t: number;
   heap_used: number;
+  /** `external`, `arrayBuffers` and RSS at the same reading. */
+  external: number;
+  array_buffers: number;
+  rss: number;
+}
+
+/** A growth as rates over its window, projected to an hour. */
+export interface GrowthRate {
+  name: string;
+  bytes: number;
+  objects: number | null;
+  window_s: number;
+  requests: number;
+  bytes_per_request: number | null;
+  objects_per_request: number | null;
+  bytes_per_s: number;
+  objects_per_s: number | null;
+  projected_bytes_per_hour: number;
+  /** `+32 B (1.0 objects) per request (+64.0 kB/s over 3.0 s): +115.2 MB/h at 1,000 req/s`. */
+  text: string;
+}
+
+/** `run`'s growth rates and the `--max-growth-rate` gate. */
+export interface RunRates {
+  traffic: { requests_per_s: number; source: '--at' | 'measured' } | null;
+  suspects: GrowthRate[];
+  native: GrowthRate | null;
+  projected_bytes_per_hour: number;
+  max_growth_rate_bytes_per_hour: number | null;
+  over_max_growth_rate: boolean;
+}
+
+/** Memory outside the JS heap (`external`) that grew in every round. */
+export interface NativeGrowth {
+  external_per_step: number[];
+  array_buffers_per_step: number[];
+  rss_per_step: number[];
+  heap_per_step: number[];
+  note: string;
 }
 
 export interface Phase {
@@ -274,6 +313,10 @@ export interface RunReport {
   growth_per_request_bytes: number | null;
   /** Why the load is no evidence about the app, or null. */
   evidence_problem: string | null;
+  /** Growth per request and per second, projected to an hour; the rate gate. */
+  rates: RunRates;
+  /** `external` rising in every round over a flat heap, or null. */
+  native_growth: NativeGrowth | null;
   /** Only in the partial document printed after Ctrl-C (exit 130). */
   interrupted?: boolean;
   heap_growth_bytes: number;
@@ -368,6 +411,10 @@ export interface WatchReport {
   reason: string;
   growth_bytes_per_hour: number | null;
   recent_growth_bytes_per_hour: number | null;
+  /** `external` fitted over the samples, bytes per hour. */
+  external_growth_bytes_per_hour: number | null;
+  /** The verdict rests on `external` growing while the heap floor does not. */
+  outside_heap: boolean;
   p_value: number | null;
   time_to_limit_s: number | null;
   early_signal: boolean;
