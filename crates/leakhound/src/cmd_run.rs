@@ -47,7 +47,7 @@ pub struct Args {
     /// Shortest round: after its requests a round waits until it has
     /// lasted this long, so growth driven by time (a timer, a background
     /// job) shows as well as growth driven by requests. Without load a
-    /// round lasts 3 s (or --round-duration).
+    /// round lasts 3 s. --round-duration sets a round's length instead.
     #[arg(long, default_value = "1.5s", value_parser = parse_duration, value_name = "DURATION")]
     pub min_round: Duration,
     /// Warm-up requests before the first snapshot (caches fill, code gets compiled).
@@ -455,7 +455,8 @@ impl RoundTiming {
     fn of(args: &Args, warmup: bool) -> RoundTiming {
         match (warmup, args.round_duration) {
             (true, _) => RoundTiming { min: Duration::ZERO, idle: args.round_duration.unwrap_or(args.min_round) },
-            (false, Some(d)) => RoundTiming { min: args.min_round, idle: d },
+            // --round-duration sets the round's length itself.
+            (false, Some(d)) => RoundTiming { min: Duration::ZERO, idle: d },
             (false, None) => RoundTiming { min: args.min_round, idle: NO_LOAD_ROUND.max(args.min_round) },
         }
     }
@@ -647,7 +648,8 @@ fn rate_gate(rates: &rates::RunRates, max: Option<f64>) -> Option<String> {
     let max = max.filter(|_| rates.over_max_growth_rate)?;
     let at = match &rates.traffic {
         Some(t) => format!(" at {} req/s", crate::output::int(t.requests_per_s.round() as u64)),
-        None => " with no load".to_string(),
+        // No requests counted (no load, or --load-cmd): per second.
+        None => String::new(),
     };
     Some(format!(
         "what grows would add {}/h{at}, more than --max-growth-rate {}/h",

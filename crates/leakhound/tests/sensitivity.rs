@@ -282,10 +282,7 @@ fn run_finds_time_driven_slow_and_native_growth_and_passes_bounded_caches() {
             let r = &v["rates"]["suspects"][0];
             assert!(r["bytes_per_request"].is_null() && v["rates"]["traffic"].is_null(), "{r}");
             assert!(f64_of(&r["objects_per_s"]) > 100.0, "{r}");
-            assert!(
-                r["text"].as_str().unwrap().contains("per second over ") && r["text"].as_str().unwrap().contains("with no load"),
-                "{r}"
-            );
+            assert!(r["text"].as_str().unwrap().contains(" objects per second over "), "{r}");
         }),
         // The same timer keeping its last 100 samples; a loose rate gate passes.
         ("controls/background-trimmed.js", true, &["--max-growth-rate", "10MB/h", "--at", "1000req/s"], |code, v| {

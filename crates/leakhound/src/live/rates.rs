@@ -116,7 +116,7 @@ pub struct Rate {
     pub bytes_per_s: f64,
     pub objects_per_s: Option<f64>,
     /// Bytes per hour: per request at `traffic` when there were requests,
-    /// else per second (growth driven by time, no load).
+    /// else per second (no load, or a `--load-cmd` whose requests are not counted).
     pub projected_bytes_per_hour: f64,
     /// "+32 B (1.0 objects) per request (+64.0 kB/s over 3.0 s): +115.2 MB/h at 1,000 req/s".
     pub text: String,
@@ -141,7 +141,7 @@ impl Rate {
             _ => {
                 let h = bytes_per_s * 3600.0;
                 let objs = objects_per_s.map_or(String::new(), |k| format!(", {} objects", decimal(k)));
-                (h, format!("{}{objs} per second over {:.1} s, with no load: {}/h", signed(bytes_per_s), window.window_s, signed(h)))
+                (h, format!("{}{objs} per second over {:.1} s: {}/h", signed(bytes_per_s), window.window_s, signed(h)))
             }
         };
         Rate {
@@ -199,7 +199,7 @@ mod tests {
         // No requests: growth per second, driven by time.
         let idle = Growth { bytes: 0, window_s: 10.0, rounds: 3, requests: 0 };
         let r = Rate::new("samples", 160_000, Some(5000), &idle, None);
-        assert_eq!(r.text, "+16.0 kB, 500 objects per second over 10.0 s, with no load: +57.6 MB/h");
+        assert_eq!(r.text, "+16.0 kB, 500 objects per second over 10.0 s: +57.6 MB/h");
         assert_eq!(parse_traffic("1000req/s"), Ok(1000.0));
         assert_eq!(parse_traffic("60000req/min"), Ok(1000.0));
         assert_eq!(parse_traffic("250"), Ok(250.0));
