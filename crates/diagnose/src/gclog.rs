@@ -356,7 +356,15 @@ pub fn analyze(log: &GcLog, opts: Options) -> Analysis {
     let growth = floor_trend.as_ref().map(Trend::per_hour);
     let step = crate::trend::step_up(&floor_y, STEP_MIN_MB);
     let (verdict, reason) = if full.len() < opts.min_full_gcs {
-        (Verdict::Inconclusive, format!("only {} full GCs (Mark-Compact/Mark-sweep); need at least {}", full.len(), opts.min_full_gcs))
+        (
+            Verdict::Inconclusive,
+            format!(
+                "only {} full GC{} (Mark-Compact/Mark-sweep); need at least {}",
+                full.len(),
+                if full.len() == 1 { "" } else { "s" },
+                opts.min_full_gcs
+            ),
+        )
     } else {
         match &floor_trend {
             None => (Verdict::Inconclusive, "the full GCs all have the same time".to_string()),

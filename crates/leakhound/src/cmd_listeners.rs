@@ -11,7 +11,6 @@ use anyhow::{bail, Context, Result};
 use diagnose::listeners::{emitters, Emitter};
 use heapsnap::source::ScriptNames;
 use heapsnap::{classes, HeapSnapshot};
-use inspector::ChildStdout;
 use serde::Serialize;
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -113,7 +112,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
 
 async fn snapshot_live(args: &Args, out: PathBuf) -> Result<String> {
     let targs = TargetArgs { pid: args.pid, port: args.port, inspect: args.inspect.clone(), cmd: args.cmd.clone() };
-    let child_stdout = if args.json { ChildStdout::ToStderr } else { ChildStdout::Inherit };
+    let child_stdout = crate::flags::child_stdout(args.json, false);
     let target = live::connect(&targs, ConnectOptions { child_stdout }).await?;
     if target.launched.is_some() {
         tokio::time::sleep(args.delay).await;

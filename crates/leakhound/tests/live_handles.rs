@@ -4,27 +4,18 @@
 //! the file watcher, the child process. Node 18 and 24 through `-- CMD`,
 //! Node 26 through --pid (left running).
 
+#[path = "support/bin.rs"]
+mod bin;
 #[path = "../../inspector/tests/support/mod.rs"]
 mod support;
 
 use serde_json::Value;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
+use std::time::Duration;
 use support::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_leakhound");
-
 fn leakhound(args: &[String]) -> Output {
-    let mut child = Command::new(BIN).args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > Duration::from_secs(120) {
-            let _ = child.kill();
-            panic!("leakhound {args:?} took more than 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
+    bin::leakhound(args, Duration::from_secs(120))
 }
 
 /// `file:line:` of the first line of the fixture containing `needle`.
