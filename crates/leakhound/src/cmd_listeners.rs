@@ -84,7 +84,13 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let total: u64 = all.iter().map(|e| e.total).sum();
-    println!("{source}: {} emitters with {total} listeners; {flagged} with an event above {} listeners", all.len(), args.threshold);
+    println!(
+        "{source}: {} with {}; {} with an event above {}",
+        crate::output::count(all.len() as u64, "emitter"),
+        crate::output::count(total as u64, "listener"),
+        crate::output::int(flagged as u64),
+        crate::output::count(args.threshold as u64, "listener")
+    );
     // One row per emitter: its events, largest first, and where the
     // largest one's listeners come from.
     let mut rows = Vec::new();
@@ -105,7 +111,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     let t = Table { headers: vec!["Emitter", "Listeners", "Events", "Largest event's listeners defined at"], rows };
     print!("{}", t.render(terminal_width()));
     if all.len() > args.top {
-        println!("… {} more emitters (--top N to list more)", all.len() - args.top);
+        println!("… {} (--top N to list more)", crate::output::count((all.len() - args.top) as u64, "more emitter"));
     }
     Ok(ExitCode::SUCCESS)
 }
