@@ -151,7 +151,7 @@ fn human(shown: &str, log: &GcLog, a: &Analysis) -> String {
         crate::output::count(log.skipped_lines, "other line"),
         a.elapsed_ms / 1000.0
     ));
-    let kinds: Vec<String> = a.by_kind.iter().map(|k| format!("{} {}", k.label, k.count)).collect();
+    let kinds: Vec<String> = a.by_kind.iter().map(|k| format!("{} {}", k.label, crate::output::int(k.count as u64))).collect();
     o.push_str(&format!("GCs:        {}\n", kinds.join(", ")));
     if let (Some(s), Some(e), Some(lo), Some(hi)) = (a.floor_start_mb, a.floor_end_mb, a.floor_min_mb, a.floor_max_mb) {
         o.push_str(&format!("heap floor: {s:.1} MB -> {e:.1} MB after full GCs (min {lo:.1}, max {hi:.1})\n"));
@@ -189,7 +189,9 @@ fn human(shown: &str, log: &GcLog, a: &Analysis) -> String {
         o.push_str(&format!("pauses:     max {:.1} ms\n", a.max_pause_ms));
     }
     match a.gc_ms_per_minute {
-        Some(m) => o.push_str(&format!("GC time:    {:.0} ms per minute ({:.1}% of the time)\n", m, m / 600.0)),
+        Some(m) => {
+            o.push_str(&format!("GC time:    {} ms per minute ({:.1}% of the time)\n", crate::output::int(m.round() as u64), m / 600.0))
+        }
         None => o.push_str(&format!("GC time:    {:.1} ms in all\n", a.total_pause_ms)),
     }
     for n in &log.notes {
