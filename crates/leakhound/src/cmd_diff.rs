@@ -87,8 +87,8 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         .map(|r| {
             vec![
                 r.class.clone(),
-                int(r.new_count as u64),
-                int(r.deleted_count as u64),
+                int(r.new_count),
+                int(r.deleted_count),
                 signed(r.delta_count),
                 bytes(r.alloc_size),
                 bytes(r.freed_size),

@@ -89,7 +89,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         crate::output::count(all.len() as u64, "emitter"),
         crate::output::count(total as u64, "listener"),
         crate::output::int(flagged as u64),
-        crate::output::count(args.threshold as u64, "listener")
+        crate::output::count(args.threshold, "listener")
     );
     // One row per emitter: its events, largest first, and where the
     // largest one's listeners come from.

@@ -136,7 +136,7 @@ pub fn run(args: &SnapshotArgs, top: usize, sort: SortBy, html: Option<&std::pat
                 vec![
                     r.key.name.clone(),
                     distances::display(r.distance),
-                    crate::output::int(r.count as u64),
+                    crate::output::int(r.count),
                     bytes(r.shallow_size),
                     bytes(r.retained_size),
                     format!("{:.1}%", 100.0 * r.retained_size as f64 / total_size.max(1) as f64),
