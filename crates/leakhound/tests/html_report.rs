@@ -105,7 +105,22 @@ fn check_file(page: &Path) {
 fn docs_cover_every_json_command() {
     let docs = documented_required();
     let cmds: Vec<&str> = docs.iter().map(|(c, _)| c.as_str()).collect();
-    for c in ["summary", "retainers", "node", "gclog", "diff", "diagnose", "run", "load", "snapshot", "watch", "allocations", "doctor"] {
+    for c in [
+        "summary",
+        "retainers",
+        "node",
+        "gclog",
+        "diff",
+        "diagnose",
+        "run",
+        "load",
+        "snapshot",
+        "watch",
+        "allocations",
+        "doctor",
+        "handles",
+        "listeners",
+    ] {
         assert!(cmds.contains(&c), "docs/json.md has no section for {c} (has {cmds:?})");
     }
 }

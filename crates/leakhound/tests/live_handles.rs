@@ -6,6 +6,8 @@
 
 #[path = "support/bin.rs"]
 mod bin;
+#[path = "support/schema.rs"]
+mod schema;
 #[path = "../../inspector/tests/support/mod.rs"]
 mod support;
 
@@ -27,6 +29,8 @@ fn fixture_line(needle: &str) -> String {
 }
 
 fn check(v: &Value, major: u32) {
+    // Every field docs/json.md calls required is there.
+    schema::check_schema("handles", v);
     assert_eq!(v["schema_version"], 1);
     assert_eq!(v["command"], "handles");
     assert!(v["node_version"].as_str().unwrap().starts_with(&format!("v{major}.")));
