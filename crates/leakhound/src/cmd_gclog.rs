@@ -154,13 +154,13 @@ fn human(shown: &str, log: &GcLog, a: &Analysis) -> String {
     let kinds: Vec<String> = a.by_kind.iter().map(|k| format!("{} {}", k.label, crate::output::int(k.count as u64))).collect();
     o.push_str(&format!("GCs:        {}\n", kinds.join(", ")));
     if let (Some(s), Some(e), Some(lo), Some(hi)) = (a.floor_start_mb, a.floor_end_mb, a.floor_min_mb, a.floor_max_mb) {
-        o.push_str(&format!("heap floor: {s:.1} MB -> {e:.1} MB after full GCs (min {lo:.1}, max {hi:.1})\n"));
+        o.push_str(&format!("heap floor: {s:.1} MiB -> {e:.1} MiB after full GCs (min {lo:.1}, max {hi:.1})\n"));
     } else {
         o.push_str("heap floor: no full GCs (Mark-Compact/Mark-sweep) in the log\n");
     }
     if let Some(t) = &a.floor_trend {
         o.push_str(&format!(
-            "growth:     {:+.1} MB/{unit} over {} (Theil-Sen; Mann-Kendall z = {:.2}, p {}){}\n",
+            "growth:     {:+.1} MiB/{unit} over {} (Theil-Sen; Mann-Kendall z = {:.2}, p {}){}\n",
             t.per_hour(),
             if log.timestamps {
                 crate::live::human_duration(a.elapsed_ms / 1000.0)
