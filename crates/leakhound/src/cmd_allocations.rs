@@ -159,10 +159,24 @@ async fn profile(args: &Args, targs: &TargetArgs, load: &live::load::Load, start
         }
     };
     let ended = if args.load.load_cmd.is_some() { Ended::LoadFinished } else { Ended::Duration };
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let driving = load.phase_cancellable(Stop::Duration(duration), duration, "load phase", cancel.clone());
+    tokio::pin!(driving);
+    // The built-in driver stops on cancel with its figures so far; a load
+    // command or the idle wait have none to give.
+    let built_in = args.load.load_cmd.is_none() && !load.requests.is_empty();
     let phase = tokio::select! {
-        r = load.phase(Stop::Duration(duration), duration, "load phase") => r.map(|rep| (rep, ended)),
+        r = &mut driving => r.map(|rep| (rep, ended)),
         _ = deadline => Ok((None, Ended::Duration)),
-        _ = interrupts.recv() => Ok((None, Ended::Interrupted)),
+        _ = interrupts.recv() => {
+            cancel.cancel();
+            let so_far = if built_in {
+                tokio::time::timeout(Duration::from_secs(5), &mut driving).await.ok().and_then(|r| r.ok()).flatten()
+            } else {
+                None
+            };
+            Ok((so_far, Ended::Interrupted))
+        }
         _ = target.program_finished() => Err(inspector::Error::Closed { during: format!(" {DURING}") }.into()),
         _ = target.session.closed() => Err(inspector::Error::Closed { during: format!(" {DURING}") }.into()),
     };

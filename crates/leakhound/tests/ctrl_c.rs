@@ -85,6 +85,9 @@ fn allocations_reports_the_profile_so_far_and_exits_130() {
     let v: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"));
     assert_eq!(v["ended"], "interrupted", "{v}");
     assert!(v["samples"].as_u64().unwrap() > 0, "{v}");
+    // The load's figures so far, marked as cut short.
+    assert!(v["load"]["requests"].as_u64().unwrap() > 0, "{v}");
+    assert_eq!(v["load"]["interrupted"], true, "{v}");
     assert!(v["duration_s"].as_f64().unwrap() < 30.0, "{v}");
     assert!(stderr.lines().last().unwrap_or("").starts_with("leakhound: interrupted after "), "{stderr}");
     let pid = v["target"]["pid"].as_u64().unwrap() as u32;
