@@ -356,14 +356,22 @@ pub fn analyze(log: &GcLog, opts: Options) -> Analysis {
     let growth = floor_trend.as_ref().map(Trend::per_hour);
     let step = crate::trend::step_up(&floor_y, STEP_MIN_MB);
     let (verdict, reason) = if full.len() < opts.min_full_gcs {
-        (Verdict::Inconclusive, format!("only {} full GCs (Mark-Compact/Mark-sweep); need at least {}", full.len(), opts.min_full_gcs))
+        (
+            Verdict::Inconclusive,
+            format!(
+                "only {} full GC{} (Mark-Compact/Mark-sweep); need at least {}",
+                full.len(),
+                if full.len() == 1 { "" } else { "s" },
+                opts.min_full_gcs
+            ),
+        )
     } else {
         match &floor_trend {
             None => (Verdict::Inconclusive, "the full GCs all have the same time".to_string()),
             Some(t) if t.significant_increasing && t.per_hour() >= opts.min_growth_mb_per_hour => (
                 Verdict::Leak,
                 format!(
-                    "the heap floor after full GCs grows {:.1} MB/h (Mann-Kendall p {} over {} full GCs)",
+                    "the heap floor after full GCs grows {:.1} MiB/h (Mann-Kendall p {} over {} full GCs)",
                     t.per_hour(),
                     p_text(t.p_value),
                     full.len()
@@ -372,7 +380,7 @@ pub fn analyze(log: &GcLog, opts: Options) -> Analysis {
             Some(t) if t.significant_increasing => (
                 Verdict::NoLeak,
                 format!(
-                    "the heap floor rises steadily but only {:.2} MB/h, below --min-growth {} MB/h (p {})",
+                    "the heap floor rises steadily but only {:.2} MiB/h, below --min-rate {} MiB/h (p {})",
                     t.per_hour(),
                     opts.min_growth_mb_per_hour,
                     p_text(t.p_value)
@@ -386,7 +394,7 @@ pub fn analyze(log: &GcLog, opts: Options) -> Analysis {
                 (
                     Verdict::Leak,
                     format!(
-                        "the heap floor after full GCs went from {:.1} MB to {:.1} MB ({:.1}x, {:.1} MB/h) and every later floor stays above every earlier one; Mann-Kendall p {} over {} full GCs is short of significance only because the log is short",
+                        "the heap floor after full GCs went from {:.1} MiB to {:.1} MiB ({:.1}x, {:.1} MiB/h) and every later floor stays above every earlier one; Mann-Kendall p {} over {} full GCs is short of significance only because the log is short",
                         st.before,
                         st.after,
                         st.ratio,
@@ -401,7 +409,7 @@ pub fn analyze(log: &GcLog, opts: Options) -> Analysis {
             Some(t) if t.mann_kendall_z > 0.0 && t.p_value < SUGGESTIVE_P && t.per_hour() >= opts.min_growth_mb_per_hour => (
                 Verdict::Inconclusive,
                 format!(
-                    "the heap floor grows {:.1} MB/h but Mann-Kendall p {} over {} full GCs is not significant (p < {} needed): collect a longer log",
+                    "the heap floor grows {:.1} MiB/h but Mann-Kendall p {} over {} full GCs is not significant (p < {} needed): collect a longer log",
                     t.per_hour(),
                     p_text(t.p_value),
                     full.len(),
@@ -411,7 +419,7 @@ pub fn analyze(log: &GcLog, opts: Options) -> Analysis {
             Some(t) => (
                 Verdict::NoLeak,
                 format!(
-                    "no significant growth of the heap floor over {} full GCs ({:+.1} MB/h, Mann-Kendall z = {:.2}, p {}{})",
+                    "no significant growth of the heap floor over {} full GCs ({:+.1} MiB/h, Mann-Kendall z = {:.2}, p {}{})",
                     full.len(),
                     t.per_hour(),
                     t.mann_kendall_z,
@@ -565,7 +573,7 @@ mod tests {
         ]);
         let a = analyze(&log, Options::default());
         assert_eq!(a.verdict, Verdict::Leak, "{}", a.reason);
-        assert!(a.reason.contains("10.9 MB to 235.7 MB"), "{}", a.reason);
+        assert!(a.reason.contains("10.9 MiB to 235.7 MiB"), "{}", a.reason);
         assert!(a.floor_trend.as_ref().unwrap().p_value > crate::trend::ALPHA);
         assert!(a.pause_growth_ms_per_hour.unwrap() > 0.0);
         // The same shape with a small change keeps the short-log caution.

@@ -21,7 +21,7 @@ use crate::model::allocations::{AllocReport, Ended, NO_INLINING_FLAG};
 use crate::report::allocations::{cwd, render};
 use anyhow::{bail, Result};
 use diagnose::allocations::{sites, user_code, CodeKind, ProfileNode, TreeNode};
-use inspector::{ChildStdout, SamplingNode, SamplingProfile};
+use inspector::{SamplingNode, SamplingProfile};
 use loadgen::Stop;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -58,10 +58,12 @@ pub struct Args {
     /// With --load: how long to wait for the app to answer the first URL.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = crate::flags::parse_duration)]
     pub ready_timeout: Duration,
-    /// Print JSON (the app's own stdout then goes to stderr).
-    #[arg(long)]
+    #[arg(long, help = crate::flags::JSON_HELP)]
     pub json: bool,
-    /// Also write a self-contained HTML page (flame graph, call tree, sites, load) to FILE.
+    #[arg(short, long, help = crate::flags::QUIET_HELP)]
+    pub quiet: bool,
+    /// Also write a self-contained HTML report (flame graph, call tree, sites, load) to FILE
+    /// (0600; the path is checked before any work and printed once written).
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
     /// Also save V8's raw profile to FILE (a .heapprofile that Chrome DevTools' Memory panel loads).
@@ -102,8 +104,16 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
+    } else if args.quiet {
+        println!("{}", crate::report::allocations::headline(&report, &cwd()));
     } else {
         print!("{}", render(&report, args.top, args.min_percent, &cwd()));
+    }
+    // Ctrl-C during the load phase: the profile so far was reported; the
+    // status says it was cut short, as every command's does.
+    if report.ended == crate::model::allocations::Ended::Interrupted {
+        eprintln!("leakhound: interrupted after {}; the report covers that much", crate::live::human_duration(report.duration_s));
+        return Ok(ExitCode::from(crate::live::interrupted::EXIT_INTERRUPTED));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -114,7 +124,7 @@ const DURING: &str = "during the allocation sampling";
 /// go. `None`: interrupted before there was anything to report.
 async fn profile(args: &Args, targs: &TargetArgs, load: &live::load::Load, started_at: u64) -> Result<Option<AllocReport>> {
     let mut interrupts = live::Interrupts::new();
-    let stdout = if args.json { ChildStdout::ToStderr } else { ChildStdout::Inherit };
+    let stdout = crate::flags::child_stdout(args.json, args.quiet);
     let target = tokio::select! {
         t = live::connect(targs, ConnectOptions { child_stdout: stdout }) => t?,
         _ = interrupts.recv() => return Ok(None),
@@ -149,10 +159,24 @@ async fn profile(args: &Args, targs: &TargetArgs, load: &live::load::Load, start
         }
     };
     let ended = if args.load.load_cmd.is_some() { Ended::LoadFinished } else { Ended::Duration };
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let driving = load.phase_cancellable(Stop::Duration(duration), duration, "load phase", cancel.clone());
+    tokio::pin!(driving);
+    // The built-in driver stops on cancel with its figures so far; a load
+    // command or the idle wait have none to give.
+    let built_in = args.load.load_cmd.is_none() && !load.requests.is_empty();
     let phase = tokio::select! {
-        r = load.phase(Stop::Duration(duration), duration, "load phase") => r.map(|rep| (rep, ended)),
+        r = &mut driving => r.map(|rep| (rep, ended)),
         _ = deadline => Ok((None, Ended::Duration)),
-        _ = interrupts.recv() => Ok((None, Ended::Interrupted)),
+        _ = interrupts.recv() => {
+            cancel.cancel();
+            let so_far = if built_in {
+                tokio::time::timeout(Duration::from_secs(5), &mut driving).await.ok().and_then(|r| r.ok()).flatten()
+            } else {
+                None
+            };
+            Ok((so_far, Ended::Interrupted))
+        }
         _ = target.program_finished() => Err(inspector::Error::Closed { during: format!(" {DURING}") }.into()),
         _ = target.session.closed() => Err(inspector::Error::Closed { during: format!(" {DURING}") }.into()),
     };

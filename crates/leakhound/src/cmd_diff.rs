@@ -43,13 +43,7 @@ struct Json<'a> {
     comparison: &'a Comparison,
 }
 
-fn signed(n: i64) -> String {
-    if n > 0 {
-        format!("+{n}")
-    } else {
-        n.to_string()
-    }
-}
+use crate::output::{count_of, int, signed_int as signed};
 
 pub fn run(args: &Args) -> Result<ExitCode> {
     if let Some(p) = &args.html {
@@ -77,12 +71,12 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{} -> {}: {} new objects ({}), {} deleted ({}), size delta {}\n",
+        "{} -> {}: {} ({}), {} deleted ({}), size delta {}\n",
         args.base.display(),
         args.new.display(),
-        cmp.new_count,
+        count_of(cmp.new_count as u64, "new object", "new objects"),
         bytes(cmp.alloc_size),
-        cmp.deleted_count,
+        int(cmp.deleted_count as u64),
         bytes(cmp.freed_size),
         signed_bytes(cmp.alloc_size as i64 - cmp.freed_size as i64)
     );
@@ -93,8 +87,8 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         .map(|r| {
             vec![
                 r.class.clone(),
-                r.new_count.to_string(),
-                r.deleted_count.to_string(),
+                int(r.new_count),
+                int(r.deleted_count),
                 signed(r.delta_count),
                 bytes(r.alloc_size),
                 bytes(r.freed_size),
@@ -105,7 +99,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     let t = Table { headers: vec!["Class", "# New", "# Deleted", "# Delta", "Alloc. Size", "Freed Size", "Size Delta"], rows };
     print!("{}", t.render(terminal_width()));
     if cmp.rows.len() > args.top {
-        println!("… {} more classes (--top N to list more)", cmp.rows.len() - args.top);
+        println!("… {} (--top N to list more)", count_of((cmp.rows.len() - args.top) as u64, "more class", "more classes"));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -8,7 +8,6 @@ use crate::live::checkup::{check, Checkup};
 use crate::live::{self, ConnectOptions, TargetArgs};
 use anyhow::{Context, Result};
 use container::doctor::{self, Finding};
-use inspector::ChildStdout;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,9 +21,12 @@ pub struct Args {
     /// directory holding `memory/` (for tests and unusual mounts).
     #[arg(long, value_name = "DIR")]
     pub cgroup_root: Option<PathBuf>,
-    /// Print JSON.
-    #[arg(long)]
+    #[arg(long, help = crate::flags::JSON_HELP)]
     pub json: bool,
+    #[arg(short, long, help = crate::flags::QUIET_HELP)]
+    pub quiet: bool,
+    #[arg(long, value_name = "FILE", help = crate::flags::HTML_HELP)]
+    pub html: Option<PathBuf>,
 }
 
 #[derive(Serialize)]
@@ -74,15 +76,25 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
     if let Some(r) = &args.cgroup_root {
         anyhow::ensure!(r.is_dir(), "--cgroup-root {}: no such directory", r.display());
     }
+    if let Some(p) = &args.html {
+        crate::report::check_output(p, "--html")?;
+    }
     let mut interrupts = live::Interrupts::new();
-    let stdout = if args.json { ChildStdout::ToStderr } else { ChildStdout::Inherit };
+    let stdout = crate::flags::child_stdout(args.json, args.quiet);
     let target = tokio::select! {
         t = live::connect(&args.target, ConnectOptions { child_stdout: stdout }) => t?,
-        _ = interrupts.recv() => return Ok(ExitCode::from(130)),
+        _ = interrupts.recv() => return Ok(interrupted("while connecting")),
     };
     let pid = args.target.pid.unwrap_or(target.info.pid);
     let label = target.label.clone();
-    let checked = check(&target, pid, args.cgroup_root.as_deref()).await;
+    // Ctrl-C: nothing read yet, nothing to report; let the target go.
+    let checked = tokio::select! {
+        c = check(&target, pid, args.cgroup_root.as_deref()) => c,
+        _ = interrupts.recv() => {
+            target.finish().await;
+            return Ok(interrupted("before its memory was read"));
+        }
+    };
     let c = match checked {
         Ok(c) => c,
         Err(e) => {
@@ -134,10 +146,73 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
             findings: &c.assessment.findings,
         };
         println!("{}", serde_json::to_string_pretty(&out).context("cannot write JSON")?);
+    } else if args.quiet {
+        println!("{}", headline(&label, &c));
     } else {
         print!("{}", human(&label, &c));
     }
+    if let Some(p) = &args.html {
+        crate::report::write_page(p, &page(&label, &c))?;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Ctrl-C before anything was read: say so, exit 130.
+fn interrupted(when: &str) -> ExitCode {
+    eprintln!("leakhound: interrupted {when}; nothing to report");
+    ExitCode::from(crate::live::interrupted::EXIT_INTERRUPTED)
+}
+
+/// The one line: the findings counted by severity and named, and the
+/// recommendation when there is one.
+fn headline(label: &str, c: &Checkup) -> String {
+    let a = &c.assessment;
+    if a.findings.is_empty() {
+        return format!("doctor: {label}: ok: the heap fits the container limit with room to spare");
+    }
+    let mut by: Vec<(&str, u64)> = Vec::new();
+    for f in &a.findings {
+        match by.iter_mut().find(|(s, _)| *s == f.severity.name()) {
+            Some(x) => x.1 += 1,
+            None => by.push((f.severity.name(), 1)),
+        }
+    }
+    let counted: Vec<String> = by.iter().map(|(s, n)| crate::output::count(*n, s)).collect();
+    let ids: Vec<&str> = a.findings.iter().map(|f| f.id).collect();
+    let rec = doctor::recommendation_line(a).map(|l| format!("; {l}")).unwrap_or_default();
+    format!("doctor: {label}: {} ({}){rec}", counted.join(", "), ids.join(", "))
+}
+
+/// `--html`: the facts, the findings and the recommendation.
+fn page(label: &str, c: &Checkup) -> String {
+    use crate::report::esc;
+    use std::fmt::Write;
+    let mut p = crate::report::Page::new("leakhound doctor");
+    p.fact("Process", label);
+    p.fact("Command", &crate::report::html::command_line());
+    p.fact("Taken", &crate::report::utc_text(crate::report::now_unix()));
+    // The text report's facts block, one row per line.
+    let text = human(label, c);
+    let mut facts = String::from("<table><tbody>");
+    let mut findings = String::new();
+    let mut in_findings = false;
+    for line in text.lines().skip(1) {
+        if line == "findings:" {
+            in_findings = true;
+            continue;
+        }
+        if in_findings && line.starts_with("  ") {
+            let _ = write!(findings, "<li>{}</li>", esc(line.trim()));
+        } else if in_findings {
+            let _ = write!(findings, "</ul><p class=\"advice\">{}</p><ul>", esc(line));
+        } else if let Some((k, v)) = line.trim().split_once("  ") {
+            let _ = write!(facts, "<tr><th>{}</th><td>{}</td></tr>", esc(k.trim()), esc(v.trim()));
+        }
+    }
+    facts.push_str("</tbody></table>");
+    p.section("facts", "Memory and its limits", &facts);
+    p.section("findings", "Findings", &format!("<p>{}</p><ul>{findings}</ul>", esc(&headline(label, c))));
+    p.finish()
 }
 
 fn human(label: &str, c: &Checkup) -> String {

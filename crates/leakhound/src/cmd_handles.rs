@@ -23,7 +23,7 @@
 use crate::live::{self, ConnectOptions, TargetArgs};
 use crate::output::Table;
 use anyhow::Result;
-use inspector::{ChildStdout, Session};
+use inspector::Session;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
@@ -37,9 +37,12 @@ pub struct Args {
     /// With `-- CMD`: let the program run this long before looking.
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = crate::flags::parse_duration)]
     pub delay: Duration,
-    /// Print JSON.
-    #[arg(long)]
+    #[arg(long, help = crate::flags::JSON_HELP)]
     pub json: bool,
+    #[arg(short, long, help = crate::flags::QUIET_HELP)]
+    pub quiet: bool,
+    #[arg(long, value_name = "FILE", help = crate::flags::HTML_HELP)]
+    pub html: Option<std::path::PathBuf>,
 }
 
 const GROUP: &str = "leakhound-handles";
@@ -177,16 +180,30 @@ pub fn run(args: &Args) -> Result<ExitCode> {
 }
 
 async fn run_async(args: &Args) -> Result<ExitCode> {
+    if let Some(p) = &args.html {
+        crate::report::check_output(p, "--html")?;
+    }
     let mut interrupts = live::Interrupts::new();
-    let stdout = if args.json { ChildStdout::ToStderr } else { ChildStdout::Inherit };
+    let stdout = crate::flags::child_stdout(args.json, args.quiet);
     let target = tokio::select! {
         t = live::connect(&args.target, ConnectOptions { child_stdout: stdout }) => t?,
-        _ = interrupts.recv() => return Ok(ExitCode::from(130)),
+        _ = interrupts.recv() => return Ok(interrupted("while connecting")),
     };
-    if target.launched.is_some() {
-        tokio::time::sleep(args.delay).await;
-    }
-    let report = match collect(&target.session).await {
+    let look = async {
+        if target.launched.is_some() {
+            tokio::time::sleep(args.delay).await;
+        }
+        collect(&target.session).await
+    };
+    // Ctrl-C: nothing listed yet, so nothing to report; let the target go.
+    let collected = tokio::select! {
+        r = look => r,
+        _ = interrupts.recv() => {
+            target.finish().await;
+            return Ok(interrupted("before the handles were listed"));
+        }
+    };
+    let report = match collected {
         Ok(r) => r,
         Err(e) => return Err(target.fail(e, "before leakhound could list its handles").await),
     };
@@ -204,17 +221,110 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
             command: "handles",
             pid,
             node_version: &version,
-            resources,
+            resources: resources.clone(),
             keeping_alive,
             timers: &report.timers,
             handles: &report.handles,
-            requests,
+            requests: requests.clone(),
         };
         println!("{}", serde_json::to_string_pretty(&out)?);
+    } else if args.quiet {
+        println!("{}", headline(&label, &resources, keeping_alive));
     } else {
         print!("{}", human(&label, &report, &resources, &requests, keeping_alive));
     }
+    if let Some(p) = &args.html {
+        crate::report::write_page(p, &page(&label, &report, &resources, &requests, keeping_alive))?;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Ctrl-C before anything was gathered: say so, exit 130.
+fn interrupted(when: &str) -> ExitCode {
+    eprintln!("leakhound: interrupted {when}; nothing to report");
+    ExitCode::from(crate::live::interrupted::EXIT_INTERRUPTED)
+}
+
+/// The one line: `process 1 (node app.js, Node v20.1.0): 15 active resources; 15 keep it alive`.
+fn headline(label: &str, resources: &BTreeMap<String, usize>, alive: usize) -> String {
+    let total: usize = resources.values().sum();
+    format!(
+        "{label}: {}; {} keep{} it alive",
+        crate::output::count(total as u64, "active resource"),
+        crate::output::int(alive as u64),
+        if alive == 1 { "s" } else { "" }
+    )
+}
+
+/// `--html`: the counts, the timers and the handles as sortable tables.
+fn page(label: &str, r: &Report, resources: &BTreeMap<String, usize>, requests: &BTreeMap<String, usize>, alive: usize) -> String {
+    use crate::report::esc;
+    use std::fmt::Write;
+    let mut p = crate::report::Page::new("leakhound handles");
+    p.fact("Process", label);
+    p.fact("Command", &crate::report::html::command_line());
+    p.fact("Taken", &crate::report::utc_text(crate::report::now_unix()));
+    let mut h = format!(
+        "<p>{}</p><table class=\"sortable\"><thead><tr><th>Resource</th><th class=\"n\">Count</th></tr></thead><tbody>",
+        esc(&headline(label, resources, alive))
+    );
+    for (k, v) in resources {
+        let _ = write!(h, "<tr><td>{}</td><td class=\"n\" data-v=\"{v}\">{}</td></tr>", esc(k), crate::output::int(*v as u64));
+    }
+    h.push_str("</tbody></table>");
+    if !requests.is_empty() {
+        let list: Vec<String> = requests.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let _ = write!(h, "<p>Pending requests: {}</p>", esc(&list.join(", ")));
+    }
+    p.section("resources", "Active resources", &h);
+    let yes_no = |is_ref: bool| if is_ref { "yes" } else { "no (unref'd)" };
+    let mut t = String::from("<table class=\"sortable\"><thead><tr><th>Type</th><th class=\"n\">ms</th><th>Callback</th><th>Location</th><th>Keeps alive</th></tr></thead><tbody>");
+    for x in &r.timers {
+        let (name, loc) = x.callback.as_ref().map_or(("", ""), |c| (c.name.as_str(), c.location.as_deref().unwrap_or("")));
+        let _ = write!(
+            t,
+            "<tr><td>{}</td><td class=\"n\" data-v=\"{}\">{}</td><td><code>{}</code></td><td class=\"mono\">{}</td><td>{}</td></tr>",
+            esc(&x.kind),
+            x.ms,
+            x.ms,
+            esc(name),
+            esc(loc),
+            yes_no(x.is_ref)
+        );
+    }
+    t.push_str("</tbody></table>");
+    p.section("timers", &format!("Timers ({})", r.timers.len()), &t);
+    let mut t = String::from(
+        "<table class=\"sortable\"><thead><tr><th>Kind</th><th>Class</th><th>Details</th><th>Keeps alive</th></tr></thead><tbody>",
+    );
+    for x in &r.handles {
+        let details: Vec<String> = x
+            .details
+            .iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| match v {
+                Value::String(s) => format!("{k}: {s}"),
+                Value::Object(o) => format!(
+                    "{k}: {} {} {}",
+                    o.get("event").and_then(Value::as_str).unwrap_or(""),
+                    o.get("name").and_then(Value::as_str).unwrap_or(""),
+                    o.get("location").and_then(Value::as_str).unwrap_or("")
+                ),
+                other => format!("{k}: {other}"),
+            })
+            .collect();
+        let _ = write!(
+            t,
+            "<tr><td>{}</td><td>{}</td><td class=\"mono\">{}</td><td>{}</td></tr>",
+            esc(&x.kind),
+            esc(&format!("{}{}", x.class, x.handle.as_deref().map(|h| format!(" ({h})")).unwrap_or_default())),
+            esc(&details.join("; ")),
+            yes_no(x.is_ref)
+        );
+    }
+    t.push_str("</tbody></table>");
+    p.section("handles", &format!("Handles ({})", r.handles.len()), &t);
+    p.finish()
 }
 
 fn count<'a>(items: impl Iterator<Item = &'a String>) -> BTreeMap<String, usize> {
@@ -286,8 +396,7 @@ async fn callback_locations(session: &Session, fns_id: &str) -> inspector::Resul
 
 fn human(label: &str, r: &Report, resources: &BTreeMap<String, usize>, requests: &BTreeMap<String, usize>, alive: usize) -> String {
     let mut o = String::new();
-    let total: usize = resources.values().sum();
-    o.push_str(&format!("{label}: {total} active resources; {alive} keep it alive\n\n"));
+    o.push_str(&format!("{}\n\n", headline(label, resources, alive)));
     let table = Table { headers: vec!["Resource", "Count"], rows: resources.iter().map(|(k, v)| vec![k.clone(), v.to_string()]).collect() };
     o.push_str(&table.render(crate::output::terminal_width()));
     let unref = |is_ref: bool| if is_ref { "" } else { "  (unref'd)" };

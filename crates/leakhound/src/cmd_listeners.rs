@@ -11,7 +11,6 @@ use anyhow::{bail, Context, Result};
 use diagnose::listeners::{emitters, Emitter};
 use heapsnap::source::ScriptNames;
 use heapsnap::{classes, HeapSnapshot};
-use inspector::ChildStdout;
 use serde::Serialize;
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -85,7 +84,13 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let total: u64 = all.iter().map(|e| e.total).sum();
-    println!("{source}: {} emitters with {total} listeners; {flagged} with an event above {} listeners", all.len(), args.threshold);
+    println!(
+        "{source}: {} with {}; {} with an event above {}",
+        crate::output::count(all.len() as u64, "emitter"),
+        crate::output::count(total as u64, "listener"),
+        crate::output::int(flagged as u64),
+        crate::output::count(args.threshold, "listener")
+    );
     // One row per emitter: its events, largest first, and where the
     // largest one's listeners come from.
     let mut rows = Vec::new();
@@ -106,14 +111,14 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     let t = Table { headers: vec!["Emitter", "Listeners", "Events", "Largest event's listeners defined at"], rows };
     print!("{}", t.render(terminal_width()));
     if all.len() > args.top {
-        println!("… {} more emitters (--top N to list more)", all.len() - args.top);
+        println!("… {} (--top N to list more)", crate::output::count((all.len() - args.top) as u64, "more emitter"));
     }
     Ok(ExitCode::SUCCESS)
 }
 
 async fn snapshot_live(args: &Args, out: PathBuf) -> Result<String> {
     let targs = TargetArgs { pid: args.pid, port: args.port, inspect: args.inspect.clone(), cmd: args.cmd.clone() };
-    let child_stdout = if args.json { ChildStdout::ToStderr } else { ChildStdout::Inherit };
+    let child_stdout = crate::flags::child_stdout(args.json, false);
     let target = live::connect(&targs, ConnectOptions { child_stdout }).await?;
     if target.launched.is_some() {
         tokio::time::sleep(args.delay).await;

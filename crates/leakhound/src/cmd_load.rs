@@ -36,9 +36,13 @@ pub struct Args {
     /// One single-threaded runtime per thread, or one work-stealing runtime (for benchmarks).
     #[arg(long, value_enum, default_value_t = RuntimeArg::PerThread, hide = true)]
     pub runtime: RuntimeArg,
-    /// Print JSON.
+    /// Print one JSON document on stdout instead of text (every field: docs/json.md).
     #[arg(long)]
     pub json: bool,
+    #[arg(short, long, help = crate::flags::QUIET_HELP)]
+    pub quiet: bool,
+    #[arg(long, value_name = "FILE", help = crate::flags::HTML_HELP)]
+    pub html: Option<std::path::PathBuf>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -66,6 +70,9 @@ struct JsonOut<'a> {
 }
 
 pub fn run(args: &Args) -> Result<ExitCode> {
+    if let Some(p) = &args.html {
+        crate::report::check_output(p, "--html")?;
+    }
     let requests = args.request.build(&args.urls)?;
     if args.connections == 0 {
         bail!("--connections must be at least 1");
@@ -105,7 +112,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             seen.push(authority);
             loadgen::check_listening(r, cfg.timeout).await?;
         }
-        let bar = progress_bar(&cfg);
+        let bar = if args.quiet || args.json { None } else { progress_bar(&cfg) };
         let cancel = tokio_util::sync::CancellationToken::new();
         let on_ctrl_c = cancel.clone();
         tokio::spawn(async move {
@@ -141,8 +148,16 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         let out =
             JsonOut { schema_version: 1, command: "load", urls: &args.urls, method: cfg.requests[0].method.as_str(), report: &report };
         println!("{}", serde_json::to_string_pretty(&out)?);
+    } else if args.quiet {
+        println!("{}", headline(&report));
     } else {
         print!("{}", human(&cfg, &args.urls, &report));
+    }
+    if let Some(p) = &args.html {
+        crate::report::write_page(p, &page(&cfg, &args.urls, &report))?;
+    }
+    if report.interrupted {
+        eprintln!("leakhound: interrupted after {}; the report covers them", crate::output::count(report.requests, "request"));
     }
     Ok(if report.interrupted { ExitCode::from(130) } else { ExitCode::SUCCESS })
 }
@@ -160,18 +175,60 @@ fn progress_bar(cfg: &LoadConfig) -> Option<indicatif::ProgressBar> {
     Some(b)
 }
 
-// `is_multiple_of` is newer than the workspace's rust-version (1.80).
-#[allow(clippy::manual_is_multiple_of)]
-fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
+use crate::output::{count, int as thousands};
+
+/// `-q`: `2,000 requests in 1.23 s: 1,626 req/s; 2,000 2xx, 0 non-2xx, 0 errors; latency p50 0.61 ms, p99 3.40 ms`.
+fn headline(r: &LoadReport) -> String {
+    format!(
+        "{} in {:.2} s{}: {} req/s; {} 2xx, {} non-2xx, {}; latency p50 {:.2} ms, p99 {:.2} ms",
+        count(r.requests, "request"),
+        r.duration_s,
+        if r.interrupted { " (interrupted)" } else { "" },
+        thousands(r.requests_per_s.round() as u64),
+        thousands(r.ok),
+        thousands(r.non_2xx),
+        count(r.errors, "error"),
+        r.latency_ms.p50,
+        r.latency_ms.p99
+    )
+}
+
+/// `--html`: the run's facts, the latency table, the status codes and the errors.
+fn page(cfg: &LoadConfig, urls: &[String], r: &LoadReport) -> String {
+    use crate::report::esc;
+    use std::fmt::Write;
+    let mut p = crate::report::Page::new("leakhound load");
+    p.fact("URLs", &urls.join(", "));
+    p.fact("Method", cfg.requests[0].method.as_str());
+    p.fact("Connections", &thousands(r.connections as u64));
+    p.fact("Command", &crate::report::html::command_line());
+    p.fact("Taken", &crate::report::utc_text(crate::report::now_unix()));
+    let l = &r.latency_ms;
+    let mut h = format!("<p>{}</p><table><thead><tr><th></th>", esc(&headline(r)));
+    for c in ["p50", "p90", "p99", "p99.9", "max", "mean"] {
+        let _ = write!(h, "<th class=\"n\">{c}</th>");
     }
-    out
+    h.push_str("</tr></thead><tbody><tr><td>latency (ms)</td>");
+    for v in [l.p50, l.p90, l.p99, l.p999, l.max, l.mean] {
+        let _ = write!(h, "<td class=\"n\">{v:.2}</td>");
+    }
+    h.push_str("</tr></tbody></table>");
+    p.section("latency", "Requests and latency", &h);
+    let mut t = String::from("<table class=\"sortable\"><thead><tr><th>Status</th><th class=\"n\">Responses</th></tr></thead><tbody>");
+    for (code, n) in &r.status_codes {
+        let _ = write!(t, "<tr><td>{code}</td><td class=\"n\" data-v=\"{n}\">{}</td></tr>", thousands(*n));
+    }
+    t.push_str("</tbody></table>");
+    if r.errors > 0 {
+        t.push_str("<h3 class=\"second\">Errors</h3><ul>");
+        for (kind, n) in &r.errors_by_kind {
+            let example = r.error_examples.get(kind).map(|e| format!(" — first: {e}")).unwrap_or_default();
+            let _ = write!(t, "<li>{} × {}{}</li>", esc(kind), thousands(*n), esc(&example));
+        }
+        t.push_str("</ul>");
+    }
+    p.section("responses", "Responses", &t);
+    p.finish()
 }
 
 fn human(cfg: &LoadConfig, urls: &[String], r: &LoadReport) -> String {
@@ -209,7 +266,7 @@ fn human(cfg: &LoadConfig, urls: &[String], r: &LoadReport) -> String {
         thousands(r.requests_per_s.round() as u64)
     ));
     let codes: Vec<String> =
-        r.status_codes.iter().filter(|(c, _)| !(200..300).contains(*c)).map(|(c, n)| format!("{c} x{}", thousands(*n))).collect();
+        r.status_codes.iter().filter(|(c, _)| !(200..300).contains(*c)).map(|(c, n)| format!("{} × {c}", thousands(*n))).collect();
     out.push_str(&format!("responses: {} 2xx, {} non-2xx", thousands(r.ok), thousands(r.non_2xx)));
     if !codes.is_empty() {
         out.push_str(&format!(" ({})", codes.join(", ")));
@@ -225,7 +282,7 @@ fn human(cfg: &LoadConfig, urls: &[String], r: &LoadReport) -> String {
         }
     }
     if r.cancelled > 0 {
-        out.push_str(&format!("cancelled in flight: {}\n", r.cancelled));
+        out.push_str(&format!("cancelled in flight: {}\n", thousands(r.cancelled)));
     }
     out
 }

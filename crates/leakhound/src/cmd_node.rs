@@ -107,26 +107,26 @@ pub fn run(args: &SnapshotArgs, id: u32, limit: usize) -> Result<ExitCode> {
     }
     println!("@{} {} ({})", j.id, label(n), j.node_type);
     println!("  name        {}", crate::output::clip(&j.name, 100));
-    println!("  self size   {} ({} bytes)", bytes(j.self_size), j.self_size);
-    println!("  retained    {} ({} bytes)", bytes(j.retained_size), j.retained_size);
+    println!("  self size   {} ({})", bytes(j.self_size), crate::output::count(j.self_size, "byte"));
+    println!("  retained    {} ({})", bytes(j.retained_size), crate::output::count(j.retained_size, "byte"));
     println!("  distance    {}", distances::display(dist[n as usize]));
     println!("  dominator   @{} {}", j.dominator_id, j.dominator);
     if let Some(l) = &j.location {
         println!("  defined at  {l}");
     }
-    println!("  edges ({}):", j.edge_count);
+    println!("  edges ({}):", crate::output::int(j.edge_count as u64));
     for e in &j.edges {
         println!("    {:<24} -> @{} {}  [retains {}]", crate::output::clip(&e.edge, 24), e.node_id, e.node, bytes(e.retained_size));
     }
     if j.edge_count > j.edges.len() {
-        println!("    … {} more", j.edge_count - j.edges.len());
+        println!("    … {} more", crate::output::int((j.edge_count - j.edges.len()) as u64));
     }
-    println!("  retainers ({}):", j.retainer_count);
+    println!("  retainers ({}):", crate::output::int(j.retainer_count as u64));
     for e in &j.retainers {
         println!("    @{} {} {} ", e.node_id, e.node, e.edge);
     }
     if j.retainer_count > j.retainers.len() {
-        println!("    … {} more", j.retainer_count - j.retainers.len());
+        println!("    … {} more", crate::output::int((j.retainer_count - j.retainers.len()) as u64));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -415,13 +415,17 @@ async fn drive(
             }
             phases.push(Phase { name: name.clone(), start, end: rec.now() });
             // A full GC, its floor, then the snapshot.
-            progress.enter(&if k == 0 { "the full GC after the warm-up".to_string() } else { format!("the full GC after {name}") });
+            progress.enter_inspector_phase(&if k == 0 {
+                "the full GC after the warm-up".to_string()
+            } else {
+                format!("the full GC after {name}")
+            });
             let start = rec.now();
             session.collect_garbage().await?;
             rec.floor(&session.memory().await?);
             let file = dir.join(format!("s{}.heapsnapshot", k + 1));
             progress_line(quiet, &format!("snapshot {} of {} -> {}", k + 1, args.snapshots, file.display()));
-            progress.enter(&format!("snapshot {}", k + 1));
+            progress.enter_inspector_phase(&format!("snapshot {}", k + 1));
             let t = rec.now();
             // Numeric values too: a cache's `max` field is its bound.
             let size = session.take_heap_snapshot_with(&file, &snapshot_options(), |_| {}).await?;

@@ -6,7 +6,7 @@ use crate::live::{self, ConnectOptions, TargetArgs};
 use crate::output;
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use inspector::{ChildStdout, SnapshotOptions, SnapshotProgress};
+use inspector::{SnapshotOptions, SnapshotProgress};
 use serde::Serialize;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -28,9 +28,10 @@ pub struct Args {
     /// program started with `-- CMD` warm up): `500ms`, `5s`, `1m`.
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = crate::flags::parse_duration)]
     pub delay: Duration,
-    /// Print a JSON summary instead of a line.
-    #[arg(long)]
+    #[arg(long, help = crate::flags::JSON_HELP)]
     pub json: bool,
+    #[arg(short, long, help = crate::flags::QUIET_HELP)]
+    pub quiet: bool,
 }
 
 #[derive(Serialize)]
@@ -54,7 +55,7 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
     let mut interrupts = live::Interrupts::new();
     let out = &args.output;
     crate::report::check_output(out, "-o")?;
-    let stdout = if args.json { ChildStdout::ToStderr } else { ChildStdout::Inherit };
+    let stdout = crate::flags::child_stdout(args.json, args.quiet);
     let target = tokio::select! {
         t = live::connect(&args.target, ConnectOptions { child_stdout: stdout }) => t?,
         _ = interrupts.recv() => return Ok(ExitCode::from(130)),
@@ -66,7 +67,7 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
             target.session.collect_garbage().await?;
         }
         let started = Instant::now();
-        let bar = progress_bar();
+        let bar = if args.quiet || args.json { None } else { progress_bar() };
         let bytes = target
             .session
             .take_heap_snapshot_with(out, &SnapshotOptions::default(), |p| {

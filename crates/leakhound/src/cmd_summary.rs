@@ -120,7 +120,13 @@ pub fn run(args: &SnapshotArgs, top: usize, sort: SortBy, html: Option<&std::pat
         return Ok(ExitCode::SUCCESS);
     }
 
-    println!("{}: {} nodes, {} edges, {} total", args.file.display(), snap.node_count(), snap.edge_count(), bytes(total_size));
+    println!(
+        "{}: {}, {}, {} total",
+        args.file.display(),
+        crate::output::count(snap.node_count() as u64, "node"),
+        crate::output::count(snap.edge_count() as u64, "edge"),
+        bytes(total_size)
+    );
     println!();
     let table = Table {
         headers: vec!["Class", "Distance", "Count", "Shallow", "Retained", "% heap"],
@@ -130,7 +136,7 @@ pub fn run(args: &SnapshotArgs, top: usize, sort: SortBy, html: Option<&std::pat
                 vec![
                     r.key.name.clone(),
                     distances::display(r.distance),
-                    r.count.to_string(),
+                    crate::output::int(r.count),
                     bytes(r.shallow_size),
                     bytes(r.retained_size),
                     format!("{:.1}%", 100.0 * r.retained_size as f64 / total_size.max(1) as f64),
@@ -140,7 +146,7 @@ pub fn run(args: &SnapshotArgs, top: usize, sort: SortBy, html: Option<&std::pat
     };
     print!("{}", table.render(terminal_width()));
     if rows.len() > shown.len() {
-        println!("… {} more classes (--top N to list more)", rows.len() - shown.len());
+        println!("… {} (--top N to list more)", crate::output::count_of((rows.len() - shown.len()) as u64, "more class", "more classes"));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -16,7 +16,6 @@ use anyhow::Result;
 use diagnose::gclog::p_text;
 use diagnose::series::{floor_verdict, FloorOptions, FloorVerdict};
 use diagnose::verdict::Verdict;
-use inspector::ChildStdout;
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -76,7 +75,7 @@ struct Series {
 async fn run_async(args: &Args) -> Result<ExitCode> {
     let mut interrupts = live::Interrupts::new();
     anyhow::ensure!(args.interval >= Duration::from_millis(10), "--interval must be at least 10ms");
-    let stdout = if args.json { ChildStdout::ToStderr } else { ChildStdout::Inherit };
+    let stdout = crate::flags::child_stdout(args.json, args.quiet);
     let target = tokio::select! {
         t = live::connect(&args.target, ConnectOptions { child_stdout: stdout }) => t?,
         _ = interrupts.recv() => return Ok(ExitCode::from(130)),

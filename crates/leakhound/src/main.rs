@@ -59,6 +59,7 @@ Live process (--pid, --inspect or -- CMD):
   watch        Watch a process's memory: heap floor trend, growth, time to the heap limit
   allocations  Which functions allocated the memory still alive after a load phase
   handles      What keeps a Node process alive: timers, sockets, servers, with callback locations
+  doctor       A process's memory against its container's limit: findings, a --max-old-space-size that fits
 
 Production:
   supervise    Run a Node service as N workers on one socket: memory limits, lossless restarts, metrics

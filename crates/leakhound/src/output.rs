@@ -155,6 +155,24 @@ pub fn int(n: u64) -> String {
     out
 }
 
+/// `1 class`, `2 classes`: a count and its noun, with an irregular plural.
+pub fn count_of(n: u64, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{} {many}", int(n))
+    }
+}
+
+/// `+1,234`, `-5`, `0`: a signed count with thousands separators.
+pub fn signed_int(n: i64) -> String {
+    match n {
+        0 => "0".to_string(),
+        n if n > 0 => format!("+{}", int(n as u64)),
+        n => format!("-{}", int(n.unsigned_abs())),
+    }
+}
+
 /// `1 request`, `2,000 requests`: a count and its noun, plural when not 1.
 pub fn count(n: u64, noun: &str) -> String {
     if n == 1 {

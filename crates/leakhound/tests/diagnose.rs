@@ -214,6 +214,62 @@ fn diff_counts_new_and_deleted_objects_by_class() {
     assert!(text.lines().any(|l| l.starts_with("LogEntry") && l.contains("+300")), "{text}");
 }
 
+/// A count as the text output writes it: digits in groups of three
+/// separated by commas (`20,983`), optionally signed.
+fn is_count(t: &str) -> bool {
+    let t = t.trim_start_matches(['+', '-']);
+    let groups: Vec<&str> = t.split(',').collect();
+    !t.is_empty()
+        && groups[0].len() <= 3
+        && !groups[0].is_empty()
+        && groups[1..].iter().all(|g| g.len() == 3)
+        && groups.iter().all(|g| g.bytes().all(|b| b.is_ascii_digit()))
+}
+
+#[test]
+fn summary_and_diff_write_one_number_format() {
+    let tmp = temp_dir();
+    let files = snapshots("leaks/global-array.js", tmp.path(), 2);
+    let (a, b) = (files[0].to_str().unwrap(), files[1].to_str().unwrap());
+    let text = |args: &[&str]| {
+        let out = run(args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // Header: `FILE: 52,052 nodes, 233,881 edges, 5.0 MB total`; a Node heap has over 1,000 of both.
+    let summary = text(&["summary", b, "--top", "5"]);
+    let head: Vec<&str> = summary.lines().next().unwrap().rsplit(": ").next().unwrap().split(' ').collect();
+    assert!(is_count(head[0]) && head[0].contains(',') && head[1] == "nodes,", "{summary}");
+    assert!(is_count(head[2]) && head[2].contains(',') && head[3] == "edges,", "{summary}");
+    // The Count column, and the one-line tail with its plural.
+    for row in summary.lines().skip(3).take(5) {
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        let count = cells[cells.len() - 6];
+        assert!(is_count(count), "{count:?} in {row:?}");
+        let n: u64 = count.replace(',', "").parse().unwrap();
+        assert_eq!(n >= 1000, count.contains(','), "{row}");
+    }
+    assert!(summary.lines().last().unwrap().ends_with(" more classes (--top N to list more)"), "{summary}");
+    // diff: `2,860 new objects (581.2 kB), 1,976 deleted (...)`, the # columns likewise.
+    let diff = text(&["diff", a, b, "--top", "5"]);
+    let head = diff.lines().next().unwrap().rsplit(".heapsnapshot: ").next().unwrap();
+    let words: Vec<&str> = head.split(' ').collect();
+    assert!(is_count(words[0]) && words[1] == "new" && words[2] == "objects", "{head}");
+    let deleted = words.iter().position(|w| *w == "deleted").unwrap();
+    assert!(is_count(words[deleted - 1]), "{head}");
+    for row in diff.lines().skip(3).take(5) {
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        let n = cells.len();
+        for c in &cells[n - 9..n - 6] {
+            assert!(is_count(c), "{c:?} in {row:?}");
+        }
+    }
+    // Sizes follow the unit rule: kB/MB are powers of 1000, never "KB" or "MiB" beside them.
+    for t in [&summary, &diff] {
+        assert!(!t.contains(" KB") && !t.contains("KiB") && !t.contains("MiB"), "{t}");
+    }
+}
+
 #[test]
 fn diagnose_refuses_too_few_or_misordered_snapshots() {
     let tmp = temp_dir();

@@ -8,6 +8,8 @@
 //! SKIP line and returns. cgroup v2 is covered by a directory laid out as
 //! cgroupfs (`--cgroup-root`) around a process placed in a real v2 cgroup.
 
+#[path = "support/bin.rs"]
+mod bin;
 #[path = "support/schema.rs"]
 mod schema;
 #[path = "../../inspector/tests/support/mod.rs"]
@@ -99,16 +101,7 @@ fn in_cgroup(dir: &Path, node: &Path, args: &str) -> String {
 }
 
 fn run(args: &[String], limit: Duration) -> Output {
-    let mut child = Command::new(BIN).args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            panic!("leakhound {args:?} took more than {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
+    bin::leakhound(args, limit)
 }
 
 /// `doctor --json` on `sh -c '<move into dir>; exec node ARGS'`, started by leakhound.

@@ -79,12 +79,55 @@ fn without_port_the_app_gets_one_and_a_path_means_it_and_a_chatty_app_stays_off_
     assert!(stderr.contains("orders service listening on http://127.0.0.1:"), "{stderr}");
     assert!(!stderr.contains("listening on http://127.0.0.1:3000"), "{stderr}");
     // Not a terminal, no -q: the full report, still without the app's logs.
-    let out = run_cmd(&["--load", "/orders"], "live/orders.js").output().unwrap();
-    let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let tmp = temp_dir();
+    let page = tmp.path().join("run.html");
+    let out = run_cmd(&["--load", "/orders", "--html", page.to_str().unwrap()], "live/orders.js").output().unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stdout.starts_with("Verdict: no leak"), "{stdout}");
     assert!(stdout.contains("Load: 2,000 requests (2,000 ok, 0 non-2xx, 0 errors)"), "{stdout}");
     assert!(!stdout.contains("GET /orders"), "{stdout}");
+    // Rates with their window: a run of seconds gives no per-hour figure
+    // (growth per round and per request, RSS over its window).
+    assert!(!stdout.contains("/h"), "a per-hour figure from seconds of data:\n{stdout}");
+    assert!(stdout.contains(" per round") && stdout.contains(" per request"), "{stdout}");
+    // Every file written is named.
+    assert!(stderr.contains(&format!("leakhound: wrote {}", page.display())), "{stderr}");
+    assert!(std::fs::metadata(&page).unwrap().len() > 1000);
+}
+
+#[test]
+fn the_other_live_commands_keep_stdout_for_their_one_result_line() {
+    // orders.js says where it listens on its stdout: under -q (and whenever
+    // our stdout is not a terminal) that goes to stderr; stdout holds the
+    // one result line.
+    let app = |c: &mut Command| {
+        c.arg("--").arg(node()).arg(fixture("live/orders.js")).env("PORT", free_port().to_string());
+    };
+    let tmp = temp_dir();
+    let snap = tmp.path().join("s.heapsnapshot");
+    let cases: [(Vec<&str>, &str); 3] = [
+        (vec!["doctor", "-q"], "doctor: process "),
+        (vec!["handles", "-q", "--delay", "200ms"], "process "),
+        (vec!["snapshot", "-q", "-o", snap.to_str().unwrap()], "wrote "),
+    ];
+    for (args, first) in cases {
+        let mut c = Command::new(BIN);
+        c.args(&args).stdin(Stdio::null());
+        app(&mut c);
+        let out = c.output().unwrap();
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert_eq!(stdout.lines().count(), 1, "{args:?}: {stdout}");
+        assert!(stdout.starts_with(first), "{args:?}: {stdout}");
+        assert!(stderr.contains("orders service listening on http://127.0.0.1:"), "{args:?}: {stderr}");
+    }
+    // handles' line counts with plurals and separators.
+    let mut c = Command::new(BIN);
+    c.args(["handles", "-q", "--delay", "200ms"]).stdin(Stdio::null());
+    app(&mut c);
+    let line = text(&c.output().unwrap().stdout);
+    assert!(line.contains(" active resources; ") && line.trim_end().ends_with(" keep it alive"), "{line}");
 }
 
 #[test]
@@ -365,6 +408,7 @@ fn help_is_grouped_with_examples_and_every_flag_means_one_thing() {
         "watch",
         "allocations",
         "handles",
+        "doctor",
         "supervise",
         "gclog",
     ];
@@ -403,6 +447,17 @@ fn help_is_grouped_with_examples_and_every_flag_means_one_thing() {
     for c in ["run", "diagnose", "watch", "gclog"] {
         let h = help_of(&[c]);
         assert!(h.contains("--fail-on-leak") && h.contains("-q, --quiet") && h.contains("--json"), "{c}: {h}");
+    }
+    // -q, --json and --html on every command with a result to print or
+    // share; -q and --json worded once (the flags module) on the live ones.
+    let quiet_help = "Print only the one result line (the verdict, or what was written or found)";
+    for c in ["load", "snapshot", "handles", "allocations", "doctor"] {
+        let h = help_of(&[c]);
+        assert!(h.contains("-q, --quiet") && h.contains("--json"), "{c}: {h}");
+        assert!(h.replace('\n', " ").split_whitespace().collect::<Vec<_>>().join(" ").contains(quiet_help), "{c}: {h}");
+    }
+    for c in ["load", "handles", "allocations", "doctor", "run", "watch", "summary", "diff", "diagnose"] {
+        assert!(help_of(&[c]).contains("--html <FILE>"), "{c}");
     }
 }
 

@@ -136,7 +136,7 @@ fn seed_article_excerpt() {
     // but the floor grew twentyfold and stayed: a leak, by its size.
     assert!(v["floor_trend"]["p_value"].as_f64().unwrap() > 0.01, "{v:#}");
     assert_eq!(v["verdict"], "leak", "{v:#}");
-    assert!(v["reason"].as_str().unwrap().contains("10.9 MB to 235.7 MB"), "{v:#}");
+    assert!(v["reason"].as_str().unwrap().contains("10.9 MiB to 235.7 MiB"), "{v:#}");
     // Same through stdin.
     let bytes = std::fs::read(&path).unwrap();
     let w = json(&["gclog", "-", "--json"], Some(&bytes));

@@ -105,7 +105,22 @@ fn check_file(page: &Path) {
 fn docs_cover_every_json_command() {
     let docs = documented_required();
     let cmds: Vec<&str> = docs.iter().map(|(c, _)| c.as_str()).collect();
-    for c in ["summary", "retainers", "node", "gclog", "diff", "diagnose", "run", "load", "snapshot", "watch", "allocations", "doctor"] {
+    for c in [
+        "summary",
+        "retainers",
+        "node",
+        "gclog",
+        "diff",
+        "diagnose",
+        "run",
+        "load",
+        "snapshot",
+        "watch",
+        "allocations",
+        "doctor",
+        "handles",
+        "listeners",
+    ] {
         assert!(cmds.contains(&c), "docs/json.md has no section for {c} (has {cmds:?})");
     }
 }
@@ -245,4 +260,73 @@ fn watch_report_renders_in_chromium() {
     let html = std::fs::read_to_string(&page).unwrap();
     assert!(html.contains(json["target"]["node_version"].as_str().unwrap()), "the header lacks the Node version");
     assert!(html.contains("consecutive full GCs"), "the summary lines are missing");
+}
+
+/// `handles`, `doctor` and `load` write their pages too: self-contained,
+/// no errors in Chromium, with what their text says.
+#[test]
+fn handles_doctor_and_load_pages() {
+    let node = require_node(20);
+    let work = tempfile::tempdir().unwrap();
+    let live = repo_root().join("fixtures/live");
+    let out = |args: &[&str]| {
+        let o = Command::new(BIN).args(args).stdin(Stdio::null()).output().unwrap();
+        assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    };
+    let page = work.path().join("handles.html");
+    let (line, err) =
+        out(&["handles", "-q", "--html", page.to_str().unwrap(), "--", node.to_str().unwrap(), live.join("handles.js").to_str().unwrap()]);
+    assert!(err.contains(&format!("leakhound: wrote {}", page.display())), "{err}");
+    open_checked(&page, work.path());
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains(&super_esc(line.trim())), "the page lacks the headline {line}");
+    assert!(html.contains("<td>Timeout</td>") && html.contains("<code>tick</code>") && html.contains("handles.js:11:14"), "{html}");
+
+    let page = work.path().join("doctor.html");
+    let (line, _) = out(&[
+        "doctor",
+        "-q",
+        "--html",
+        page.to_str().unwrap(),
+        "--",
+        node.to_str().unwrap(),
+        live.join("holder.js").to_str().unwrap(),
+        "5",
+    ]);
+    open_checked(&page, work.path());
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains(&super_esc(line.trim())), "the page lacks the headline {line}");
+    assert!(html.contains("<th>heap limit</th>") && html.contains("<h2>Findings</h2>"), "{html}");
+
+    // load: against a server started here.
+    let port = free_port();
+    let mut app = Command::new(&node)
+        .arg(live.join("orders.js"))
+        .env("PORT", port.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(t.elapsed() < Duration::from_secs(30), "orders.js never listened");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let page = work.path().join("load.html");
+    let url = format!("http://127.0.0.1:{port}/orders");
+    let (line, _) = out(&["load", "-q", "-n", "500", "--html", page.to_str().unwrap(), &url]);
+    let _ = app.kill();
+    let _ = app.wait();
+    assert!(line.starts_with("500 requests in "), "{line}");
+    open_checked(&page, work.path());
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains(&super_esc(line.trim())), "the page lacks the headline {line}");
+    assert!(html.contains("<td>200</td><td class=\"n\" data-v=\"500\">500</td>"), "{html}");
+}
+
+/// The page's escaping of a text line (as report::esc does for these).
+fn super_esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
 }

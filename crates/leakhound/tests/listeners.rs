@@ -4,6 +4,8 @@
 
 #[path = "../../heapsnap/tests/common/mod.rs"]
 mod common;
+#[path = "support/schema.rs"]
+mod schema;
 
 use common::*;
 use serde_json::Value;
@@ -17,7 +19,10 @@ fn run(args: &[&str]) -> Output {
 
 fn json(out: &Output) -> Value {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("bad JSON")
+    let v: Value = serde_json::from_slice(&out.stdout).expect("bad JSON");
+    // Every field docs/json.md calls required is there.
+    schema::check_schema("listeners", &v);
+    v
 }
 
 /// The emitter holding `event`, and that event's entry.

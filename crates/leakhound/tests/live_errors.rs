@@ -2,26 +2,17 @@
 //! line on stderr, `leakhound: error: ...`, naming the pid, address or
 //! command, never a panic, no file left behind and no process left running.
 
+#[path = "support/bin.rs"]
+mod bin;
 #[path = "../../inspector/tests/support/mod.rs"]
 mod support;
 
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_leakhound");
-
 fn leakhound(args: &[&str]) -> Output {
-    let mut child = Command::new(BIN).args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > Duration::from_secs(90) {
-            let _ = child.kill();
-            panic!("leakhound {args:?} took more than 90 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
+    bin::leakhound(args, Duration::from_secs(90))
 }
 
 /// Exit 2, nothing on stdout, one stderr line: `leakhound: error: <expected...>`.

@@ -4,27 +4,20 @@
 //! the file watcher, the child process. Node 18 and 24 through `-- CMD`,
 //! Node 26 through --pid (left running).
 
+#[path = "support/bin.rs"]
+mod bin;
+#[path = "support/schema.rs"]
+mod schema;
 #[path = "../../inspector/tests/support/mod.rs"]
 mod support;
 
 use serde_json::Value;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
+use std::time::Duration;
 use support::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_leakhound");
-
 fn leakhound(args: &[String]) -> Output {
-    let mut child = Command::new(BIN).args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > Duration::from_secs(120) {
-            let _ = child.kill();
-            panic!("leakhound {args:?} took more than 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
+    bin::leakhound(args, Duration::from_secs(120))
 }
 
 /// `file:line:` of the first line of the fixture containing `needle`.
@@ -36,6 +29,8 @@ fn fixture_line(needle: &str) -> String {
 }
 
 fn check(v: &Value, major: u32) {
+    // Every field docs/json.md calls required is there.
+    schema::check_schema("handles", v);
     assert_eq!(v["schema_version"], 1);
     assert_eq!(v["command"], "handles");
     assert!(v["node_version"].as_str().unwrap().starts_with(&format!("v{major}.")));

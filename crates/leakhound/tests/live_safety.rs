@@ -10,6 +10,8 @@
 //!   reports) and every folder leakhound makes for snapshots is 0700
 //!   (`run --keep`), whatever the umask.
 
+#[path = "support/bin.rs"]
+mod bin;
 #[path = "../../inspector/tests/support/mod.rs"]
 mod support;
 
@@ -24,19 +26,9 @@ const BIN: &str = env!("CARGO_BIN_EXE_leakhound");
 /// Run leakhound (umask 000, so only leakhound's own modes protect the
 /// files), killing it if it takes longer than `limit`.
 fn leakhound(args: &[String], limit: Duration) -> Output {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut cmd = bin::command(args);
     umask0(&mut cmd);
-    let mut child = cmd.spawn().unwrap();
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            panic!("leakhound {args:?} took more than {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
+    bin::output_within(&mut cmd, limit)
 }
 
 fn umask0(cmd: &mut Command) {

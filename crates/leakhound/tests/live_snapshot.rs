@@ -5,6 +5,8 @@
 //! started through leakhound are gone afterwards, processes we only pointed
 //! it at are left running. Also: the target dying mid-transfer.
 
+#[path = "support/bin.rs"]
+mod bin;
 #[path = "../../inspector/tests/support/mod.rs"]
 mod support;
 
@@ -16,19 +18,7 @@ use support::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_leakhound");
 
-/// Run leakhound, killing it if it takes longer than `limit`.
-fn leakhound(args: &[&str], limit: Duration) -> Output {
-    let mut child = Command::new(BIN).args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            panic!("leakhound {args:?} took more than {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
-}
+use bin::leakhound;
 
 fn ok_json(out: &Output) -> Value {
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -122,7 +112,8 @@ fn a_target_killed_mid_transfer_leaves_no_file() {
     let out = dir.path().join("cut.heapsnapshot");
     let part = inspector::part_path(&out);
     let holder = fixture("holder.js");
-    // ~60 MB of objects: many chunks. The program's stdout is ours (no --json).
+    // ~60 MB of objects: many chunks. Our stdout is a pipe, so the
+    // program's own output goes to our stderr (stdout carries results only).
     let mut lh = Command::new(BIN)
         .args([
             "snapshot",
@@ -140,9 +131,9 @@ fn a_target_killed_mid_transfer_leaves_no_file() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(lh.stdout.take().unwrap()).lines();
+    let mut lines = BufReader::new(lh.stderr.take().unwrap()).lines();
     let ready = lines.next().unwrap().unwrap();
-    let pid: u32 = ready.strip_prefix("holder ready ").expect("the program's output passes through").parse().unwrap();
+    let pid: u32 = ready.strip_prefix("holder ready ").expect("the program's output goes to stderr").parse().unwrap();
     let started = Instant::now();
     while std::fs::metadata(&part).map_or(0, |m| m.len()) < 1_000_000 {
         assert!(started.elapsed() < Duration::from_secs(60), "no 1 MB of snapshot in 60 s");
@@ -150,10 +141,14 @@ fn a_target_killed_mid_transfer_leaves_no_file() {
     }
     // SAFETY: the program leakhound started for this test.
     unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
     let o = lh.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&o.stderr);
+    let stderr = rest.join("\n");
     assert_eq!(o.status.code(), Some(2), "{stderr}");
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(o.stdout.is_empty(), "{}", String::from_utf8_lossy(&o.stdout));
+    // After the program's own lines, exactly one line of ours: the error.
+    assert_eq!(stderr.matches("leakhound:").count(), 1, "{stderr}");
+    let stderr = rest.iter().find(|l| l.starts_with("leakhound:")).cloned().unwrap_or_default();
     assert!(
         stderr.starts_with("leakhound: error: `")
             && stderr.contains("exited (signal 9 (SIGKILL)) while leakhound was taking its heap snapshot"),

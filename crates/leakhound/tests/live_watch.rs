@@ -7,6 +7,8 @@
 //! --fail-on-leak, human output through --pid with --force-gc (Node 22),
 //! Node 26, a program that ends during the watch, and no process left behind.
 
+#[path = "support/bin.rs"]
+mod bin;
 #[path = "../../inspector/tests/support/mod.rs"]
 mod support;
 
@@ -18,18 +20,7 @@ use support::*;
 const BIN: &str = env!("CARGO_BIN_EXE_leakhound");
 const MB: f64 = 1024.0 * 1024.0;
 
-fn leakhound(args: &[String], limit: Duration) -> Output {
-    let mut child = Command::new(BIN).args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            panic!("leakhound {args:?} took more than {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
-}
+use bin::leakhound;
 
 /// `watch --json` a fixture started by leakhound on Node `major`.
 fn watch_fixture(major: u32, fixture_name: &str, extra: &[&str]) -> (Output, Value) {

@@ -98,7 +98,7 @@ fn human_summary_method_headers_body_file() {
 fn non_2xx_listed_by_status() {
     let node = NodeServer::start();
     let text = ok_stdout(&[&node.url("/"), &node.url("/status/500"), "-n", "100", "-c", "4"]);
-    assert!(text.contains("responses: 50 2xx, 50 non-2xx (500 x50)"), "{text}");
+    assert!(text.contains("responses: 50 2xx, 50 non-2xx (50 × 500)"), "{text}");
 }
 
 #[test]

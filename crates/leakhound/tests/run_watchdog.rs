@@ -146,3 +146,50 @@ fn an_app_that_stops_answering_is_detected_within_the_request_timeout() {
     assert!(line.contains("no response for 2.0 s (--timeout) and its event loop is blocked"), "{line}");
     assert!(t.elapsed() < Duration::from_secs(28), "took {:?}", t.elapsed());
 }
+
+#[test]
+fn a_main_thread_blocked_in_the_gc_phase_is_found_in_seconds_not_at_the_inspector_timeout() {
+    let tmp = temp_dir();
+    let pid_file = tmp.path().join("pid");
+    // Request 1,001 is the last of round 1 (1 readiness probe + 500 + 500):
+    // the app answers it, then blocks in Atomics.wait, where the inspector
+    // cannot reach it. Before this watchdog, the GC waited 120 s.
+    let t = Instant::now();
+    let out = run_dies("block", 1001, &[], &[], &pid_file).output().unwrap();
+    let line = failed_line(&out, &pid_file);
+    assert!(
+        line.contains(
+            "the app stopped answering during the full GC after round 1 after 1,000 answered requests: its main thread used no CPU for "
+        ) || line.contains("the app stopped answering during snapshot 2 after 1,000 answered requests: its main thread used no CPU for "),
+        "{line}"
+    );
+    assert!(line.contains("its last stderr lines: dies.js: request 1001, failing with HOW=block"), "{line}");
+    assert!(t.elapsed() < Duration::from_secs(25), "took {:?}", t.elapsed());
+}
+
+#[test]
+fn an_app_stopped_during_a_snapshot_is_found_in_seconds() {
+    let tmp = temp_dir();
+    let pid_file = tmp.path().join("pid");
+    let keep = tmp.path().join("snaps");
+    let keep_s = keep.to_str().unwrap().to_string();
+    let child = run_dies("none", 0, &["--keep", &keep_s], &[("BALLAST", "300000")], &pid_file).spawn().expect("cannot start leakhound");
+    let part = keep.join("s2.heapsnapshot.part");
+    let t = Instant::now();
+    while !part.exists() {
+        assert!(t.elapsed() < Duration::from_secs(60), "snapshot 2 never started");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    // SAFETY: plain syscall on the app this test had leakhound start.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let stopped = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    let line = failed_line(&out, &pid_file);
+    assert!(
+        line.contains("the app stopped answering during snapshot 2 after 1,000 answered requests: its process has been stopped"),
+        "{line}"
+    );
+    assert!(stopped.elapsed() < Duration::from_secs(10), "took {:?} after the stop", stopped.elapsed());
+    assert!(!keep.join("s2.heapsnapshot").exists(), "a half snapshot presented as complete");
+}

@@ -112,6 +112,30 @@ impl Load {
         self.phase_watched(stop, idle, name, None).await
     }
 
+    /// `phase` that `cancel` ends early with the built-in driver's figures
+    /// so far (Ctrl-C: the partial report still has the load).
+    pub async fn phase_cancellable(
+        &self,
+        stop: Stop,
+        idle: Duration,
+        name: &str,
+        cancel: tokio_util::sync::CancellationToken,
+    ) -> Result<Option<LoadReport>> {
+        if self.args.load_cmd.is_some() || self.requests.is_empty() {
+            return self.phase(stop, idle, name).await;
+        }
+        let mut cfg = LoadConfig::new(self.requests.clone(), self.args.connections, stop);
+        if !self.args.timeout.is_zero() {
+            cfg.timeout = self.args.timeout;
+        }
+        let report = loadgen::run(&cfg, None, Some(cancel)).await?;
+        if report.requests > 0 && report.errors == report.requests {
+            let example = report.error_examples.values().next().cloned().unwrap_or_default();
+            bail!("every request of the {name} failed: {example}");
+        }
+        Ok(Some(report))
+    }
+
     /// `phase`, telling `progress` how many requests finished (for the
     /// watchdog: which phase, how far, is it stuck).
     pub async fn phase_watched(

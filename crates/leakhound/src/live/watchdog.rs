@@ -10,9 +10,13 @@
 //! So a watchdog runs beside the phases: it ends the run within a second of
 //! the program finishing, and when no request has finished for the request
 //! timeout it asks the inspector for a trivial evaluation to tell a blocked
-//! event loop from a stuck handler. Either way `run` says what happened,
-//! in which phase, after how many requests, with the app's last stderr
-//! lines.
+//! event loop from a stuck handler. In a GC or a snapshot, where no
+//! request runs, it watches the app's main thread instead: V8 does that
+//! work on it, so a main thread that used no CPU for two seconds while
+//! leakhound waits on the inspector is blocked (Atomics.wait, a synchronous
+//! child process, SIGSTOP) and would otherwise hold the run for the
+//! inspector's 120 s timeout. Either way `run` says what happened, in which
+//! phase, after how many requests, with the app's last stderr lines.
 
 use super::Target;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -28,6 +32,9 @@ pub struct Progress {
     in_phase: AtomicU64,
     /// A load phase is running: a stall means something.
     loading: AtomicBool,
+    /// Since when leakhound waits on the app's inspector (a GC, a
+    /// snapshot): a main thread that does nothing then means something.
+    inspecting: Mutex<Option<Instant>>,
     /// When the request count last moved (or the load started).
     moved: Mutex<Instant>,
     /// The URLs the load goes to, once the app answered (the port it
@@ -42,6 +49,7 @@ impl Default for Progress {
             before: AtomicU64::new(0),
             in_phase: AtomicU64::new(0),
             loading: AtomicBool::new(false),
+            inspecting: Mutex::new(None),
             moved: Mutex::new(Instant::now()),
             urls: Mutex::new(Vec::new()),
         }
@@ -55,6 +63,18 @@ impl Progress {
         let n = self.in_phase.swap(0, Ordering::Relaxed);
         self.before.fetch_add(n, Ordering::Relaxed);
         *self.phase.lock().unwrap_or_else(|e| e.into_inner()) = phase.to_string();
+        *self.inspecting.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// A new phase in which the app works for the inspector (a full GC, a
+    /// snapshot) rather than answering requests.
+    pub fn enter_inspector_phase(&self, phase: &str) {
+        self.enter(phase);
+        *self.inspecting.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+    }
+
+    fn inspecting_since(&self) -> Option<Instant> {
+        *self.inspecting.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn set_urls(&self, urls: &[String]) {
@@ -104,6 +124,34 @@ pub enum Alarm {
     Finished,
     /// No request finished for `secs`; whether the app's event loop still turns.
     Stalled { secs: f64, event_loop_runs: bool },
+    /// In a GC or snapshot phase the app's main thread used no CPU for
+    /// `secs`; `stopped`: the process is stopped (SIGSTOP, a debugger).
+    Idle { secs: f64, stopped: bool },
+}
+
+/// How long the main thread may use no CPU while leakhound waits on the
+/// inspector. A GC or a snapshot keeps it busy the whole time (on a loaded
+/// 2-core machine it still gets CPU every few ms); between two calls it
+/// idles for well under a millisecond.
+pub const IDLE_LIMIT: Duration = Duration::from_secs(2);
+
+/// A thread's CPU time so far (ns) and whether it is stopped, from
+/// /proc. None where there is no /proc or the thread is gone.
+fn main_thread_cpu(pid: u32) -> Option<(u64, bool)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/stat")).ok()?;
+    // Fields after the command name, which may hold spaces: state is
+    // the first, utime and stime the 12th and 13th.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let stopped = matches!(fields.first(), Some(&"T") | Some(&"t"));
+    // schedstat counts in ns; stat's clock ticks (10 ms) are the fallback.
+    let ns = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/schedstat"))
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .or_else(|| {
+            let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+            Some(ticks * 10_000_000)
+        })?;
+    Some((ns, stopped))
 }
 
 /// Resolves when the app we started has finished, or when a running load
@@ -114,6 +162,8 @@ pub async fn watch(target: &Target, progress: &Progress, stall: Duration) -> Ala
     tokio::pin!(finished);
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    // The main thread's CPU time in this inspector phase, and when it last moved.
+    let mut cpu: Option<(Instant, u64, Instant)> = None;
     loop {
         tokio::select! {
             _ = &mut finished => {
@@ -123,6 +173,27 @@ pub async fn watch(target: &Target, progress: &Progress, stall: Duration) -> Ala
                 return Alarm::Finished;
             }
             _ = tick.tick() => {}
+        }
+        match (progress.inspecting_since(), target.launched.is_some()) {
+            (Some(since), true) => {
+                if let Some((ns, stopped)) = main_thread_cpu(target.info.pid) {
+                    let now = Instant::now();
+                    match cpu {
+                        Some((phase, last, _)) if phase == since && last != ns => cpu = Some((since, ns, now)),
+                        Some((phase, _, moved)) if phase == since => {
+                            if now.duration_since(moved) >= IDLE_LIMIT {
+                                // A program that exits stops using CPU too: say that instead.
+                                if tokio::time::timeout(Duration::from_millis(300), &mut finished).await.is_ok() {
+                                    return Alarm::Finished;
+                                }
+                                return Alarm::Idle { secs: now.duration_since(moved).as_secs_f64(), stopped };
+                            }
+                        }
+                        _ => cpu = Some((since, ns, now)),
+                    }
+                }
+            }
+            _ => cpu = None,
         }
         if progress.stalled_for().is_some_and(|d| d >= stall) {
             let secs = stall.as_secs_f64();
@@ -167,6 +238,14 @@ pub fn describe(alarm: &Alarm, status: Option<&str>, progress: &Progress, stderr
         ),
         Alarm::Stalled { secs, event_loop_runs: true } => format!(
             "the app stopped answering during {phase}{after}: no response for {} (--timeout) although its event loop runs (requests waiting on something that never completes? raise --timeout for slow requests)",
+            super::human_duration(*secs)
+        ),
+        Alarm::Idle { secs, stopped: true } => format!(
+            "the app stopped answering during {phase}{after}: its process has been stopped (SIGSTOP or a debugger) for {}",
+            super::human_duration(*secs)
+        ),
+        Alarm::Idle { secs, stopped: false } => format!(
+            "the app stopped answering during {phase}{after}: its main thread used no CPU for {} while the inspector's request waited, so its event loop is blocked where V8 cannot interrupt it (Atomics.wait, a synchronous child process or lock?)",
             super::human_duration(*secs)
         ),
     };

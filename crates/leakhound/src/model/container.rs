@@ -44,6 +44,11 @@ pub fn watch_view(
     let ys: Vec<f64> = rss.iter().map(|r| r.1).collect();
     let ext: Vec<f64> = rss.iter().map(|r| r.2).collect();
     let trend = diagnose::trend::Trend::fit(&xs, &ys);
+    // The span the rates come from: said beside them (see operator::growth_text).
+    let window_s = match (xs.first(), xs.last()) {
+        (Some(a), Some(b)) => b - a,
+        _ => 0.0,
+    };
     let ext_per_hour = diagnose::trend::Trend::fit(&xs, &ext).map_or(0.0, |t| t.per_hour());
     let limit = c.and_then(|c| c.facts.limit);
     let charge = c.and_then(|c| c.facts.usage_bytes);
@@ -55,11 +60,12 @@ pub fn watch_view(
         _ => None,
     };
     let first = operator::first_limit(heap_s, container_s);
-    let gc_drift =
-        trend.as_ref().and_then(|t| operator::gc_drift(t.per_hour(), t.significant_increasing, floor_per_hour, floor_leaks, ext_per_hour));
-    let external_growth = trend
+    let gc_drift = trend
         .as_ref()
-        .and_then(|t| operator::external_growth(t.per_hour(), t.significant_increasing, floor_per_hour, floor_leaks, ext_per_hour));
+        .and_then(|t| operator::gc_drift(t.per_hour(), t.significant_increasing, floor_per_hour, floor_leaks, ext_per_hour, window_s));
+    let external_growth = trend.as_ref().and_then(|t| {
+        operator::external_growth(t.per_hour(), t.significant_increasing, floor_per_hour, floor_leaks, ext_per_hour, window_s)
+    });
     WatchContainer {
         container_limit_bytes: limit,
         charge_bytes: charge,

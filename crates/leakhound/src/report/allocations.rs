@@ -2,7 +2,7 @@
 
 use crate::live;
 use crate::model::allocations::{AllocReport, Ended, NO_INLINING_FLAG};
-use crate::output::{bytes, clip, paint, terminal_width, Colour};
+use crate::output::{bytes, clip, count, int, paint, terminal_width, Colour};
 use diagnose::allocations::{location, percent, tree_rows, CodeKind, Site};
 use loadgen::LoadReport;
 use std::path::{Path, PathBuf};
@@ -39,9 +39,9 @@ pub fn header_lines(r: &AllocReport, cwd: &Path) -> Vec<String> {
         if r.sampling_interval == inspector::DEFAULT_SAMPLING_INTERVAL { " (V8's default)" } else { "" }
     )];
     let mut live = format!(
-        "live after a full GC: {} (estimated from {} live samples); {} ({:.1}%) allocated under your code",
+        "live after a full GC: {} (estimated from {}); {} ({:.1}%) allocated under your code",
         bytes(r.total_bytes),
-        r.samples,
+        count(r.samples, "live sample"),
         bytes(r.user_code_bytes),
         percent(r.user_code_bytes, r.total_bytes)
     );
@@ -55,15 +55,21 @@ pub fn header_lines(r: &AllocReport, cwd: &Path) -> Vec<String> {
     v
 }
 
+/// `-q`: the process and what is live, on one line.
+pub fn headline(r: &AllocReport, cwd: &Path) -> String {
+    let lines = header_lines(r, cwd);
+    format!("{}: {}", r.label, lines.get(1).map_or("", |l| l.as_str()))
+}
+
 pub fn load_line(l: &LoadReport) -> String {
     format!(
-        "load: {} requests ({} ok, {} non-2xx, {} errors) over {} connections, {:.0} req/s, latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        l.requests,
-        l.ok,
-        l.non_2xx,
-        l.errors,
-        l.connections,
-        l.requests_per_s,
+        "load: {} ({} ok, {} non-2xx, {}) over {}, {} req/s, latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        count(l.requests, "request"),
+        int(l.ok),
+        int(l.non_2xx),
+        count(l.errors, "error"),
+        count(l.connections as u64, "connection"),
+        int(l.requests_per_s.round() as u64),
         l.latency_ms.p50,
         l.latency_ms.p99,
         l.latency_ms.max

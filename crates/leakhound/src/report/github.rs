@@ -45,20 +45,8 @@ fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
-/// `+146.4 kB` (powers of 1000).
-pub fn signed_bytes(n: i64) -> String {
-    let a = n.unsigned_abs() as f64;
-    let sign = if n < 0 { "-" } else { "+" };
-    if a >= 1e9 {
-        format!("{sign}{:.1} GB", a / 1e9)
-    } else if a >= 1e6 {
-        format!("{sign}{:.1} MB", a / 1e6)
-    } else if a >= 1e3 {
-        format!("{sign}{:.1} kB", a / 1e3)
-    } else {
-        format!("{sign}{a} B")
-    }
-}
+/// `+146.4 kB` (powers of 1000): the one signed size format.
+pub use diagnose::units::signed_bytes;
 
 /// One `::error` per suspect, then one line for the verdict.
 pub fn annotations(doc: &Value, base: &Path) -> String {

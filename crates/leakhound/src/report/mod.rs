@@ -19,7 +19,10 @@ use anyhow::{Context, Result};
 use std::fmt::Write;
 use std::path::Path;
 
-/// HTML-escape text for element content and quoted attribute values.
+/// Escape text for element content and quoted attribute values, in HTML
+/// and XML alike (the JUnit report uses it too): `&#39;` is valid in both,
+/// and the characters XML 1.0 forbids (control characters other than tab,
+/// newline and carriage return; U+FFFE, U+FFFF) become U+FFFD.
 pub fn esc(s: &str) -> String {
     let mut o = String::with_capacity(s.len() + 8);
     for c in s.chars() {
@@ -29,8 +32,8 @@ pub fn esc(s: &str) -> String {
             '>' => o.push_str("&gt;"),
             '"' => o.push_str("&quot;"),
             '\'' => o.push_str("&#39;"),
-            // Control characters (other than tab/newline) are not valid in HTML text.
-            c if (c as u32) < 0x20 && c != '\n' && c != '\t' => o.push('\u{fffd}'),
+            '\t' | '\n' | '\r' => o.push(c),
+            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => o.push('\u{fffd}'),
             c => o.push(c),
         }
     }
@@ -202,6 +205,7 @@ mod tests {
     fn escapes_markup_from_the_heap() {
         assert_eq!(esc("<a href='x'>&\"</a>"), "&lt;a href=&#39;x&#39;&gt;&amp;&quot;&lt;/a&gt;");
         assert_eq!(esc("Map<K,V>\u{1}"), "Map&lt;K,V&gt;\u{fffd}");
+        assert_eq!(esc("a\tb\r\nc\u{ffff}"), "a\tb\r\nc\u{fffd}");
     }
 
     #[test]
