@@ -70,7 +70,7 @@ def main() -> int:
     counted = [r for r in runs if "restarts" in r]
     total = {"runs": len(runs), "passed": sum(r["passed"] for r in runs), "restarts": sum(r["restarts"] for r in counted),
              "requests": sum(r["requests"] for r in counted), "failed_requests": sum(r["failed"] for r in counted)}
-    print(f"\n{total['restarts']} memory restarts in {total['runs']} runs ({total['passed']} passed); "
+    print(f"\n{total['restarts']} memory restarts in {total['runs']} run{'' if total['runs'] == 1 else 's'} ({total['passed']} passed); "
           f"{total['requests']:,} requests, {total['failed_requests']} failed")
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "restarts.json").write_text(json.dumps({"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "total": total, "runs": runs}, indent=2))
