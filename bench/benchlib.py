@@ -75,13 +75,24 @@ def machine_state() -> dict:
             "cores": cores, "busy": bool(reasons), "why": "; ".join(reasons)}
 
 
-def require_quiet(allow_busy: bool, what: str = "benchmark") -> dict:
-    """Refuses to measure on a busy machine unless allowed; returns the state."""
+def require_quiet(allow_busy: bool, what: str = "benchmark", settle_s: float = 0) -> dict:
+    """Refuses to measure on a busy machine unless allowed; returns the state.
+    With settle_s, first waits up to that long for the machine to become quiet
+    (the load average of our own snapshot generation or build decays with a
+    one-minute time constant)."""
     st = machine_state()
+    deadline = time.monotonic() + settle_s
+    if st["busy"] and settle_s > 0 and not allow_busy:
+        log(f"waiting up to {settle_s:.0f} s for the machine to settle ({st['why']})")
+        while st["busy"] and time.monotonic() < deadline:
+            time.sleep(5)
+            st = machine_state()
     if st["busy"]:
         if not allow_busy:
-            sys.exit(f"bench: the machine is busy ({st['why']}); a {what} taken now would not hold. "
-                     "Wait for a quiet machine, or pass --allow-busy to run anyway (every figure is then marked busy).")
+            print(f"bench: the machine is busy ({st['why']}); a {what} taken now would not hold. "
+                  "Wait for a quiet machine, or pass --allow-busy to run anyway (every figure is then marked busy).",
+                  file=sys.stderr)
+            sys.exit(2)
         log(f"warning: machine busy ({st['why']}); running because of --allow-busy, figures are marked busy")
     return st
 

@@ -88,7 +88,7 @@ def main() -> int:
     files = ensure_snapshots(args)
     tools = ["leakhound"] + ([] if args.skip_1core else ["leakhound-1core"]) + ([] if args.skip_memlab else ["memlab"])
     errors = base.build(["leakhound"] + ([] if args.skip_memlab else ["memlab"]), args.no_build)
-    state = bl.require_quiet(args.allow_busy)
+    state = bl.require_quiet(args.allow_busy, settle_s=240)
     busy_note = " (BUSY MACHINE: not a claim)" if state["busy"] else ""
     lh = [str(base.target_dir() / "release" / "leakhound"), "diagnose", "--json", *map(str, files)]
     cmds = {

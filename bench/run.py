@@ -109,6 +109,8 @@ def ensure_snapshot(shape: str, size: str, count: int | None, gen_heap_mb: int, 
         if have == want:
             log(f"using existing {p} ({p.stat().st_size / 1e6:.0f} MB, {have} {what})")
             return p
+    if shape == "app" and not (REPO / "fixtures/node_modules/express/package.json").is_file():
+        sys.exit("the app shape loads the fixtures' packages: run `cd fixtures && npm ci` first")
     OUT.mkdir(parents=True, exist_ok=True)
     tmp = p.with_name(p.name + ".tmp")
     tmp.unlink(missing_ok=True)
@@ -410,7 +412,7 @@ def main() -> int:
     errors = build(tools, args.no_build)
     bl_target = target_dir()
     # Measure the state again: generating and building made the machine busy just now.
-    state_start = bl.require_quiet(args.allow_busy)
+    state_start = bl.require_quiet(args.allow_busy, settle_s=240)
     busy_note = " (BUSY MACHINE: not a claim)" if state_start["busy"] else ""
 
     mi = machine_info(args.node)
