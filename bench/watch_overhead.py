@@ -25,6 +25,13 @@ session, the probe and the polls.
     python3 bench/watch_overhead.py                       # 1s and 10ms, 8 windows of 10 s each
     python3 bench/watch_overhead.py --intervals 1s --windows 10 --window-s 30
     python3 bench/watch_overhead.py --no-build --node .cache/node/24/bin/node
+    python3 bench/watch_overhead.py --single-core        # target and watcher share CPU 0
+
+The measured cost is given with its 95% confidence interval: windows are
+paired (each "on" window with the "off" window just before it) and the
+interval is Student's t over the pair differences. A claim such as "under
+1%" holds only if the whole interval is under it. The machine must be quiet
+(see benchlib.py), or --allow-busy marks the figures busy.
 
 Outputs a markdown table on stdout and bench/out/watch-overhead.json.
 Python 3.11, standard library only.
@@ -41,6 +48,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchlib as bl  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -86,7 +96,11 @@ def main() -> int:
     ap.add_argument("--node", default=str(REPO / ".cache/node/20/bin/node"), help="node binary (default Node 20 from .cache)")
     ap.add_argument("--fixture", default=str(REPO / "fixtures/live/sawtooth.js"))
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--single-core", action="store_true", help="pin the target and the watcher to CPU 0 (taskset)")
+    ap.add_argument("--allow-busy", action="store_true", help="measure even on a busy machine (figures are marked busy)")
     args = ap.parse_args()
+    state = bl.require_quiet(args.allow_busy, "cost measurement")
+    pin = (lambda cmd: bl.single_core(cmd)) if args.single_core else (lambda cmd: cmd)
 
     lh = leakhound_bin(args.no_build)
     micro = subprocess.run([args.node, "--max-semi-space-size=1", str(BENCH / "gc-observer-cost.js"), "6"],
@@ -94,11 +108,12 @@ def main() -> int:
     observer = json.loads(micro.stdout)
     port = free_port()
     target = subprocess.Popen(
-        [args.node, f"--inspect-port={port}", "--max-old-space-size=128", "--max-semi-space-size=1", args.fixture, "100000"],
+        pin([args.node, f"--inspect-port={port}", "--max-old-space-size=128", "--max-semi-space-size=1", args.fixture, "100000"]),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    results: dict = {"node": args.node, "fixture": args.fixture, "window_s": args.window_s, "intervals": {}}
+    results: dict = {"node": args.node, "fixture": args.fixture, "window_s": args.window_s, "single_core": args.single_core,
+                     "state_before": state, "busy": state["busy"], "intervals": {}}
     try:
         time.sleep(3)
         # Open the inspector once (SIGUSR1), so every window has it open.
@@ -115,7 +130,7 @@ def main() -> int:
                 watcher = None
                 if watching:
                     watcher = subprocess.Popen(
-                        [str(lh), "watch", "--pid", str(target.pid), "--port", str(port), "--interval", interval, "--json"],
+                        pin([str(lh), "watch", "--pid", str(target.pid), "--port", str(port), "--interval", interval, "--json"]),
                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
                 time.sleep(args.settle_s)
                 if watching:
@@ -126,7 +141,8 @@ def main() -> int:
                     watcher_cpu.append(100.0 * (cpu_seconds(watcher.pid) - w0) / (time.monotonic() - t0))
                     watcher.send_signal(signal.SIGINT)
                     out, err = watcher.communicate(timeout=60)
-                    if watcher.returncode != 0:
+                    # Ctrl-C ends a watch with its report and exit 130 (the Unix convention).
+                    if watcher.returncode not in (0, 130):
                         print(err.decode(), file=sys.stderr)
                         raise SystemExit(f"leakhound watch failed ({watcher.returncode})")
                     doc = json.loads(out)
@@ -139,6 +155,9 @@ def main() -> int:
                 print(f"interval {interval:>6} window {w + 1:2}/{2 * args.windows} {'on ' if watching else 'off'}: target CPU {pct:6.2f}%",
                       file=sys.stderr)
             mean_off, mean_on = statistics.mean(off), statistics.mean(on)
+            # Each on window minus the off window just before it.
+            diffs = [b - a for a, b in zip(off, on)]
+            cost, lo, hi = bl.mean_ci95(diffs)
             results["intervals"][interval] = {
                 "off_pct": off,
                 "on_pct": on,
@@ -148,6 +167,10 @@ def main() -> int:
                 "stdev_on_pct": statistics.stdev(on) if len(on) > 1 else 0.0,
                 "cost_pct_of_a_core": mean_on - mean_off,
                 "cost_relative_pct": 100.0 * (mean_on - mean_off) / mean_off,
+                "paired_cost_pct_of_a_core": cost,
+                "paired_cost_ci95_pct_of_a_core": [lo, hi],
+                "paired_cost_relative_ci95_pct": [100.0 * lo / mean_off, 100.0 * hi / mean_off],
+                "loadavg_after": [round(x, 2) for x in os.getloadavg()],
                 "polls_per_s": statistics.mean(polls),
                 "gcs_per_s": statistics.mean(gc_rates),
                 "leakhound_cpu_pct": statistics.mean(watcher_cpu),
@@ -169,14 +192,19 @@ def main() -> int:
 
     OUT.mkdir(exist_ok=True)
     (OUT / "watch-overhead.json").write_text(json.dumps(results, indent=2))
-    print(f"target: {Path(args.fixture).name} on {args.node}, {args.windows} off and {args.windows} on windows of {args.window_s:.0f} s per interval\n")
+    busy_note = " (BUSY MACHINE: not a claim)" if state["busy"] else ""
+    print(f"target: {Path(args.fixture).name} on {args.node}, {args.windows} off and {args.windows} on windows of {args.window_s:.0f} s per interval"
+          f"{', target and watcher on CPU 0' if args.single_core else ''}; load average before {' '.join(map(str, state['loadavg']))}{busy_note}\n")
     print(f"GC observer: {observer['us_per_gc_median']:.1f} us per GC (median of {len(observer['us_per_gc'])} rounds, {observer['node']}); "
           f"one poll: {poll_ms:.3f} ms of the target's CPU\n")
-    print("| --interval | polls/s | GCs/s | target CPU off (% core) | target CPU on | measured cost (% core) | estimate (% core) | estimate (% of target) | leakhound's own CPU |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| --interval | polls/s | GCs/s | target CPU off (% core) | target CPU on | measured cost (% core), 95% CI | "
+          "same, % of target, 95% CI | estimate (% core) | estimate (% of target) | leakhound's own CPU |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for interval, r in results["intervals"].items():
         print(f"| {interval} | {r['polls_per_s']:.1f} | {r['gcs_per_s']:.0f} | {r['mean_off_pct']:.2f} ± {r['stdev_off_pct']:.2f} | "
-              f"{r['mean_on_pct']:.2f} ± {r['stdev_on_pct']:.2f} | {r['cost_pct_of_a_core']:+.2f} | "
+              f"{r['mean_on_pct']:.2f} ± {r['stdev_on_pct']:.2f} | {r['paired_cost_pct_of_a_core']:+.2f} "
+              f"[{r['paired_cost_ci95_pct_of_a_core'][0]:+.2f}, {r['paired_cost_ci95_pct_of_a_core'][1]:+.2f}] | "
+              f"[{r['paired_cost_relative_ci95_pct'][0]:+.2f}%, {r['paired_cost_relative_ci95_pct'][1]:+.2f}%] | "
               f"{r['estimate_pct_of_a_core']:.3f} | {r['estimate_relative_pct']:.2f}% | {r['leakhound_cpu_pct']:.2f}% |")
     return 0
 

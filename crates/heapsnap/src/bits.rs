@@ -2,7 +2,7 @@
 
 #[derive(Clone, Debug, Default)]
 pub struct BitSet {
-    words: Vec<u64>,
+    pub(crate) words: Vec<u64>,
 }
 
 impl BitSet {

@@ -400,6 +400,19 @@ impl Numbered {
     }
 }
 
+/// How many edges ahead the predecessor passes ask for a target's numbering.
+/// The edges are read in order but their targets are anywhere in a
+/// node-sized array (51 MB at 12.7 M nodes): without the hint each essential
+/// edge waits on memory. 16 edges is a few hundred cycles of work ahead.
+const PREFETCH_AHEAD: usize = 16;
+
+#[inline(always)]
+fn prefetch_numbering(s: &HeapSnapshot, node_to_pre: &[Numbering], e: u32) {
+    if let Some(t) = s.edge_target_checked(e as usize + PREFETCH_AHEAD) {
+        crate::mem::prefetch(node_to_pre, t as usize);
+    }
+}
+
 /// Predecessors in DFS-number space.
 struct Predecessors {
     /// DFS number -> the least predecessor numbered before it (its DFS parent at most).
@@ -430,6 +443,7 @@ fn predecessors(s: &HeapSnapshot, essential: &BitSet, t: &Numbered, laps: &Laps<
         for u in nodes {
             let Some(pu) = t.source(u) else { continue };
             for e in s.edges(u) {
+                prefetch_numbering(s, node_to_pre, e);
                 if essential.get(e as usize) {
                     let pt = node_to_pre[s.edge_target(e) as usize];
                     // (pt == pu: from a node folded into pu back to it.)
@@ -484,6 +498,7 @@ fn predecessors(s: &HeapSnapshot, essential: &BitSet, t: &Numbered, laps: &Laps<
         for u in nodes {
             let Some(pu) = t.source(u) else { continue };
             for e in s.edges(u) {
+                prefetch_numbering(s, node_to_pre, e);
                 if essential.get(e as usize) {
                     let pt = node_to_pre[s.edge_target(e) as usize];
                     if !pt.is_folded() && pt != Numbering::numbered(PreorderIndex::ROOT) && pu > pt.unit() {

@@ -21,9 +21,21 @@ pub fn user_roots(s: &HeapSnapshot) -> Vec<NodeIndex> {
 
 /// Everything reachable without weak edges from the targets of the root's
 /// shortcut edges (the global object in Node) and from `(Document DOM trees)`.
+///
+/// Walked as one sweep in node order rather than a depth-first search: a
+/// newly reached node ahead of the sweep is only marked pending, and its
+/// edges are read when the sweep gets there, so most edge lists are read in
+/// order of address. Only a node reached behind the sweep is followed at
+/// once, through a stack (again deferring what it reaches ahead). On a
+/// heap of cross-linked objects a depth-first search jumps to a random
+/// node at every step and waits on memory for most of them: there this
+/// took 57 ms of 0.50 s CPU on a 1.3 M-node snapshot (`bench/run.py`'s
+/// irregular shape, small), a seventh of it on the regular one.
 pub fn page_owned(s: &HeapSnapshot) -> BitSet {
-    let mut owned = BitSet::new(s.node_count());
-    let mut stack = Vec::new();
+    let count = s.node_count();
+    let mut owned = BitSet::new(count);
+    // Owned nodes whose edges are still to be read, ahead of the sweep.
+    let mut pending = BitSet::new(count);
     for e in s.edges(s.root()) {
         let t = s.edge_target(e);
         let entry = match s.edge_kind(e) {
@@ -32,17 +44,35 @@ pub fn page_owned(s: &HeapSnapshot) -> BitSet {
             _ => false,
         };
         if entry && owned.insert(t as usize) {
-            stack.push(t);
+            pending.set(t as usize);
         }
     }
-    while let Some(n) = stack.pop() {
-        for e in s.edges(n) {
-            if s.edge_kind(e) == EdgeKind::Weak {
-                continue;
-            }
-            let t = s.edge_target(e);
-            if owned.insert(t as usize) {
-                stack.push(t);
+    let mut stack: Vec<NodeIndex> = Vec::new();
+    let mut word = 0usize;
+    while word < pending.words.len() {
+        let bits = pending.words[word];
+        if bits == 0 {
+            word += 1;
+            continue;
+        }
+        let v = word * 64 + bits.trailing_zeros() as usize;
+        pending.words[word] &= bits - 1;
+        // Read v's edges; whatever it reaches behind v goes on the stack,
+        // and so on from there, everything ahead of v is left pending.
+        stack.push(v as NodeIndex);
+        while let Some(n) = stack.pop() {
+            for e in s.edges(n) {
+                if s.edge_kind(e) == EdgeKind::Weak {
+                    continue;
+                }
+                let t = s.edge_target(e);
+                if owned.insert(t as usize) {
+                    if t as usize > v {
+                        pending.set(t as usize);
+                    } else {
+                        stack.push(t);
+                    }
+                }
             }
         }
     }

@@ -171,6 +171,11 @@ impl HeapSnapshot {
     pub fn edge_target(&self, e: EdgeIndex) -> NodeIndex {
         self.edge_to[e as usize] & MAX_NODES
     }
+    /// The target of edge `e` if there is such an edge (for looking ahead).
+    #[inline]
+    pub(crate) fn edge_target_checked(&self, e: usize) -> Option<NodeIndex> {
+        self.edge_to.get(e).map(|&t| t & MAX_NODES)
+    }
     #[inline]
     pub fn edge_name_raw(&self, e: EdgeIndex) -> u32 {
         self.edge_name[e as usize]

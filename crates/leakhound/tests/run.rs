@@ -98,7 +98,8 @@ fn check(node: &std::path::Path, app: &str, want: Option<(&str, &str)>) -> Resul
         why.push(format!("took {took:?}, more than 60 s"));
     }
     match want {
-        None if verdict == "leak" => why.push(format!("control came out leak: {}", v["reason"])),
+        // The header's promise: a control is `no-leak`, not merely "not leak".
+        None if verdict != "no-leak" => why.push(format!("control came out {verdict}: {}", v["reason"])),
         None => {}
         Some((p, a)) => {
             if verdict != "leak" {
