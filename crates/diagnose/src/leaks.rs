@@ -76,6 +76,9 @@ pub struct Census {
     exact: Option<(Vec<u32>, Vec<u64>)>,
     /// Sampled ids and types: same process and id map? (`identity`)
     identity: crate::identity::IdSample,
+    /// A round boundary recorded by object tracking, not a snapshot: no
+    /// ids, only the largest one (see [`Census::boundary`]).
+    boundary: bool,
 }
 
 impl Census {
@@ -94,12 +97,35 @@ impl Census {
             ids: s.nodes().map(|n| s.id(n)).collect(),
             exact: None,
             identity: crate::identity::IdSample::of(s),
+            boundary: false,
+        }
+    }
+
+    /// A round boundary of object tracking (`HeapProfiler.startTrackingHeapObjects`):
+    /// the largest id V8 had given out after a full GC, and the live bytes
+    /// then. With tracking, ids follow allocation time, so an object of the
+    /// last snapshot with an id at most `max_id` was allocated before this
+    /// boundary and, being alive at the end, was alive at it.
+    pub fn boundary(label: &str, max_id: u32, live_bytes: u64) -> Census {
+        Census {
+            file: label.to_string(),
+            node_count: 0,
+            total_size: live_bytes,
+            max_id,
+            ids: Vec::new(),
+            exact: None,
+            identity: crate::identity::IdSample::default(),
+            boundary: true,
         }
     }
 
     /// Whether the object with this id was alive, and its (entries,
     /// retained size) with an exact census.
     pub fn lookup(&self, id: u32) -> Option<Option<(u32, u64)>> {
+        if self.boundary {
+            // Alive at the end and allocated before the boundary.
+            return (id <= self.max_id).then_some(None);
+        }
         let n = self.ids.iter().position(|&i| i == id)?;
         Some(self.exact.as_ref().map(|(e, r)| (e[n], r[n])))
     }

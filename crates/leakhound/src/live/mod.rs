@@ -10,6 +10,7 @@ pub mod load;
 pub mod ports;
 pub mod probe;
 pub mod rates;
+pub mod tracking;
 pub mod watchdog;
 
 use anyhow::{Context, Result};

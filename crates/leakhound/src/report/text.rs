@@ -189,9 +189,30 @@ pub fn run(r: &RunReport) -> String {
             l.latency_ms.max
         );
     }
-    let floors: Vec<String> =
-        r.snapshots.iter().filter_map(|s| r.floors.iter().rev().find(|f| f.at.t <= s.t + 1e-9)).map(|f| bytes(f.heap_used)).collect();
-    let _ = writeln!(o, "Heap after GC at each snapshot: {}", floors.join(" → "));
+    match &r.tracking {
+        Some(t) => {
+            let _ = writeln!(
+                o,
+                "Object tracking{}: {} round boundaries, one snapshot at the end",
+                if t.track_allocations { " with allocation stacks" } else { "" },
+                t.boundaries.len()
+            );
+            let _ = writeln!(o, "Live heap at each boundary, by the phase that allocated it:");
+            for b in &t.boundaries {
+                let parts: Vec<String> = b.live_bytes_by_phase.iter().map(|&x| bytes(x)).collect();
+                let _ = writeln!(o, "  after {:<9} {:>10} = {}", b.after, bytes(b.live_bytes), parts.join(" + "));
+            }
+        }
+        None => {
+            let floors: Vec<String> = r
+                .snapshots
+                .iter()
+                .filter_map(|s| r.floors.iter().rev().find(|f| f.at.t <= s.t + 1e-9))
+                .map(|f| bytes(f.heap_used))
+                .collect();
+            let _ = writeln!(o, "Heap after GC at each snapshot: {}", floors.join(" → "));
+        }
+    }
     for line in crate::report::container::watch_lines(&r.container) {
         let _ = writeln!(o, "{line}");
     }
