@@ -220,6 +220,9 @@ pub struct Suspect {
     pub survivors: u64,
     pub survivor_bytes: u64,
     pub advice: String,
+    /// The top call stacks that allocated its leaked objects, by bytes
+    /// (empty when the snapshot has no allocation stacks).
+    pub allocation_stacks: Vec<crate::stacks::AllocationStack>,
 }
 
 /// The one verdict of every analysis (see [`crate::verdict`]).
@@ -247,6 +250,9 @@ pub struct Diagnosis {
     /// reached yet (an LRU cache still filling): not suspects.
     pub bounded: Vec<Bounded>,
     pub warnings: Vec<String>,
+    /// Whether the last snapshot carries allocation stacks (taken with
+    /// allocation tracking); without them suspects have no `allocation_stacks`.
+    pub has_allocation_stacks: bool,
 }
 
 /// A collection that grows toward a bound it has not reached yet.
@@ -289,6 +295,8 @@ struct Group {
     classes: HashMap<u64, (u64, u64)>,
     closure_bytes: u64,
     resource_store: bool,
+    /// Where its objects were allocated (with allocation stacks only).
+    sites: crate::stacks::Sites,
 }
 
 /// Why snapshots cannot be diagnosed together.
@@ -439,6 +447,7 @@ pub fn diagnose(earlier: &[Census], last: &Last, opts: &Options) -> Result<Diagn
     let mut survivors = 0u64;
     let mut survivor_bytes = 0u64;
     let resource_store = string_ids(s, |t| t.contains("kResourceStore"));
+    let traced = s.has_allocation_traces();
     for &x in order {
         if is_new(x) && s.id(x) <= maxes[steps - 1] {
             survivors += 1;
@@ -465,6 +474,9 @@ pub fn diagnose(earlier: &[Census], last: &Last, opts: &Options) -> Result<Diagn
             gr.survivor_bytes += size;
         }
         root_bytes[r as usize] += size;
+        if traced {
+            gr.sites.add(s, x, size);
+        }
         *gr.accumulators.entry(acc_of_root[r as usize]).or_default() += size;
         // Objects are counted by the leak root's class: the leaked items
         // themselves, including every link of a leaked chain.
@@ -549,6 +561,7 @@ pub fn diagnose(earlier: &[Census], last: &Last, opts: &Options) -> Result<Diagn
         below_threshold: below,
         bounded,
         warnings,
+        has_allocation_stacks: traced,
     })
 }
 
@@ -903,6 +916,7 @@ fn describe_group(
         survivors: gr.survivors,
         survivor_bytes: gr.survivor_bytes,
         advice,
+        allocation_stacks: gr.sites.top(s),
     }
 }
 

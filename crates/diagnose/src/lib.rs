@@ -17,6 +17,7 @@ pub mod listeners;
 pub mod patterns;
 pub mod redact;
 pub mod series;
+pub mod stacks;
 pub mod trend;
 pub mod units;
 pub mod verdict;

@@ -208,6 +208,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         Some(t) => diagnose::files::diagnose_tracked(&files[0], &t.for_diagnosis(), &opts, 0, &mut Terminal::new())?,
         None => diagnose_files(&files, &opts, FileOptions { threads: 0, exact: false }, &mut Terminal::new())?,
     };
+    let live_tracked_file = live.tracked.as_ref().and_then(|_| live.snapshots.last()).map(|s| s.file.clone());
     let report = combine(args, live, diagnosis, started_at);
     // The JSON document with the suspects' packages and source-mapped lines:
     // what --json prints and what JUnit and the annotations are made from.
@@ -235,7 +236,10 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         print!("{}", text::run(&report));
         print!("{}", crate::sources_view::text_notes(&doc));
         if let Some(d) = &args.keep {
-            println!("\nSnapshots kept in {} (leakhound diagnose {}/s*.heapsnapshot)", d.display(), d.display());
+            match &live_tracked_file {
+                Some(f) => println!("\nSnapshot kept: {f} (leakhound summary {f})"),
+                None => println!("\nSnapshots kept in {} (leakhound diagnose {}/s*.heapsnapshot)", d.display(), d.display()),
+            }
         }
     }
     if args.format == crate::report::github::Format::Github && !args.json {
@@ -428,7 +432,18 @@ async fn drive(
             progress_line(quiet, &format!("snapshot {} of {} -> {}", k + 1, args.snapshots, file.display()));
             progress.enter(&format!("snapshot {}", k + 1));
             let t = rec.now();
-            let size = session.take_heap_snapshot(&file, |_| {}).await?;
+            let bar = crate::live::tracking::progress_bar(quiet);
+            let size = session
+                .take_heap_snapshot_with(&file, &inspector::SnapshotOptions::default(), |p| {
+                    if let Some(bar) = &bar {
+                        crate::live::tracking::show(bar, p)
+                    }
+                })
+                .await;
+            if let Some(bar) = &bar {
+                bar.finish_and_clear();
+            }
+            let size = size?;
             snapshots.push(SnapshotTaken { file: file.display().to_string(), t, bytes: size });
             phases.push(Phase { name: format!("snapshot {}", k + 1), start, end: rec.now() });
         }

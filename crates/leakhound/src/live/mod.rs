@@ -5,6 +5,7 @@
 
 pub mod checkup;
 pub mod evidence;
+pub mod headroom;
 pub mod interrupted;
 pub mod load;
 pub mod ports;
