@@ -51,12 +51,15 @@ pub struct Args {
     #[arg(long, default_value_t = 4)]
     pub snapshots: usize,
     /// How to capture the heap: `snapshots` (one full snapshot after the
-    /// warm-up and after each round) or `tracking` (object tracking: an id
-    /// boundary per round and one full snapshot at the end).
-    #[arg(long, value_enum, default_value_t = crate::live::tracking::Mode::Snapshots)]
+    /// warm-up and after each round), `tracking` (object tracking: an id
+    /// boundary per round and one full snapshot at the end), or `auto`:
+    /// tracking on Node 22 and later (their V8 paces its tracking updates),
+    /// snapshots before.
+    #[arg(long, value_enum, default_value_t = crate::live::tracking::Mode::Auto)]
     pub mode: crate::live::tracking::Mode,
-    /// With --mode tracking: also record each object's allocation stack,
-    /// so each suspect names the code that allocated its objects.
+    /// Also record each object's allocation stack (implies tracking), so
+    /// each suspect names the code that allocated its objects. It slows
+    /// allocation-heavy code down several times while the rounds run.
     #[arg(long)]
     pub track_allocations: bool,
     /// Memory sampling interval.
@@ -379,8 +382,8 @@ async fn drive(
     let mut phases = Vec::new();
     let mut snapshots = Vec::new();
     let mut rounds = Vec::new();
-    let mut capture =
-        (args.mode == crate::live::tracking::Mode::Tracking).then(|| crate::live::tracking::Capture::new(args.track_allocations));
+    let mode = args.mode.resolve(target.info.node_major(), args.track_allocations);
+    let mut capture = (mode == crate::live::tracking::Mode::Tracking).then(|| crate::live::tracking::Capture::new(args.track_allocations));
     // Background memory samples; stops when this future is dropped.
     let sampler = {
         let rec = rec.clone();

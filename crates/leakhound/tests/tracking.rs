@@ -85,3 +85,58 @@ fn snapshots_without_traces_say_how_to_get_them() {
     let (_, text) = run("leaks/global-array.js", &["--mode", "snapshots"]);
     assert!(text.contains("allocation stacks: not recorded in this snapshot") && text.contains("--track-allocations"), "{text}");
 }
+
+/// `diagnose S1 S2 S3` on snapshots taken while allocations were tracked
+/// (as DevTools' "Allocation instrumentation on timeline" or a script
+/// with `inspector.Session` would): the stacks are read from the last one.
+#[test]
+fn diagnose_reads_the_stacks_of_snapshots_taken_with_tracking() {
+    let node = find_node(24).unwrap_or_else(|_| any_node());
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("traced.js");
+    std::fs::write(
+        &script,
+        r#"const inspector = require('inspector');
+const fs = require('fs');
+const s = new inspector.Session();
+s.connect();
+const post = (m, p) => new Promise((ok, no) => s.post(m, p || {}, (e, r) => (e ? no(e) : ok(r))));
+class Order { constructor(i) { this.i = i; this.note = 'order ' + i + ' '.repeat(200); } }
+const orders = [];
+function place(i) { orders.push(new Order(i)); }
+async function snap(file) {
+  const chunks = [];
+  const on = (m) => chunks.push(m.params.chunk);
+  s.on('HeapProfiler.addHeapSnapshotChunk', on);
+  await post('HeapProfiler.collectGarbage');
+  await post('HeapProfiler.takeHeapSnapshot');
+  s.removeListener('HeapProfiler.addHeapSnapshotChunk', on);
+  fs.writeFileSync(file, chunks.join(''));
+}
+(async () => {
+  await post('HeapProfiler.enable');
+  await post('HeapProfiler.startTrackingHeapObjects', { trackAllocations: true });
+  for (let k = 1; k <= 3; k++) {
+    for (let i = 0; i < 2000; i++) place(i);
+    await snap(process.argv[2] + '/s' + k + '.heapsnapshot');
+  }
+  process.exit(0);
+})();
+"#,
+    )
+    .unwrap();
+    let st = Command::new(&node).arg(&script).arg(dir.path()).status().unwrap();
+    assert!(st.success());
+    let files: Vec<_> = (1..=3).map(|k| dir.path().join(format!("s{k}.heapsnapshot"))).collect();
+    let out = Command::new(BIN).args(["diagnose", "--json"]).args(&files).stdin(Stdio::null()).output().unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(v["verdict"], "leak");
+    assert_eq!(v["has_allocation_stacks"], true);
+    let s = &v["suspects"][0];
+    assert_eq!(s["accumulator"]["name"], "orders");
+    let by = &s["allocated_by"];
+    assert!(by["file"].as_str().unwrap().ends_with("traced.js"), "{by}");
+    let top = &s["allocation_stacks"][0];
+    let names: Vec<&str> = top["frames"].as_array().unwrap().iter().filter_map(|f| f["function"].as_str()).collect();
+    assert!(names.contains(&"place") || names.contains(&"Order"), "{names:?}");
+}

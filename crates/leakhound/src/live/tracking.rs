@@ -24,11 +24,32 @@ use std::time::Duration;
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
+    /// `tracking` on Node 22 and later, `snapshots` before (or `tracking`
+    /// with --track-allocations).
+    Auto,
     /// One full snapshot after the warm-up and after each round (the
     /// files `diagnose S1 S2 S3` reads).
     Snapshots,
     /// Object tracking: an id boundary per round, one full snapshot at the end.
     Tracking,
+}
+
+/// The first Node whose inspector slows its heap statistics updates down
+/// on big heaps. Before it (V8 <= 11.3, Node 20) an update, a full GC and
+/// a heap walk, runs every 50 ms whatever it costs: measured, a busy
+/// loop on an 86 MB heap got 1.3% of its CPU under ids-only tracking, and
+/// two fixtures (ajv, handlebars) did not finish their run in 180 s.
+pub const TRACKING_FROM_NODE: u32 = 22;
+
+impl Mode {
+    /// What `auto` means for a target of this Node major version.
+    pub fn resolve(self, node_major: Option<u32>, track_allocations: bool) -> Mode {
+        match self {
+            Mode::Auto if track_allocations || node_major.is_some_and(|m| m >= TRACKING_FROM_NODE) => Mode::Tracking,
+            Mode::Auto => Mode::Snapshots,
+            m => m,
+        }
+    }
 }
 
 /// The longest wait for V8's heap statistics after a GC. V8 updates them
@@ -165,7 +186,9 @@ pub fn progress_bar(quiet: bool) -> Option<ProgressBar> {
         return None;
     }
     let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-    bar.set_style(ProgressStyle::with_template("{spinner} building snapshot {bar:30} {pos}/{len} objects").expect("valid template"));
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} building snapshot {bar:30} {pos}/{len} objects, {eta} left").expect("valid template"),
+    );
     bar.enable_steady_tick(Duration::from_millis(120));
     Some(bar)
 }
