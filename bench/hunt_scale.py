@@ -85,7 +85,10 @@ def hunt(args, app, mode):
            "--ready-timeout", "300s", "--load", f"http://127.0.0.1:{port}/item", *flags, "--", args.node, app]
     env = {**os.environ, "PORT": str(port), "CATALOG_ENTRIES": str(args.entries)}
     t = time.time()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, stdin=subprocess.DEVNULL)
+    # Files, not pipes: the JSON report is larger than a pipe's buffer and
+    # nobody reads it while the run goes on.
+    out_f, err_f = tempfile.TemporaryFile(), tempfile.TemporaryFile()
+    p = subprocess.Popen(cmd, stdout=out_f, stderr=err_f, env=env, stdin=subprocess.DEVNULL)
     peak = 0
     cpu = 0.0
     while p.poll() is None:
@@ -96,7 +99,10 @@ def hunt(args, app, mode):
             p.kill()
             break
         time.sleep(0.1)
-    out, err = p.communicate()
+    p.wait()
+    out_f.seek(0)
+    err_f.seek(0)
+    out, err = out_f.read(), err_f.read()
     wall = time.time() - t
     try:
         v = json.loads(out)

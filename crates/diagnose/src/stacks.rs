@@ -34,6 +34,9 @@ pub struct Frame {
     pub column: u32,
 }
 
+/// A frame as stacks are merged by: function, script, line, column.
+type FrameKey = (String, String, u32, u32);
+
 /// Objects and bytes by allocation site (`trace_node_id`) of one suspect.
 #[derive(Default)]
 pub struct Sites {
@@ -53,7 +56,7 @@ impl Sites {
     /// The top stacks by bytes. Sites whose stacks read the same (the same
     /// functions at the same places) are merged.
     pub fn top(&self, s: &HeapSnapshot) -> Vec<AllocationStack> {
-        let mut merged: HashMap<Vec<(String, String, u32, u32)>, (u64, u64)> = HashMap::default();
+        let mut merged: HashMap<Vec<FrameKey>, (u64, u64)> = HashMap::default();
         for (&t, &(n, b)) in &self.by_trace {
             let frames: Vec<_> = s
                 .allocation_stack(t)

@@ -313,10 +313,9 @@ pub fn text_notes(doc: &Value) -> String {
             out.push_str(&format!("     {l}\n"));
         }
     }
-    if doc["diagnosis"]["has_allocation_stacks"] == json!(false) || doc["has_allocation_stacks"] == json!(false) {
-        if !suspects.is_empty() {
-            out.push_str(&format!("  {}\n", diagnose::stacks::MISSING));
-        }
+    let no_stacks = doc["diagnosis"]["has_allocation_stacks"] == json!(false) || doc["has_allocation_stacks"] == json!(false);
+    if no_stacks && !suspects.is_empty() {
+        out.push_str(&format!("  {}\n", diagnose::stacks::MISSING));
     }
     if out.is_empty() {
         return out;
