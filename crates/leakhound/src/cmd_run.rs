@@ -1,4 +1,5 @@
 //! `leakhound run [--load URL ...] -- node app.js`: the one-command hunt.
+//! (Capture modes: `live::tracking`.)
 //!
 //! Start the app with an inspector on loopback, wait until the load URL
 //! answers, warm up, then repeat: load, force a full GC, snapshot; keep
