@@ -9,10 +9,12 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 port=$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")
 lh=target/release/leakhound
-echo "\$ leakhound run --keep $out --html $out/report.html --load http://127.0.0.1:$port/orders?id=1 -- node examples/demo/leaky-app.js"
+# --mode snapshots: the summary and diff below read the per-round snapshots
+# (on Node 22+ the default would take one snapshot at the end).
+echo "\$ leakhound run --mode snapshots --keep $out --html $out/report.html --load http://127.0.0.1:$port/orders?id=1 -- node examples/demo/leaky-app.js"
 html=()
 if "$lh" run --help | grep -q -- '--html'; then html=(--html "$out/report.html"); fi
-PORT=$port "$lh" run --keep "$out" "${html[@]}" --load "http://127.0.0.1:$port/orders?id=1" -- node examples/demo/leaky-app.js
+PORT=$port "$lh" run --mode snapshots --keep "$out" "${html[@]}" --load "http://127.0.0.1:$port/orders?id=1" -- node examples/demo/leaky-app.js
 echo
 echo "\$ leakhound summary $out/s4.heapsnapshot --top 8"
 "$lh" summary "$out/s4.heapsnapshot" --top 8

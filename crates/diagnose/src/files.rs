@@ -127,9 +127,50 @@ pub fn diagnose_files(files: &[PathBuf], opts: &Options, fopts: FileOptions, pro
         Ok((earlier, last))
     })?;
     progress.phase("parse all, census of the earlier snapshots");
-    let f = &files[files.len() - 1];
+    diagnose_last(&files[files.len() - 1], &mut snap, &earlier, opts, threads, progress)
+}
+
+/// One round boundary recorded by object tracking: a label for reports
+/// ("boundary 1"), the largest object id then, and the live bytes.
+#[derive(Debug, Clone)]
+pub struct TrackedBoundary {
+    pub label: String,
+    pub max_id: u32,
+    pub live_bytes: u64,
+}
+
+/// The diagnosis of one snapshot taken at the end of object tracking and
+/// the round boundaries recorded meanwhile (oldest first; at least two:
+/// the end of the warm-up and of each round but the last, whose end is the
+/// snapshot). The same diagnosis as from one snapshot per boundary: only
+/// their largest ids are used for the steps.
+pub fn diagnose_tracked(
+    file: &Path,
+    boundaries: &[TrackedBoundary],
+    opts: &Options,
+    threads: usize,
+    progress: &mut dyn Progress,
+) -> Result<Diagnosis, FilesError> {
+    if boundaries.len() < 2 {
+        return Err(FilesError::TooFewSnapshots(boundaries.len() + 1));
+    }
+    let earlier: Vec<Census> = boundaries.iter().map(|b| Census::boundary(&b.label, b.max_id, b.live_bytes)).collect();
+    let mut snap = open(file, threads, progress)?;
+    progress.phase("parse");
+    diagnose_last(file, &mut snap, &earlier, opts, threads, progress)
+}
+
+fn diagnose_last(
+    f: &Path,
+    snap: &mut HeapSnapshot,
+    earlier: &[Census],
+    opts: &Options,
+    threads: usize,
+    progress: &mut dyn Progress,
+) -> Result<Diagnosis, FilesError> {
+    let observer = progress.observer();
     let a = analyze(
-        &mut snap,
+        snap,
         AnalysisOptions {
             fold_shallow_sizes: true,
             classes: true,
@@ -147,8 +188,8 @@ pub fn diagnose_files(files: &[PathBuf], opts: &Options, fopts: FileOptions, pro
     );
     progress.phase("analysis of the last snapshot");
     let name = f.display().to_string();
-    let last = Last { file: &name, snapshot: &snap, retained: &a.retained, classes, scripts, tree };
-    let d = leaks::diagnose(&earlier, &last, opts)?;
+    let last = Last { file: &name, snapshot: snap, retained: &a.retained, classes, scripts, tree };
+    let d = leaks::diagnose(earlier, &last, opts)?;
     progress.phase("diagnosis");
     Ok(d)
 }

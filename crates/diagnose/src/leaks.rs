@@ -76,6 +76,9 @@ pub struct Census {
     exact: Option<(Vec<u32>, Vec<u64>)>,
     /// Sampled ids and types: same process and id map? (`identity`)
     identity: crate::identity::IdSample,
+    /// A round boundary recorded by object tracking, not a snapshot: no
+    /// ids, only the largest one (see [`Census::boundary`]).
+    boundary: bool,
 }
 
 impl Census {
@@ -94,12 +97,35 @@ impl Census {
             ids: s.nodes().map(|n| s.id(n)).collect(),
             exact: None,
             identity: crate::identity::IdSample::of(s),
+            boundary: false,
+        }
+    }
+
+    /// A round boundary of object tracking (`HeapProfiler.startTrackingHeapObjects`):
+    /// the largest id V8 had given out after a full GC, and the live bytes
+    /// then. With tracking, ids follow allocation time, so an object of the
+    /// last snapshot with an id at most `max_id` was allocated before this
+    /// boundary and, being alive at the end, was alive at it.
+    pub fn boundary(label: &str, max_id: u32, live_bytes: u64) -> Census {
+        Census {
+            file: label.to_string(),
+            node_count: 0,
+            total_size: live_bytes,
+            max_id,
+            ids: Vec::new(),
+            exact: None,
+            identity: crate::identity::IdSample::default(),
+            boundary: true,
         }
     }
 
     /// Whether the object with this id was alive, and its (entries,
     /// retained size) with an exact census.
     pub fn lookup(&self, id: u32) -> Option<Option<(u32, u64)>> {
+        if self.boundary {
+            // Alive at the end and allocated before the boundary.
+            return (id <= self.max_id).then_some(None);
+        }
         let n = self.ids.iter().position(|&i| i == id)?;
         Some(self.exact.as_ref().map(|(e, r)| (e[n], r[n])))
     }
@@ -194,6 +220,9 @@ pub struct Suspect {
     pub survivors: u64,
     pub survivor_bytes: u64,
     pub advice: String,
+    /// The top call stacks that allocated its leaked objects, by bytes
+    /// (empty when the snapshot has no allocation stacks).
+    pub allocation_stacks: Vec<crate::stacks::AllocationStack>,
 }
 
 /// The one verdict of every analysis (see [`crate::verdict`]).
@@ -221,6 +250,9 @@ pub struct Diagnosis {
     /// reached yet (an LRU cache still filling): not suspects.
     pub bounded: Vec<Bounded>,
     pub warnings: Vec<String>,
+    /// Whether the last snapshot carries allocation stacks (taken with
+    /// allocation tracking); without them suspects have no `allocation_stacks`.
+    pub has_allocation_stacks: bool,
 }
 
 /// A collection that grows toward a bound it has not reached yet.
@@ -263,6 +295,8 @@ struct Group {
     classes: HashMap<u64, (u64, u64)>,
     closure_bytes: u64,
     resource_store: bool,
+    /// Where its objects were allocated (with allocation stacks only).
+    sites: crate::stacks::Sites,
 }
 
 /// Why snapshots cannot be diagnosed together.
@@ -413,6 +447,7 @@ pub fn diagnose(earlier: &[Census], last: &Last, opts: &Options) -> Result<Diagn
     let mut survivors = 0u64;
     let mut survivor_bytes = 0u64;
     let resource_store = string_ids(s, |t| t.contains("kResourceStore"));
+    let traced = s.has_allocation_traces();
     for &x in order {
         if is_new(x) && s.id(x) <= maxes[steps - 1] {
             survivors += 1;
@@ -439,6 +474,9 @@ pub fn diagnose(earlier: &[Census], last: &Last, opts: &Options) -> Result<Diagn
             gr.survivor_bytes += size;
         }
         root_bytes[r as usize] += size;
+        if traced {
+            gr.sites.add(s, x, size);
+        }
         *gr.accumulators.entry(acc_of_root[r as usize]).or_default() += size;
         // Objects are counted by the leak root's class: the leaked items
         // themselves, including every link of a leaked chain.
@@ -523,6 +561,7 @@ pub fn diagnose(earlier: &[Census], last: &Last, opts: &Options) -> Result<Diagn
         below_threshold: below,
         bounded,
         warnings,
+        has_allocation_stacks: traced,
     })
 }
 
@@ -877,6 +916,7 @@ fn describe_group(
         survivors: gr.survivors,
         survivor_bytes: gr.survivor_bytes,
         advice,
+        allocation_stacks: gr.sites.top(s),
     }
 }
 

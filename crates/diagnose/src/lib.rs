@@ -18,6 +18,7 @@ pub mod native;
 pub mod patterns;
 pub mod redact;
 pub mod series;
+pub mod stacks;
 pub mod trend;
 pub mod units;
 pub mod verdict;

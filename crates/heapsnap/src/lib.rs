@@ -30,6 +30,7 @@ pub mod shallow;
 pub mod snapshot;
 pub mod source;
 pub mod summary;
+pub mod traces;
 
 pub use analysis::{analyze, Analysis, AnalysisOptions};
 pub use error::{Result, SnapshotError};

@@ -220,6 +220,8 @@ pub struct Meta {
     pub(crate) node_kinds: Vec<NodeKind>,
     pub(crate) edge_kinds: Vec<EdgeKind>,
     pub(crate) has_trace_node_id: bool,
+    /// `trace_function_info_fields` (V8's six when the header has none).
+    pub trace_function_info_fields: Vec<String>,
 }
 
 fn string_list(v: Option<&Value>, what: &str) -> Result<Vec<String>> {
@@ -324,6 +326,10 @@ impl Meta {
         Ok(Meta {
             title: obj.get("title").and_then(Value::as_str).map(str::to_owned),
             has_trace_node_id: node_layout.contains(&NodeField::TraceNodeId),
+            trace_function_info_fields: match meta.get("trace_function_info_fields") {
+                Some(v) => string_list(Some(v), "trace_function_info_fields")?,
+                None => ["function_id", "name", "script_name", "script_id", "line", "column"].map(String::from).to_vec(),
+            },
             node_fields,
             node_type_names,
             edge_fields,

@@ -179,6 +179,7 @@ fn parse_sections(
     let mut locations_raw: Option<Vec<u32>> = None;
     let mut locations_job: Option<std::thread::JoinHandle<Result<Vec<Location>>>> = None;
     let mut trace_function_infos = Vec::new();
+    let mut trace_tree = crate::traces::TraceTree::default();
     let mut samples = Vec::new();
     let mut key = Vec::new();
     let mut seen_keys: std::collections::HashSet<Vec<u8>> = std::collections::HashSet::new();
@@ -271,6 +272,14 @@ fn parse_sections(
                 let mut flat = FlatU32::default();
                 parse_array(&mut sc, &mut flat, 1, "trace_function_infos")?;
                 trace_function_infos = flat.values;
+            }
+            b"trace_tree" => {
+                // `[]` without allocation tracking: nothing to keep.
+                let mut raw = Vec::new();
+                sc.skip_value(Some(&mut raw), 1 << 31, "`trace_tree`")?;
+                if raw.len() > 2 {
+                    trace_tree = crate::traces::TraceTree::parse(&raw)?;
+                }
             }
             b"samples" => {
                 let mut flat = FlatU32::default();
@@ -385,6 +394,7 @@ fn parse_sections(
         strings,
         locations,
         trace_function_infos,
+        trace_tree,
         samples,
         root,
     })
@@ -423,6 +433,7 @@ fn nodes_only_snapshot(meta: Option<Meta>, nodes: Option<NodeColumns>, node_tota
         strings: Strings::default(),
         locations: Vec::new(),
         trace_function_infos: Vec::new(),
+        trace_tree: Default::default(),
         samples: Vec::new(),
         root,
     })

@@ -104,6 +104,8 @@ pub struct HeapSnapshot {
     /// Sorted by node.
     pub locations: Vec<Location>,
     pub trace_function_infos: Vec<u32>,
+    /// The allocation call tree (empty without allocation tracking).
+    pub(crate) trace_tree: crate::traces::TraceTree,
     pub samples: Vec<u32>,
     pub(crate) root: NodeIndex,
 }

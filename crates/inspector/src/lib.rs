@@ -43,6 +43,7 @@ pub mod runtime;
 pub mod sampling;
 pub mod session;
 pub mod snapshot;
+pub mod tracking;
 
 pub use addr::{parse_endpoint, Endpoint};
 pub use attach::{attach_pid, attach_pid_guarded, attach_pid_with, Attached, OpenedInspector, DEFAULT_PORT};
@@ -53,3 +54,4 @@ pub use runtime::{Properties, PropertyDescriptor, RemoteObject};
 pub use sampling::{SamplingNode, SamplingProfile, DEFAULT_SAMPLING_INTERVAL};
 pub use session::{EvalOptions, Event, MemorySample, ProcessInfo, Session};
 pub use snapshot::{part_path, SnapshotOptions, SnapshotProgress};
+pub use tracking::{Boundary, Tracking, TrackingState};

@@ -61,10 +61,22 @@ const WRITE_BUFFER: usize = 1 << 20;
 
 impl Session {
     /// `take_heap_snapshot` with options and both kinds of progress.
-    pub async fn take_heap_snapshot_with(
+    pub async fn take_heap_snapshot_with(&self, out: &Path, opts: &SnapshotOptions, progress: impl FnMut(SnapshotProgress)) -> Result<u64> {
+        let params = serde_json::json!({
+            "reportProgress": true,
+            "captureNumericValue": opts.capture_numeric_value,
+        });
+        self.stream_snapshot(out, opts, "HeapProfiler.takeHeapSnapshot", params, progress).await
+    }
+
+    /// Stream the snapshot that `method` (`takeHeapSnapshot`, or
+    /// `stopTrackingHeapObjects`, which ends object tracking with one) sends.
+    pub(crate) async fn stream_snapshot(
         &self,
         out: &Path,
         opts: &SnapshotOptions,
+        method: &str,
+        params: Value,
         mut progress: impl FnMut(SnapshotProgress),
     ) -> Result<u64> {
         let part = part_path(out);
@@ -82,11 +94,7 @@ impl Session {
         let result: Result<()> = async {
             let _: Value = self.call("HeapProfiler.enable", ()).await?;
             let (_guard, mut events) = self.open_stream(STREAM_CAPACITY).await;
-            let params = serde_json::json!({
-                "reportProgress": true,
-                "captureNumericValue": opts.capture_numeric_value,
-            });
-            let reply = self.call_with_timeout::<_, Value>("HeapProfiler.takeHeapSnapshot", params, None);
+            let reply = self.call_with_timeout::<_, Value>(method, params, None);
             tokio::pin!(reply);
             let mut handle = |ev: Event| -> Result<()> {
                 match ev.method.as_str() {

@@ -1,4 +1,5 @@
 //! `leakhound run [--load URL ...] -- node app.js`: the one-command hunt.
+//! (Capture modes: `live::tracking`.)
 //!
 //! Start the app with an inspector on loopback, wait until the load URL
 //! answers, warm up, then repeat: load, force a full GC, snapshot; keep
@@ -56,6 +57,18 @@ pub struct Args {
     /// Snapshots to take (at least 3): one after the warm-up and one after each round.
     #[arg(long, default_value_t = 4)]
     pub snapshots: usize,
+    /// How to capture the heap: `snapshots` (one full snapshot after the
+    /// warm-up and after each round), `tracking` (object tracking: an id
+    /// boundary per round and one full snapshot at the end), or `auto`:
+    /// tracking on Node 22 and later (their V8 paces its tracking updates),
+    /// snapshots before.
+    #[arg(long, value_enum, default_value_t = crate::live::tracking::Mode::Auto)]
+    pub mode: crate::live::tracking::Mode,
+    /// Also record each object's allocation stack (implies tracking), so
+    /// each suspect names the code that allocated its objects. It slows
+    /// allocation-heavy code down several times while the rounds run.
+    #[arg(long)]
+    pub track_allocations: bool,
     /// Memory sampling interval.
     #[arg(long, default_value = "250ms", value_parser = parse_duration)]
     pub interval: Duration,
@@ -222,7 +235,11 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     progress_line(args.quiet || args.json, "diagnosing the snapshots");
     interrupted::exit_on_ctrl_c(args.keep.is_none().then(|| dir.clone()), "the diagnosis");
     let opts = Options { min_growth: args.min_growth, max_suspects: 10 };
-    let diagnosis = diagnose_files(&files, &opts, FileOptions { threads: 0, exact: false }, &mut Terminal::new())?;
+    let diagnosis = match &live.tracked {
+        Some(t) => diagnose::files::diagnose_tracked(&files[0], &t.for_diagnosis(), &opts, 0, &mut Terminal::new())?,
+        None => diagnose_files(&files, &opts, FileOptions { threads: 0, exact: false }, &mut Terminal::new())?,
+    };
+    let live_tracked_file = live.tracked.as_ref().and_then(|_| live.snapshots.last()).map(|s| s.file.clone());
     let report = combine(args, live, diagnosis, started_at);
     // The JSON document with the suspects' packages and source-mapped lines:
     // what --json prints and what JUnit and the annotations are made from.
@@ -250,7 +267,10 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         print!("{}", text::run(&report));
         print!("{}", crate::sources_view::text_notes(&doc));
         if let Some(d) = &args.keep {
-            println!("\nSnapshots kept in {} (leakhound diagnose {}/s*.heapsnapshot)", d.display(), d.display());
+            match &live_tracked_file {
+                Some(f) => println!("\nSnapshot kept: {f} (leakhound summary {f})"),
+                None => println!("\nSnapshots kept in {} (leakhound diagnose {}/s*.heapsnapshot)", d.display(), d.display()),
+            }
         }
     }
     if args.format == crate::report::github::Format::Github && !args.json {
@@ -277,6 +297,8 @@ struct Live {
     checkup: Option<crate::live::checkup::Checkup>,
     /// The URLs loaded (expanded, on the port the app listens on).
     urls: Vec<String>,
+    /// The round boundaries of --mode tracking.
+    tracked: Option<crate::live::tracking::Tracked>,
 }
 
 async fn hunt(
@@ -318,7 +340,7 @@ async fn hunt(
     };
     let (app, node_version, pid) = (target.label.clone(), target.info.node_version.clone(), target.info.pid);
     let checkup;
-    let (phases, snapshots, rounds) = match result {
+    let (phases, snapshots, rounds, tracked) = match result {
         Ok(x) => {
             checkup = crate::live::checkup::check(&target, pid, None).await.ok();
             target.finish().await;
@@ -346,7 +368,7 @@ async fn hunt(
     let floors = rec.floors.lock().unwrap().clone();
     let heap_size_limit = *rec.limit.lock().unwrap();
     let urls = progress.urls();
-    Ok(Live { app, node_version, pid, samples, floors, phases, snapshots, rounds, heap_size_limit, urls, checkup })
+    Ok(Live { app, node_version, pid, samples, floors, phases, snapshots, rounds, heap_size_limit, urls, checkup, tracked })
 }
 
 /// Close the session, learn the exit status, stop the app: the one line.
@@ -363,7 +385,7 @@ async fn watchdog_error(target: live::Target, alarm: Alarm, progress: &Progress)
     anyhow::anyhow!(watchdog::describe(&alarm, status.as_deref(), progress, &l.last_stderr_lines(12)))
 }
 
-type Driven = (Vec<Phase>, Vec<SnapshotTaken>, Vec<LoadReport>);
+type Driven = (Vec<Phase>, Vec<SnapshotTaken>, Vec<LoadReport>, Option<crate::live::tracking::Tracked>);
 
 async fn drive(
     args: &Args,
@@ -388,6 +410,8 @@ async fn drive(
     let mut phases = Vec::new();
     let mut snapshots = Vec::new();
     let mut rounds = Vec::new();
+    let mode = args.mode.resolve(target.info.node_major(), args.track_allocations);
+    let mut capture = (mode == crate::live::tracking::Mode::Tracking).then(|| crate::live::tracking::Capture::new(args.track_allocations));
     // Background memory samples; stops when this future is dropped.
     let sampler = {
         let rec = rec.clone();
@@ -421,6 +445,23 @@ async fn drive(
                 format!("the full GC after {name}")
             });
             let start = rec.now();
+            if let Some(c) = capture.as_mut() {
+                // Tracking: the GC, an id boundary, and one snapshot at the end.
+                c.boundary(session).await?;
+                rec.floor(&session.memory().await?);
+                if k + 1 == args.snapshots {
+                    let file = dir.join("tracked.heapsnapshot");
+                    progress_line(quiet, &format!("snapshot -> {}", file.display()));
+                    progress.enter("the snapshot");
+                    snapshots.push(c.snapshot(session, &file, rec.now(), quiet).await?);
+                }
+                phases.push(Phase {
+                    name: if k + 1 == args.snapshots { "snapshot".into() } else { format!("boundary {}", k + 1) },
+                    start,
+                    end: rec.now(),
+                });
+                continue;
+            }
             session.collect_garbage().await?;
             rec.floor(&session.memory().await?);
             let file = dir.join(format!("s{}.heapsnapshot", k + 1));
@@ -428,7 +469,18 @@ async fn drive(
             progress.enter_inspector_phase(&format!("snapshot {}", k + 1));
             let t = rec.now();
             // Numeric values too: a cache's `max` field is its bound.
-            let size = session.take_heap_snapshot_with(&file, &snapshot_options(), |_| {}).await?;
+            let bar = crate::live::tracking::progress_bar(quiet);
+            let size = session
+                .take_heap_snapshot_with(&file, &snapshot_options(), |p| {
+                    if let Some(bar) = &bar {
+                        crate::live::tracking::show(bar, p)
+                    }
+                })
+                .await;
+            if let Some(bar) = &bar {
+                bar.finish_and_clear();
+            }
+            let size = size?;
             snapshots.push(SnapshotTaken { file: file.display().to_string(), t, bytes: size });
             phases.push(Phase { name: format!("snapshot {}", k + 1), start, end: rec.now() });
         }
@@ -438,7 +490,7 @@ async fn drive(
         r = work => r?,
         _ = sampler => unreachable!("the sampler never ends"),
     }
-    Ok((phases, snapshots, rounds))
+    Ok((phases, snapshots, rounds, capture.map(crate::live::tracking::Capture::finish)))
 }
 
 /// How long a round lasts, beside its requests.
@@ -576,6 +628,7 @@ fn combine(args: &Args, live: Live, diagnosis: Diagnosis, started_at: u64) -> Ru
         phases: live.phases,
         snapshots: live.snapshots,
         container,
+        tracking: live.tracked.as_ref().map(crate::live::tracking::Tracked::view),
     }
 }
 
@@ -583,11 +636,16 @@ fn combine(args: &Args, live: Live, diagnosis: Diagnosis, started_at: u64) -> Ru
 /// the rounds and requests between them.
 fn snapshot_growth(live: &Live) -> rates::Growth {
     let floor_at = |t: f64| live.floors.iter().rev().find(|f| f.at.t <= t + 1e-9).map(|f| f.heap_used as i64);
-    let (Some(first), Some(last)) = (live.snapshots.first(), live.snapshots.last()) else { return rates::Growth::default() };
-    let rounds = live.snapshots.len() - 1;
+    // Tracking marks the rounds with boundaries, the snapshots otherwise.
+    let marks: Vec<f64> = match live.tracked {
+        Some(_) => live.phases.iter().filter(|p| p.name.starts_with("boundary ") || p.name == "snapshot").map(|p| p.end).collect(),
+        None => live.snapshots.iter().map(|s| s.t).collect(),
+    };
+    let (Some(&first), Some(&last)) = (marks.first(), marks.last()) else { return rates::Growth::default() };
+    let rounds = marks.len() - 1;
     rates::Growth {
-        bytes: floor_at(last.t).unwrap_or(0) - floor_at(first.t).unwrap_or(0),
-        window_s: last.t - first.t,
+        bytes: floor_at(last).unwrap_or(0) - floor_at(first).unwrap_or(0),
+        window_s: last - first,
         rounds,
         // The warm-up's report comes first.
         requests: live.rounds.iter().skip(1).map(|r| r.requests).sum(),

@@ -5,10 +5,8 @@
 use crate::live::{self, ConnectOptions, TargetArgs};
 use crate::output;
 use anyhow::Result;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use inspector::{SnapshotOptions, SnapshotProgress};
+use inspector::SnapshotOptions;
 use serde::Serialize;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -32,6 +30,10 @@ pub struct Args {
     pub json: bool,
     #[arg(short, long, help = crate::flags::QUIET_HELP)]
     pub quiet: bool,
+    /// With --pid: take the snapshot even when it may not fit the process's
+    /// memory headroom (a snapshot needs up to about 18 times the used heap).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Serialize)]
@@ -63,23 +65,29 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
     let work = async {
         tokio::time::sleep(args.delay).await;
         let before = target.session.memory().await?;
+        // A process leakhound did not start: its memory is someone's service.
+        if args.target.pid.is_some() && !args.force {
+            if let Err(why) = crate::live::headroom::check(target.info.pid, before.heap_used) {
+                return Ok(Err(why));
+            }
+        }
         if args.gc {
             target.session.collect_garbage().await?;
         }
         let started = Instant::now();
-        let bar = if args.quiet || args.json { None } else { progress_bar() };
+        let bar = crate::live::tracking::progress_bar(args.quiet || args.json);
         let bytes = target
             .session
             .take_heap_snapshot_with(out, &SnapshotOptions::default(), |p| {
                 if let Some(bar) = &bar {
-                    show(bar, p)
+                    crate::live::tracking::show(bar, p)
                 }
             })
             .await;
         if let Some(bar) = &bar {
             bar.finish_and_clear();
         }
-        Ok::<_, inspector::Error>((bytes?, started.elapsed(), before.heap_used))
+        Ok::<_, inspector::Error>(Ok((bytes?, started.elapsed(), before.heap_used)))
     };
     let result = tokio::select! {
         r = work => Some(r),
@@ -91,7 +99,11 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
             eprintln!("leakhound: interrupted; no snapshot written");
             return Ok(ExitCode::from(130));
         }
-        Some(Ok(r)) => r,
+        Some(Ok(Ok(r))) => r,
+        Some(Ok(Err(why))) => {
+            target.finish().await;
+            anyhow::bail!("{why}");
+        }
         Some(Err(e)) => return Err(target.fail(e, "while leakhound was taking its heap snapshot").await),
     };
     let pid = target.info.pid;
@@ -122,34 +134,4 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// A bar on stderr, only when stderr is a terminal.
-fn progress_bar() -> Option<ProgressBar> {
-    if !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-    bar.set_style(ProgressStyle::with_template("{spinner} building snapshot {bar:30} {pos}/{len} objects").expect("valid template"));
-    bar.enable_steady_tick(Duration::from_millis(120));
-    Some(bar)
-}
-
-fn show(bar: &ProgressBar, p: SnapshotProgress) {
-    match p {
-        SnapshotProgress::Building { done, total } => {
-            bar.set_length(total);
-            bar.set_position(done);
-        }
-        SnapshotProgress::Writing { bytes } => {
-            if bar.length().is_some() {
-                bar.set_style(
-                    ProgressStyle::with_template("{spinner} writing snapshot {bytes} ({bytes_per_sec})").expect("valid template"),
-                );
-                bar.unset_length();
-                bar.reset();
-            }
-            bar.set_position(bytes);
-        }
-    }
 }

@@ -146,6 +146,69 @@ impl SourcesView {
                 obj.insert("generated_location".into(), generated);
             }
         }
+        self.enrich_stacks(obj);
+    }
+
+    /// Allocation stacks: each frame mapped through its source map (the
+    /// snapshot's position kept as `generated`), with `code` (`user`,
+    /// `package`, `node`, `v8`) and `package`; each stack's `user_frame`
+    /// (the innermost frame in the app's own code, or null); and the
+    /// suspect's `allocated_by`: that frame of its top stack.
+    fn enrich_stacks(&mut self, obj: &mut Map<String, Value>) {
+        let mut allocated_by = Value::Null;
+        if let Some(stacks) = obj.get_mut("allocation_stacks").and_then(Value::as_array_mut) {
+            for (k, stack) in stacks.iter_mut().enumerate() {
+                let mut user_frame = Value::Null;
+                if let Some(frames) = stack.get_mut("frames").and_then(Value::as_array_mut) {
+                    for (i, f) in frames.iter_mut().enumerate() {
+                        let Some(fo) = f.as_object_mut() else { continue };
+                        let file = fo.get("file").and_then(Value::as_str).unwrap_or("").to_string();
+                        let line = fo.get("line").and_then(Value::as_u64).unwrap_or(0) as u32;
+                        let column = fo.get("column").and_then(Value::as_u64).unwrap_or(0) as u32;
+                        let mapped = (!file.is_empty() && line > 0).then(|| self.maps.original(&file, line, column)).flatten();
+                        let (kind, package) = match &mapped {
+                            Some(m) => (m.kind, m.package.clone()),
+                            None => {
+                                let kind = sources::classify(Some(&file));
+                                let package = (kind == CodeKind::Package).then(|| self.maps.package_of(&file)).flatten();
+                                (kind, package)
+                            }
+                        };
+                        if let Some(m) = mapped {
+                            fo.insert("generated".into(), json!({ "file": file, "line": line, "column": column }));
+                            fo.insert("file".into(), json!(m.file));
+                            fo.insert("line".into(), json!(m.line));
+                            fo.insert("column".into(), json!(m.column));
+                        }
+                        let code = match kind {
+                            CodeKind::User => "user",
+                            CodeKind::Package => "package",
+                            CodeKind::NodeInternal => "node",
+                            CodeKind::V8 => "v8",
+                        };
+                        fo.insert("code".into(), json!(code));
+                        fo.insert("package".into(), package.map_or(Value::Null, |p| json!(p)));
+                        if user_frame.is_null() && kind == CodeKind::User && line > 0 {
+                            user_frame = json!(i);
+                            if k == 0 {
+                                allocated_by = json!({
+                                    "function": fo.get("function").cloned().unwrap_or(Value::Null),
+                                    "file": fo.get("file").cloned().unwrap_or(Value::Null),
+                                    "line": fo.get("line").cloned().unwrap_or(Value::Null),
+                                    "column": fo.get("column").cloned().unwrap_or(Value::Null),
+                                });
+                            }
+                        }
+                    }
+                }
+                if let Some(so) = stack.as_object_mut() {
+                    so.insert("user_frame".into(), user_frame);
+                }
+            }
+        }
+        if obj.contains_key("allocation_stacks") {
+            obj.insert("allocated_by".into(), allocated_by);
+        }
     }
 
     fn package_at(&mut self, loc: &Value) -> Option<sources::Package> {
@@ -213,6 +276,34 @@ pub fn text_notes(doc: &Value) -> String {
             let handle = s.get("handle").and_then(Value::as_str).unwrap_or("it");
             lines.push(format!("yours:   {u} holds {handle}"));
         }
+        if let Some(a) = s.get("allocated_by").filter(|a| !a.is_null()) {
+            let f = a["file"].as_str().unwrap_or("");
+            let f = shorten(f);
+            lines.push(format!("allocated by your code at {f}:{} ({})", a["line"], a["function"].as_str().unwrap_or("(anonymous)")));
+        }
+        for st in s.get("allocation_stacks").and_then(Value::as_array).into_iter().flatten() {
+            let frames = st["frames"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+            let mine = st["user_frame"].as_u64().map(|i| i as usize);
+            let shown: Vec<String> = frames
+                .iter()
+                .enumerate()
+                .take(5)
+                .map(|(i, f)| {
+                    let at = match f["line"].as_u64() {
+                        Some(l) if l > 0 => format!(" {}:{l}", shorten(f["file"].as_str().unwrap_or(""))),
+                        _ => String::new(),
+                    };
+                    format!("{}{}{at}", if Some(i) == mine { "▶ " } else { "" }, f["function"].as_str().unwrap_or("?"))
+                })
+                .collect();
+            lines.push(format!(
+                "stack:   {} objects, {}: {}{}",
+                crate::output::int(st["objects"].as_u64().unwrap_or(0)),
+                crate::output::bytes(st["bytes"].as_u64().unwrap_or(0)),
+                shown.join(" ← "),
+                if frames.len() > 5 { " ← …" } else { "" }
+            ));
+        }
         if lines.is_empty() {
             continue;
         }
@@ -222,8 +313,21 @@ pub fn text_notes(doc: &Value) -> String {
             out.push_str(&format!("     {l}\n"));
         }
     }
+    let no_stacks = doc["diagnosis"]["has_allocation_stacks"] == json!(false) || doc["has_allocation_stacks"] == json!(false);
+    if no_stacks && !suspects.is_empty() {
+        out.push_str(&format!("  {}\n", diagnose::stacks::MISSING));
+    }
     if out.is_empty() {
         return out;
     }
     format!("\nWhere it is (packages, source maps, your code)\n{out}")
+}
+
+/// A path relative to the working directory when it is under it.
+fn shorten(file: &str) -> String {
+    let path = file.strip_prefix("file://").unwrap_or(file);
+    match std::env::current_dir() {
+        Ok(cwd) => Path::new(path).strip_prefix(&cwd).map(|p| p.display().to_string()).unwrap_or_else(|_| file.to_string()),
+        Err(_) => file.to_string(),
+    }
 }

@@ -89,6 +89,57 @@ pub fn snapshot_fits(limit: Option<u64>, usage: Option<u64>, heap_used: u64) -> 
     Ok(())
 }
 
+/// The machine's available memory (`MemAvailable` in /proc/meminfo), bytes.
+pub fn machine_available() -> Option<u64> {
+    let t = std::fs::read_to_string("/proc/meminfo").ok()?;
+    container::cgroup::keyed(&t.replace(':', " "), "MemAvailable").map(|kib| kib * 1024)
+}
+
+/// Where a snapshot's memory would come from: the container's headroom
+/// when the process has a memory limit, else the machine's available memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Headroom {
+    Container { limit: u64, usage: u64 },
+    Machine { available: u64 },
+}
+
+impl Headroom {
+    /// The headroom of process `pid` now (None when nothing can be read).
+    pub fn of_pid(pid: u32) -> Option<Headroom> {
+        let memory = container::Memory::of_pid(pid, None).ok();
+        let limit = memory.as_ref().and_then(|m| m.limit.as_ref().map(|b| b.bytes));
+        match (limit, usage(memory.as_ref())) {
+            (Some(limit), Some(usage)) => Some(Headroom::Container { limit, usage }),
+            _ => machine_available().map(|available| Headroom::Machine { available }),
+        }
+    }
+
+    pub fn bytes(self) -> u64 {
+        match self {
+            Headroom::Container { limit, usage } => limit.saturating_sub(usage),
+            Headroom::Machine { available } => available,
+        }
+    }
+
+    /// Whether a snapshot of a `heap_used` heap fits (the measured
+    /// [`SNAPSHOT_HEAP_FACTOR`]); the reason, with both figures, when not.
+    pub fn snapshot_fits(self, heap_used: u64) -> Result<(), String> {
+        if let Headroom::Container { limit, usage } = self {
+            return snapshot_fits(Some(limit), Some(usage), heap_used);
+        }
+        let need = heap_used.saturating_mul(SNAPSHOT_HEAP_FACTOR);
+        if self.bytes() < need {
+            return Err(format!(
+                "the machine has {} of memory available; writing a snapshot of a {} heap needs up to {} (measured: about 18x the used heap), and running out would get the process OOM-killed",
+                crate::units::bytes(self.bytes()),
+                crate::units::bytes(heap_used),
+                crate::units::bytes(need)
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The container's charge now (`memory.current` / `memory.usage_in_bytes`).
 pub fn usage(memory: Option<&container::Memory>) -> Option<u64> {
     let m = memory?;
@@ -139,6 +190,14 @@ mod tests {
         assert_eq!(auto_max_rss(1024 * MIB, 2), Some(((1024.0 * 0.8 - 64.0) / 2.0 * MIB as f64) as u64));
         assert_eq!(auto_max_rss(512 * MIB, 1).map(|b| b / MIB), Some(345));
         assert_eq!(auto_max_rss(128 * MIB, 2), None);
+    }
+
+    #[test]
+    fn machine_headroom_counts_without_a_limit() {
+        assert!(Headroom::Machine { available: 4096 * MIB }.snapshot_fits(100 * MIB).is_ok());
+        let why = Headroom::Machine { available: 1024 * MIB }.snapshot_fits(100 * MIB).unwrap_err();
+        assert!(why.contains("available") && why.contains("needs up to"), "{why}");
+        assert!(Headroom::Container { limit: 1024 * MIB, usage: 400 * MIB }.snapshot_fits(50 * MIB).is_err());
     }
 
     #[test]

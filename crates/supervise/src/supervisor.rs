@@ -559,7 +559,13 @@ impl<'a> Supervisor<'a> {
         let heap_used = w.mem.heap.as_ref().map(|h| h.heap_used).or(w.mem.rss()).unwrap_or(0);
         let mut snapshot = None;
         if let (Some(dir), Some(reason)) = (self.cfg.snapshot_dir.clone(), reason.filter(|r| r.is_memory())) {
-            let check = crate::fit::snapshot_fits(self.fit.limit, crate::fit::usage(self.fit.memory.as_ref()), heap_used).and_then(|()| {
+            // The container's headroom, else the machine's available memory.
+            let fits = match self.fit.limit {
+                Some(_) => crate::fit::snapshot_fits(self.fit.limit, crate::fit::usage(self.fit.memory.as_ref()), heap_used),
+                None => crate::fit::machine_available()
+                    .map_or(Ok(()), |available| crate::fit::Headroom::Machine { available }.snapshot_fits(heap_used)),
+            };
+            let check = fits.and_then(|()| {
                 process::free_space(&dir)
                     .map_err(|e| format!("cannot read the free space of {}: {e}", dir.display()))
                     .and_then(|free| snapshot::disk_check(free, heap_used, self.cfg.snapshot_min_free))

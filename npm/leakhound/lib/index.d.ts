@@ -129,6 +129,31 @@ export interface Suspect {
   native_bytes_per_step: number[];
   /** E.g. "Buffers held by uploads (Map): +2.0 MB per step outside the JS heap". */
   outside_heap?: string;
+  /** The top call stacks that allocated its leaked objects (empty without allocation stacks). */
+  allocation_stacks: AllocationStack[];
+  /** The innermost frame in the app's own code of the top stack, or null. */
+  allocated_by?: { function: string; file: string; line: number; column: number } | null;
+}
+
+/** One allocating call stack of a suspect's leaked objects. */
+export interface AllocationStack {
+  objects: number;
+  bytes: number;
+  /** Innermost first. */
+  frames: AllocationFrame[];
+  /** Index of the innermost frame in the app's own code, or null. */
+  user_frame?: number | null;
+}
+
+export interface AllocationFrame {
+  function: string;
+  /** Source-mapped when the script has a map (then `generated` is the snapshot's position). */
+  file: string;
+  line: number;
+  column: number;
+  generated?: { file: string; line: number; column: number };
+  code?: 'user' | 'package' | 'node' | 'v8';
+  package?: PackageRef | null;
 }
 
 /** A collection growing toward a bound it has not reached: not a suspect. */
@@ -147,6 +172,8 @@ export interface BoundedCollection {
 export interface Diagnosis {
   verdict: 'leak' | 'no-leak';
   min_growth_bytes_per_step: number;
+  /** Whether the last snapshot carries allocation stacks. */
+  has_allocation_stacks: boolean;
   snapshots: SnapshotRead[];
   survivors: number;
   survivor_bytes: number;
@@ -332,6 +359,18 @@ export interface RunReport {
   snapshots: SnapshotTaken[];
   /** The container limit, the limit reached first, RSS drift and the doctor's findings. */
   container: ContainerView;
+  /** `--mode tracking`: the round boundaries and the live heap by phase of allocation; null otherwise. */
+  tracking: TrackingView | null;
+}
+
+export interface TrackingView {
+  track_allocations: boolean;
+  boundaries: {
+    after: string;
+    last_seen_object_id: number;
+    live_bytes: number;
+    live_bytes_by_phase: number[];
+  }[];
 }
 
 export interface DoctorFinding {

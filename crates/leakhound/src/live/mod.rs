@@ -5,11 +5,13 @@
 
 pub mod checkup;
 pub mod evidence;
+pub mod headroom;
 pub mod interrupted;
 pub mod load;
 pub mod ports;
 pub mod probe;
 pub mod rates;
+pub mod tracking;
 pub mod watchdog;
 
 use anyhow::{Context, Result};

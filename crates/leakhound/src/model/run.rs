@@ -83,6 +83,9 @@ pub struct RunReport {
     pub snapshots: Vec<SnapshotTaken>,
     /// The container limit, the limit reached first, RSS drift, the doctor's findings (as `watch`).
     pub container: crate::model::container::WatchContainer,
+    /// `--mode tracking`: the round boundaries and the live bytes by phase
+    /// of allocation at each (null with `--mode snapshots`).
+    pub tracking: Option<crate::live::tracking::TrackingView>,
 }
 
 impl LoadSummary {

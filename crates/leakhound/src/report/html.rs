@@ -337,6 +337,23 @@ pub fn run_page(r: &RunReport, command_line: &str, comparison: Option<&Compariso
         esc(&floors.join(" → ")),
         esc(&r.snapshots.iter().map(|s| format!("{} at {:.1} s", bytes(s.bytes), s.t)).collect::<Vec<_>>().join(", "))
     );
+    if let Some(t) = &r.tracking {
+        // Object tracking: the live heap at each boundary by the phase that allocated it.
+        let phases = t.boundaries.last().map_or(0, |b| b.live_bytes_by_phase.len());
+        let _ = write!(top, r#"<table id="tracking"><tr><th>after</th><th>live heap</th>"#);
+        for k in 0..phases {
+            let _ = write!(top, "<th>{}</th>", if k == 0 { "from the warm-up".to_string() } else { format!("from round {k}") });
+        }
+        top.push_str("</tr>");
+        for b in &t.boundaries {
+            let _ = write!(top, "<tr><td>{}</td><td>{}</td>", esc(&b.after), bytes(b.live_bytes));
+            for k in 0..phases {
+                let _ = write!(top, "<td>{}</td>", b.live_bytes_by_phase.get(k).map(|&x| bytes(x)).unwrap_or_default());
+            }
+            top.push_str("</tr>");
+        }
+        top.push_str("</table>");
+    }
     p.section("timeline", "Memory timeline", &top);
     suspects_section(&mut p, &r.diagnosis);
     if let Some(c) = comparison {

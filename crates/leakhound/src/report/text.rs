@@ -17,13 +17,15 @@ pub fn diagnosis(d: &Diagnosis, verbose: bool) -> String {
     use std::fmt::Write;
     let mut o = String::new();
     let n = d.snapshots.len();
+    // Object tracking: the earlier points are round boundaries, not snapshots.
+    let points = if d.snapshots.first().is_some_and(|s| s.nodes == 0) { "round ends" } else { "snapshots" };
     let threshold = bytes(d.min_growth_bytes_per_step);
     match d.verdict {
         Verdict::Leak => {
             let s = &d.suspects[0];
             let _ = writeln!(
                 o,
-                "Verdict: {} — {} suspect{}; the largest, {}, grows by {} per step ({} snapshots, threshold {threshold} per step)",
+                "Verdict: {} — {} suspect{}; the largest, {}, grows by {} per step ({} {points}, threshold {threshold} per step)",
                 paint("LEAK", Colour::Red),
                 d.suspects.len(),
                 if d.suspects.len() == 1 { "" } else { "s" },
@@ -46,7 +48,7 @@ pub fn diagnosis(d: &Diagnosis, verbose: bool) -> String {
         Verdict::NoLeak | Verdict::Inconclusive => {
             let _ = writeln!(
                 o,
-                "Verdict: {} — nothing {}grew by {threshold} or more in every step ({n} snapshots; set the threshold with --min-growth)",
+                "Verdict: {} — nothing {}grew by {threshold} or more in every step ({n} {points}; set the threshold with --min-growth)",
                 paint("no leak", Colour::Green),
                 if d.bounded.is_empty() { "" } else { "unbounded " }
             );
@@ -84,7 +86,7 @@ pub fn diagnosis(d: &Diagnosis, verbose: bool) -> String {
             } else {
                 let _ = writeln!(
                     o,
-                    "  {}. {} ({}, @{}): the same object in {alive} of {n} snapshots; now {} entries, retains {}; gained {} objects per step",
+                    "  {}. {} ({}, @{}): the same object in {alive} of {n} {points}; now {} entries, retains {}; gained {} objects per step",
                     i + 1,
                     a.name,
                     a.class,
@@ -162,7 +164,11 @@ pub fn verdict_line(r: &RunReport) -> String {
         Verdict::Inconclusive => paint("inconclusive", Colour::Yellow),
     };
     // The change with its window, not an hourly extrapolation of seconds.
-    let rate = if r.snapshots.len() >= 2 { format!(" ({})", r.growth.describe(r.growth_bytes_per_hour)) } else { String::new() };
+    let rate = if r.snapshots.len() >= 2 || r.tracking.is_some() {
+        format!(" ({})", r.growth.describe(r.growth_bytes_per_hour))
+    } else {
+        String::new()
+    };
     format!("Verdict: {v} — {}{rate}", r.reason)
 }
 
@@ -179,7 +185,11 @@ pub fn run(r: &RunReport) -> String {
             let _ = writeln!(o, "{} {why}", paint("Warning:", Colour::Yellow));
         }
     }
-    let _ = writeln!(o, "App: {}; {} snapshots, {:.1} s", r.app, r.snapshots.len(), r.samples.last().map_or(0.0, |s| s.at.t));
+    let taken = match &r.tracking {
+        Some(t) => format!("{} round boundaries and one snapshot", t.boundaries.len()),
+        None => format!("{} snapshots", r.snapshots.len()),
+    };
+    let _ = writeln!(o, "App: {}; {taken}, {:.1} s", r.app, r.samples.last().map_or(0.0, |s| s.at.t));
     if let Some(l) = &r.load {
         let _ = writeln!(
             o,
@@ -194,9 +204,30 @@ pub fn run(r: &RunReport) -> String {
             l.latency_ms.max
         );
     }
-    let floors: Vec<String> =
-        r.snapshots.iter().filter_map(|s| r.floors.iter().rev().find(|f| f.at.t <= s.t + 1e-9)).map(|f| bytes(f.heap_used)).collect();
-    let _ = writeln!(o, "Heap after GC at each snapshot: {}", floors.join(" → "));
+    match &r.tracking {
+        Some(t) => {
+            let _ = writeln!(
+                o,
+                "Object tracking{}: {} round boundaries, one snapshot at the end",
+                if t.track_allocations { " with allocation stacks" } else { "" },
+                t.boundaries.len()
+            );
+            let _ = writeln!(o, "Live heap at each boundary, by the phase that allocated it:");
+            for b in &t.boundaries {
+                let parts: Vec<String> = b.live_bytes_by_phase.iter().map(|&x| bytes(x)).collect();
+                let _ = writeln!(o, "  after {:<9} {:>10} = {}", b.after, bytes(b.live_bytes), parts.join(" + "));
+            }
+        }
+        None => {
+            let floors: Vec<String> = r
+                .snapshots
+                .iter()
+                .filter_map(|s| r.floors.iter().rev().find(|f| f.at.t <= s.t + 1e-9))
+                .map(|f| bytes(f.heap_used))
+                .collect();
+            let _ = writeln!(o, "Heap after GC at each snapshot: {}", floors.join(" → "));
+        }
+    }
     rates(&mut o, r);
     for line in crate::report::container::watch_lines(&r.container) {
         let _ = writeln!(o, "{line}");
