@@ -277,8 +277,10 @@ fn parse_sections(
                 // `[]` without allocation tracking: nothing to keep.
                 let mut raw = Vec::new();
                 sc.skip_value(Some(&mut raw), 1 << 31, "`trace_tree`")?;
+                // The tree is optional: one this parser cannot read costs
+                // the allocation stacks, not the snapshot.
                 if raw.len() > 2 {
-                    trace_tree = crate::traces::TraceTree::parse(&raw)?;
+                    trace_tree = crate::traces::TraceTree::parse(&raw).unwrap_or_default();
                 }
             }
             b"samples" => {

@@ -452,7 +452,7 @@ async fn drive(
                 if k + 1 == args.snapshots {
                     let file = dir.join("tracked.heapsnapshot");
                     progress_line(quiet, &format!("snapshot -> {}", file.display()));
-                    progress.enter("the snapshot");
+                    progress.enter_inspector_phase("the snapshot");
                     snapshots.push(c.snapshot(session, &file, rec.now(), quiet).await?);
                 }
                 phases.push(Phase {

@@ -171,7 +171,7 @@ fn run_report_renders_in_chromium() {
     // A run of seconds states its growth with its window, not per hour.
     let rate = seen["rate"].as_str().unwrap();
     assert!(
-        rate.contains("snapshots 1→4: +") && rate.contains(" per round") && rate.contains(" per request"),
+        rate.contains("warm-up → round 3: +") && rate.contains(" per round") && rate.contains(" per request"),
         "no growth in words: {rate}"
     );
     assert!(!rate.contains("/h"), "a per-hour figure from seconds: {rate}");

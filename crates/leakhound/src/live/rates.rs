@@ -35,11 +35,13 @@ impl Growth {
         (self.requests > 0).then(|| self.bytes as f64 / self.requests as f64)
     }
 
-    /// `snapshots 1→4: +3.1 MB in 5.1 s, 3 rounds: +1.0 MB per round, +517 B per request`.
+    /// `warm-up → round 3: +3.1 MB in 5.1 s, 3 rounds: +1.0 MB per round, +517 B per request`.
+    /// Named by rounds, not snapshots: with object tracking the round ends
+    /// are id boundaries and only the last one is a snapshot.
     pub fn describe(&self, per_hour: Option<f64>) -> String {
         let mut s = format!(
-            "snapshots 1→{}: {} in {:.1} s, {}",
-            self.rounds + 1,
+            "warm-up → round {}: {} in {:.1} s, {}",
+            self.rounds,
             signed(self.bytes as f64),
             self.window_s,
             count(self.rounds as u64, "round")
@@ -210,11 +212,11 @@ mod tests {
     #[test]
     fn seconds_of_data_get_no_hourly_rate() {
         let g = Growth { bytes: 3_100_000, window_s: 5.1, rounds: 3, requests: 6000 };
-        assert_eq!(g.describe(Some(2.4e9)), "snapshots 1→4: +3.1 MB in 5.1 s, 3 rounds: +1.0 MB per round, +517 B per request");
+        assert_eq!(g.describe(Some(2.4e9)), "warm-up → round 3: +3.1 MB in 5.1 s, 3 rounds: +1.0 MB per round, +517 B per request");
         let long = Growth { bytes: -50_000, window_s: 1200.0, rounds: 1, requests: 0 };
         assert_eq!(
             long.describe(Some(-1.5e5)),
-            "snapshots 1→2: -50.0 kB in 1200.0 s, 1 round: -50.0 kB per round; -150.0 kB/h over 20 min 00 s"
+            "warm-up → round 1: -50.0 kB in 1200.0 s, 1 round: -50.0 kB per round; -150.0 kB/h over 20 min 00 s"
         );
     }
 }

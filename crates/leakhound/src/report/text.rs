@@ -251,7 +251,7 @@ fn rates(o: &mut String, r: &RunReport) {
         return;
     }
     let requests = if r.growth.requests > 0 { format!(", {}", crate::output::count(r.growth.requests, "request")) } else { String::new() };
-    let _ = writeln!(o, "Growth rates over snapshots 1→{} ({:.1} s{requests}):", r.growth.rounds + 1, r.growth.window_s);
+    let _ = writeln!(o, "Growth rates from the warm-up to round {} ({:.1} s{requests}):", r.growth.rounds, r.growth.window_s);
     for s in &g.suspects {
         let _ = writeln!(o, "  {}: {}", s.name, s.text);
     }
