@@ -94,6 +94,8 @@ pub struct Args {
     /// Print only the verdict line.
     #[arg(long, short)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub sources: crate::flags::SourceArgs,
     /// The app, e.g. `node app.js` (required).
     #[arg(last = true, required = true, value_name = "CMD")]
     pub cmd: Vec<OsString>,
@@ -158,6 +160,8 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             crate::report::check_output(p, flag)?;
         }
     }
+    // A bad --libraries file is refused before the app starts.
+    let mut view = args.sources.view()?;
     // The app's port: PORT, or a free one leakhound exports to it.
     let app_port = live::ports::AppPort::choose()?;
     if app_port.picked {
@@ -195,12 +199,13 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     progress_line(args.quiet || args.json, "diagnosing the snapshots");
     interrupted::exit_on_ctrl_c(args.keep.is_none().then(|| dir.clone()), "the diagnosis");
     let opts = Options { min_growth: args.min_growth, max_suspects: 10 };
-    let diagnosis = diagnose_files(&files, &opts, FileOptions { threads: 0, exact: false }, &mut Terminal::new())?;
+    let mut diagnosis = diagnose_files(&files, &opts, FileOptions { threads: 0, exact: false }, &mut Terminal::new())?;
+    view.attribute(&mut diagnosis);
     let report = combine(args, live, diagnosis, started_at);
     // The JSON document with the suspects' packages and source-mapped lines:
     // what --json prints and what JUnit and the annotations are made from.
     let mut doc = serde_json::to_value(&report)?;
-    crate::sources_view::SourcesView::new(None, None)?.enrich_document(&mut doc);
+    view.enrich_document(&mut doc);
     if let Some(path) = &args.junit {
         let seconds = started.elapsed().as_secs_f64();
         crate::report::junit::write(path, &crate::report::junit::document(&doc, seconds, &crate::report::github::workspace()))?;
@@ -212,7 +217,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             (Some(a), Some(b)) if a != b => Some(compare_files(a, b, 0, false, &mut Terminal::new())?),
             _ => None,
         };
-        let page = crate::report::html::run_page(&report, &crate::report::html::command_line(), comparison.as_ref());
+        let page = crate::report::html::run_page(&report, &crate::report::html::command_line(), comparison.as_ref(), Some(&doc));
         crate::report::write_page(path, &page)?;
     }
     if args.json {

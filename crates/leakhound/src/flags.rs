@@ -8,3 +8,25 @@ pub use diagnose::units::{parse_duration, parse_positive_size, parse_rate, parse
 /// The unit rule, shown after the top-level `--help`.
 pub const UNITS_HELP: &str = "Sizes: kB, MB, GB are powers of 1000; KiB, MiB, GiB powers of 1024; a bare K, M or G is refused \
 (write 300MB or 300MiB). Durations: 500ms, 10s, 5m, 2h, 1d. Rates: a size per /h, /min or /d, e.g. 1MB/h.";
+
+/// Where printed locations come from: every command that prints a location
+/// in a script (`run`, `diagnose`, `retainers`, `node`, `listeners`,
+/// `allocations`, `handles`) takes these, with one meaning.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct SourceArgs {
+    /// Where the snapshot's scripts, source maps and node_modules are on this
+    /// machine, when it was taken on another (mapped locations, package versions).
+    #[arg(long, value_name = "DIR")]
+    pub source_root: Option<std::path::PathBuf>,
+    /// Extra library table (TOML, the format of crates/sources/data/libraries.toml), tried before the built-in one.
+    #[arg(long, value_name = "FILE")]
+    pub libraries: Option<std::path::PathBuf>,
+}
+
+impl SourceArgs {
+    /// The view that maps locations and names packages; a bad `--libraries`
+    /// file is refused here, before any work starts.
+    pub fn view(&self) -> anyhow::Result<crate::sources_view::SourcesView> {
+        crate::sources_view::SourcesView::new(self.source_root.clone(), self.libraries.as_deref())
+    }
+}
