@@ -67,6 +67,8 @@ pub struct Args {
     /// Also save V8's raw profile to FILE (a .heapprofile that Chrome DevTools' Memory panel loads).
     #[arg(long, value_name = "FILE")]
     pub heapprofile: Option<PathBuf>,
+    #[command(flatten)]
+    pub sources: crate::flags::SourceArgs,
 }
 
 const DEFAULT_DURATION: Duration = Duration::from_secs(10);
@@ -77,6 +79,8 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             crate::report::check_output(p, flag)?;
         }
     }
+    // A bad --libraries file is refused before the app starts.
+    let mut view = args.sources.view()?;
     let load = args.load.prepare()?;
     if args.interval == 0 {
         bail!("--sampling-interval must be at least 1 byte");
@@ -100,10 +104,14 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         let page = crate::report::flame::allocations_page(&report, &crate::report::html::command_line(), args.top, args.min_percent);
         crate::report::write_page(path, &page)?;
     }
+    // Frames at their original (source-mapped) lines: JSON frames gain
+    // `location` and `generated_location`, the text shows the original.
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        let mut doc = serde_json::to_value(&report)?;
+        view.map_json(&mut doc);
+        println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
-        print!("{}", render(&report, args.top, args.min_percent, &cwd()));
+        print!("{}", view.map_text(&render(&report, args.top, args.min_percent, &cwd())));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -40,6 +40,8 @@ pub struct Args {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub sources: crate::flags::SourceArgs,
 }
 
 const GROUP: &str = "leakhound-handles";
@@ -177,6 +179,8 @@ pub fn run(args: &Args) -> Result<ExitCode> {
 }
 
 async fn run_async(args: &Args) -> Result<ExitCode> {
+    // A bad --libraries file is refused before leakhound connects.
+    let mut view = args.sources.view()?;
     let mut interrupts = live::Interrupts::new();
     let stdout = if args.json { ChildStdout::ToStderr } else { ChildStdout::Inherit };
     let target = tokio::select! {
@@ -210,9 +214,12 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
             handles: &report.handles,
             requests,
         };
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        // Callback locations at the original (source-mapped) lines.
+        let mut doc = serde_json::to_value(&out)?;
+        view.map_json(&mut doc);
+        println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
-        print!("{}", human(&label, &report, &resources, &requests, keeping_alive));
+        print!("{}", view.map_text(&human(&label, &report, &resources, &requests, keeping_alive)));
     }
     Ok(ExitCode::SUCCESS)
 }

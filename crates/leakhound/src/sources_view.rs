@@ -275,8 +275,11 @@ impl SourcesView {
                     }
                 }
                 for (k, x) in o.iter_mut() {
-                    if k != "location" && k != "generated_location" {
-                        self.map_json(x);
+                    match (k.as_str(), &*x) {
+                        ("location" | "generated_location", _) => {}
+                        // Labels and path lines carry locations as text (`onTick() dist/app.js:3:1`).
+                        ("node" | "dominator" | "text" | "start", Value::String(s)) => *x = json!(self.map_text(s)),
+                        _ => self.map_json(x),
                     }
                 }
             }
@@ -317,7 +320,15 @@ impl SourcesView {
         let column: u32 = parts.next()?.parse().ok()?;
         let line: u32 = parts.next()?.parse().ok()?;
         let file = parts.next().filter(|f| !f.is_empty())?;
-        self.maps.original(file, line, column).map(|m| m.to_string())
+        let m = self.maps.original(file, line, column)?;
+        // A relative script (the allocations report prints paths relative
+        // to the working folder) maps to a path that climbs out of it
+        // (`../../src/app.ts`): say where that is.
+        let file = match Path::new(&m.file) {
+            p if p.is_relative() => std::fs::canonicalize(p).map_or(m.file.clone(), |a| a.display().to_string()),
+            _ => m.file.clone(),
+        };
+        Some(format!("{file}:{}:{}", m.line, m.column))
     }
 
     fn package_at(&mut self, loc: &Value) -> Option<sources::Package> {

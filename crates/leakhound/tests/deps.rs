@@ -348,6 +348,31 @@ fix = "Use the shared renderCache instead."
         assert!(err.contains(what) && err.trim().lines().count() == 1, "{err}");
         assert!(out.stdout.is_empty(), "no half-written output");
     }
+
+    // Every command that prints locations takes the same flag, and refuses a
+    // bad table before it reads a snapshot or starts the app.
+    let started = tmp.path().join("started");
+    let app = tmp.path().join("app.js");
+    std::fs::write(&app, format!("require('fs').writeFileSync({:?}, '');\nsetInterval(() => {{}}, 1000);\n", started)).unwrap();
+    let (node, app, last) = (node(), app.to_str().unwrap().to_string(), files.last().unwrap().clone());
+    let node = node.to_str().unwrap().to_string();
+    let bad = ["--libraries", missing.to_str().unwrap()];
+    let commands: [Vec<&str>; 6] = [
+        vec!["retainers", &last, "--id", "1"],
+        vec!["node", &last, "--id", "1"],
+        vec!["listeners", &last],
+        vec!["run", "--load", "http://127.0.0.1:9/", "--", &node, &app],
+        vec!["allocations", "--", &node, &app],
+        vec!["handles", "--", &node, &app],
+    ];
+    for cmd in commands {
+        let (head, rest) = cmd.split_at(1);
+        let out = Command::new(BIN).args(head).args(bad).args(rest).stdin(Stdio::null()).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{cmd:?}: {err}");
+        assert!(err.contains("missing.toml: cannot read") && err.trim().lines().count() == 1, "{cmd:?}: {err}");
+        assert!(!started.exists(), "{cmd:?} started the app before refusing the table");
+    }
 }
 
 /// A package the library table does not know (written here, installed in a
