@@ -94,7 +94,8 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     } else if args.quiet {
         print!("{}", text::diagnosis(&d, false).lines().next().map(|l| format!("{l}\n")).unwrap_or_default());
     } else {
-        print!("{}", text::diagnosis(&d, args.verbose));
+        // Locations in the report at their original (source-mapped) lines.
+        print!("{}", view.map_text(&text::diagnosis(&d, args.verbose)));
         print!("{}", crate::sources_view::text_notes(&doc));
     }
     if args.format == Format::Github && !args.json {

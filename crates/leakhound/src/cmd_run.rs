@@ -225,7 +225,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     } else if args.quiet {
         println!("{}", text::verdict_line(&report));
     } else {
-        print!("{}", text::run(&report));
+        print!("{}", view.map_text(&text::run(&report)));
         print!("{}", crate::sources_view::text_notes(&doc));
         if let Some(d) = &args.keep {
             println!("\nSnapshots kept in {} (leakhound diagnose {}/s*.heapsnapshot)", d.display(), d.display());

@@ -289,7 +289,7 @@ impl SourcesView {
 
     /// A text report with every `file:line:column` that has a source map
     /// replaced by the original position (`src/orders.ts:12:5`). Tokens are
-    /// whitespace-separated, possibly in brackets or before a comma.
+    /// whitespace-separated, possibly in brackets or before punctuation.
     pub fn map_text(&mut self, text: &str) -> String {
         let mut out = String::with_capacity(text.len());
         let mut rest = text;
@@ -299,7 +299,7 @@ impl SourcesView {
             rest = &rest[start..];
             let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
             let token = &rest[..end];
-            let inner = token.trim_start_matches(['(', '[']).trim_end_matches([')', ']', ',', ';']);
+            let inner = token.trim_start_matches(['(', '[']).trim_end_matches([')', ']', ',', ';', '.', ':']);
             match self.map_location_string(inner) {
                 Some(m) if !inner.is_empty() => {
                     let at = token.find(inner).unwrap_or(0);
@@ -392,8 +392,11 @@ pub fn text_notes(doc: &Value) -> String {
         if let (Some(l), Some(g)) = (s.get("location").and_then(loc), s.get("generated_location").and_then(loc)) {
             lines.push(format!("source:  {l} (generated {g})"));
         }
+        if let Some(l) = s.get("package_location").and_then(loc) {
+            lines.push(format!("in pkg:  {l}"));
+        }
         if let Some(u) = s.get("user_location").and_then(loc) {
-            let handle = s.get("handle").and_then(Value::as_str).unwrap_or("it");
+            let handle = s["accumulator"]["held_as"].as_str().or(s.get("handle").and_then(Value::as_str)).unwrap_or("it");
             lines.push(format!("yours:   {u} holds {handle}"));
         }
         if lines.is_empty() {

@@ -340,3 +340,31 @@ fn live_commands_print_ts_lines() {
     let record = mine.iter().find(|s| s["function"] == "recordOrder").unwrap_or_else(|| panic!("no recordOrder in {mine:?}"));
     assert_mapped("allocations", record, &orders_ts, line_of("orders.ts", "export function recordOrder"), "esbuild");
 }
+
+/// `leakhound run` on the tsc build: the text report's suspect, its path
+/// and its advice all point at src/orders.ts, none at the generated file.
+#[test]
+fn run_on_the_tsc_build_reports_ts_lines() {
+    let app = builds().join("tsc/app.js");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    let out = Command::new(BIN)
+        .args(["run", "--load", "/orders", "--"])
+        .arg(node())
+        .arg(&app)
+        .env("PORT", port)
+        .env("NODE_PATH", fixtures().join("node_modules"))
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    let at = format!("{}:{}:", fixtures().join("ts/src/orders.ts").display(), line_of("orders.ts", "constructor(readonly order"));
+    assert!(text.starts_with("Verdict: LEAK — auditTrail grows"), "{text}");
+    assert!(text.contains(&format!("     source: {at}")), "{text}");
+    assert!(text.contains(&format!("(created at {at}")), "{text}");
+    // The generated position only where it is said to be one.
+    let report = text.split("Where it is").next().unwrap();
+    assert!(!report.contains("tsc/orders.js:"), "{text}");
+    assert!(text.contains(&format!("{at}3 (generated ")), "{text}");
+}

@@ -426,6 +426,10 @@ export interface RunOptions extends CommonOptions {
   /** Keep the snapshots in this folder. */
   keep?: string;
   html?: string;
+  /** Where the app's scripts, source maps and node_modules are, when not at the recorded paths. */
+  sourceRoot?: string;
+  /** An extra library table (TOML, the format of leakhound's libraries.toml). */
+  libraries?: string;
 }
 
 export interface DiagnoseOptions extends CommonOptions {
@@ -434,6 +438,10 @@ export interface DiagnoseOptions extends CommonOptions {
   exact?: boolean;
   threads?: number;
   html?: string;
+  /** Where the snapshots' scripts, source maps and node_modules are, when taken on another machine. */
+  sourceRoot?: string;
+  /** An extra library table (TOML, the format of leakhound's libraries.toml). */
+  libraries?: string;
 }
 
 export interface TargetOptions extends CommonOptions {
