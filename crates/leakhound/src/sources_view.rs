@@ -66,12 +66,16 @@ impl SourcesView {
         // holding the accumulator (after the app's last step: a path that
         // enters through express's router is not express's leak), else the
         // package of the leaked objects beyond it, else the location's.
-        let after_user = handle.as_ref().map_or(0, |(at, _)| at + 1).min(steps.len());
         let acc_id = suspect["accumulator"]["id"].as_u64();
         let acc_at = suspect["retainer_path"]
             .as_array()
             .and_then(|p| p.iter().position(|st| acc_id.is_some() && st["node_id"].as_u64() == acc_id))
             .unwrap_or(steps.len().saturating_sub(1));
+        // The app's last step up to the accumulator (leaked objects the app
+        // made, beyond it, do not count: a path from a package's listener
+        // through the app's closure to the app's Map is the app's leak).
+        let last_user = steps.get(..=acc_at).and_then(|r| r.iter().rposition(|s| s.kind == Some(CodeKind::User)));
+        let after_user = last_user.map_or(0, |u| u + 1);
         let holding_at = steps.get(after_user..=acc_at).and_then(|r| r.iter().rposition(|s| s.package.is_some())).map(|i| i + after_user);
         let holding = holding_at.and_then(|i| steps[i].package.clone());
         let beyond = steps.get(acc_at.max(after_user)..).and_then(|r| r.iter().find_map(|s| s.package.clone()));
@@ -100,8 +104,9 @@ impl SourcesView {
         });
 
         // The two places of a leak inside a package: where it accumulates
-        // (the package's object that holds it, else the library entry's step,
-        // else the suspect's own location) and where the user's code reaches it.
+        // (below) and where the user's code reaches it (`held_as` and
+        // `user_location`). The package's step on the path: the object of
+        // the package that holds the accumulator, else the accumulator's.
         let package_step = holding_at.or_else(|| hit.as_ref().map(|_| acc_at.min(steps.len().saturating_sub(1))));
         let class_of = |i: usize| steps[i].original_class.clone().unwrap_or_else(|| steps[i].class.clone());
         let held_as = match (in_package, &handle, package_step) {
