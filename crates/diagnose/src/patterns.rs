@@ -159,8 +159,12 @@ impl Evidence<'_> {
         let upto = self.to_accumulator();
         let t = upto.iter().rposition(|s| s.edge == "table" && s.edge_type == "internal")?;
         let owner = upto.get(t.checked_sub(1)?)?;
-        // The table, then the accumulator: a value, or a field below one.
-        (matches!(owner.class.as_str(), "Map" | "Set") && upto.len() >= t + 2).then_some(owner)
+        // The table, then the accumulator: a value, or a field of a value
+        // (`trails.get(…).#events`). Deeper down, the Map is a registry
+        // that only leads to the accumulator (a module map of a loader).
+        let acc = upto.len() - 1;
+        let field = acc == t + 2 && upto[acc].edge_type == "property";
+        (matches!(owner.class.as_str(), "Map" | "Set") && (acc == t + 1 || field)).then_some(owner)
     }
     fn leaked_class(&self) -> String {
         self.classes.first().map(|c| c.class.clone()).unwrap_or_else(|| "objects".into())

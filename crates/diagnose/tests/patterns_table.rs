@@ -153,6 +153,23 @@ fn each_rule_names_its_pattern_and_advice() {
              ring buffer of the last N, or delete entries when their request ends.",
         ),
         (
+            Row {
+                // A loader's module registry leads to a module's own array: not per key.
+                path: vec![
+                    step("idToModuleMap", "property", 3, "Map", "Map"),
+                    step("table", "internal", 4, "(object elements)", "(array)"),
+                    step("27", "hidden", 5, "EvaluatedModuleNode", "EvaluatedModuleNode"),
+                    step("exports", "property", 6, "Module", "Module"),
+                    step("get items", "property", 8, "(anonymous)()", "Function"),
+                    step("context", "internal", 9, "system / Context", "system / Context"),
+                    step("2", "hidden", 7, "Array", "Array"),
+                ],
+                ..row("a Map far above", accumulator("[2]", "Array"))
+            },
+            Pattern::UnboundedGrowth,
+            "[2] (Array) gains about 300 Item per step and nothing removes them",
+        ),
+        (
             row("nothing specific", accumulator("app.items", "Array")),
             Pattern::UnboundedGrowth,
             "app.items (Array) gains about 300 Item per step and nothing removes them (created at /srv/app.js:12:5). \
