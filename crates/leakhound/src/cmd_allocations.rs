@@ -107,7 +107,12 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     // Frames at their original (source-mapped) lines: JSON frames gain
     // `location` and `generated_location`, the text shows the original.
     if args.json {
-        let mut doc = serde_json::to_value(&report)?;
+        // Through text: the call tree is deeper (129 frames) than
+        // serde_json's default nesting limit for building a Value.
+        let text = serde_json::to_string(&report)?;
+        let mut de = serde_json::Deserializer::from_str(&text);
+        de.disable_recursion_limit();
+        let mut doc = <serde_json::Value as serde::Deserialize>::deserialize(&mut de)?;
         view.map_json(&mut doc);
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
