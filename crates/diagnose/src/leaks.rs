@@ -526,7 +526,7 @@ pub fn diagnose(earlier: &[Census], last: &Last, opts: &Options) -> Result<Diagn
         let qualifies = qualifies(gr);
         if qualifies {
             let (&acc, _) = gr.accumulators.iter().max_by_key(|&(&a, &b)| (b, std::cmp::Reverse(a))).unwrap();
-            if let Some(b) = bound_of(s, last.classes, parent_edge, last.retained, acc) {
+            if let Some(b) = bound_of(s, last.classes, last.scripts, parent_edge, last.retained, acc) {
                 bounded.push(b);
                 continue;
             }
@@ -684,8 +684,11 @@ fn user_location(s: &HeapSnapshot, scripts: &ScriptNames, x: NodeIndex) -> Optio
 }
 
 /// How code names the accumulator: `requestLogs`, `_events.tick`,
-/// `renderPage.cache`, `timerListMap[600000]`.
-fn accumulator_name(s: &HeapSnapshot, parent_edge: &[EdgeIndex], a: NodeIndex) -> String {
+/// `renderPage.cache`, `timerListMap[600000]`, `trails.get(…).#events` (a
+/// field of a Map's value: its table slot has no name, the Map has).
+/// `scripts` tells a package's private field (`#t` of lru-cache, dropped:
+/// the user's variable names it) from the app's own (`#events`, kept).
+fn accumulator_name(s: &HeapSnapshot, scripts: &ScriptNames, parent_edge: &[EdgeIndex], a: NodeIndex) -> String {
     if matches!(s.kind(a), NodeKind::Native | NodeKind::Synthetic) {
         // Held by the runtime (open handles, global handles), not by a name in the code.
         return s.name(a).to_string();
@@ -704,6 +707,15 @@ fn accumulator_name(s: &HeapSnapshot, parent_edge: &[EdgeIndex], a: NodeIndex) -
         // What the report shows (hashed with --redact); the tests below use the real name.
         let name = crate::redact::edge_name(s, e).into_owned();
         let see_through_src = see_through(s.kind(src));
+        if see_through_src {
+            if let Some((owner, access)) = collection_of_table(s, parent_edge, src) {
+                // A Map's value or a Set's member: the table's slot number
+                // means nothing in the code; name it through the collection.
+                parts.push(access.to_string());
+                x = owner;
+                continue;
+            }
+        }
         match kind {
             _ if see_through_src => {
                 // An element of an array or a Map: the index, then the owner.
@@ -738,7 +750,7 @@ fn accumulator_name(s: &HeapSnapshot, parent_edge: &[EdgeIndex], a: NodeIndex) -
     }
     // A library's private field (`#valList`, minified `#t`) says nothing to
     // the user: name the variable that holds the library's object.
-    if parts.len() > 1 && parts[0].starts_with('#') {
+    if parts.len() > 1 && parts[0].starts_with('#') && private_field_of_package(s, scripts, parent_edge, a) {
         parts.remove(0);
     }
     parts.reverse();
@@ -753,6 +765,37 @@ fn accumulator_name(s: &HeapSnapshot, parent_edge: &[EdgeIndex], a: NodeIndex) -
         "(root)".to_string()
     } else {
         out
+    }
+}
+
+/// When `table` is the hash table of a JS Map or Set: the collection and
+/// how code reaches one of its values (`get(…)` for a Map, `[…]` for a Set).
+fn collection_of_table(s: &HeapSnapshot, parent_edge: &[EdgeIndex], table: NodeIndex) -> Option<(NodeIndex, &'static str)> {
+    let e = parent_edge[table as usize];
+    if e == NO_EDGE || s.edge_kind(e) != EdgeKind::Internal || !matches!(s.edge_name(e), EdgeName::Name("table")) {
+        return None;
+    }
+    let owner = edge_source(s, e);
+    match s.name(owner) {
+        "Map" => Some((owner, "get(…)")),
+        "Set" => Some((owner, "[…]")),
+        _ => None,
+    }
+}
+
+/// Whether the object holding the accumulator `a` by a private field was
+/// made by a package's code (its constructor's script is under
+/// node_modules) or by code whose script is unknown (minified bundles,
+/// where the field name is mangled anyway).
+fn private_field_of_package(s: &HeapSnapshot, scripts: &ScriptNames, parent_edge: &[EdgeIndex], a: NodeIndex) -> bool {
+    let e = parent_edge[a as usize];
+    if e == NO_EDGE {
+        return true;
+    }
+    let holder = edge_source(s, e);
+    match scripts.location(s, holder).and_then(|l| l.file) {
+        Some(f) => f.contains("/node_modules/") || f.contains("\\node_modules\\") || f.starts_with("node:"),
+        None => true,
     }
 }
 
@@ -877,7 +920,7 @@ fn describe_group(
     class_counts.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.class.cmp(&b.class)));
     let accumulator = Accumulator {
         id,
-        name: accumulator_name(s, parent_edge, acc),
+        name: accumulator_name(s, scripts, parent_edge, acc),
         class: class_name(classes, acc).to_string(),
         alive,
         entries: entries_v,
@@ -1046,7 +1089,15 @@ const BOUND_FIELDS: &[&str] = &["max", "maxSize", "maxEntries", "maxKeys", "maxI
 /// bound field (`max`, `maxSize`...) on it or on the object that owns it,
 /// readable when the snapshot has numeric values. A `ttl` alone bounds
 /// nothing under sustained traffic.
-fn bound_of(s: &HeapSnapshot, classes: &Classes, parent_edge: &[EdgeIndex], retained: &[u64], acc: NodeIndex) -> Option<Bounded> {
+#[allow(clippy::too_many_arguments)]
+fn bound_of(
+    s: &HeapSnapshot,
+    classes: &Classes,
+    scripts: &ScriptNames,
+    parent_edge: &[EdgeIndex],
+    retained: &[u64],
+    acc: NodeIndex,
+) -> Option<Bounded> {
     let filled = |a: NodeIndex| -> (u64, u64, u64) {
         // (slots, slots holding an object or string, self size of the store)
         // V8 puts an array's element edges on the array object (placeholders
@@ -1125,9 +1176,9 @@ fn bound_of(s: &HeapSnapshot, classes: &Classes, parent_edge: &[EdgeIndex], reta
     let name = match bound_on {
         Some(o) => {
             let field = s.edge_name_string(parent_edge[acc as usize]);
-            format!("{}.{field}", accumulator_name(s, parent_edge, o))
+            format!("{}.{field}", accumulator_name(s, scripts, parent_edge, o))
         }
-        None => accumulator_name(s, parent_edge, acc),
+        None => accumulator_name(s, scripts, parent_edge, acc),
     };
     Some(Bounded {
         note: format!(

@@ -25,14 +25,22 @@ pub enum Pattern {
     ObjectKeyedMap,
     /// Closures that keep a large captured scope alive.
     ClosureCapture,
+    /// A collection inside each value of a long-lived Map or Set (one per
+    /// tenant, session, user) that only grows.
+    PerKeyCollection,
     /// A module-level or global collection that only grows.
     GlobalCollection,
     /// Anything else that grows in every step.
     UnboundedGrowth,
+    /// Memory that accumulates inside an npm package's own objects (named
+    /// by the `sources` crate from the files, not by [`classify`]).
+    InPackage,
 }
 
 impl Pattern {
-    pub const ALL: [Pattern; 9] = [
+    /// The patterns [`classify`] names ([`Pattern::InPackage`] comes from
+    /// package attribution, see [`package_advice`]).
+    pub const ALL: [Pattern; 10] = [
         Pattern::AsyncContext,
         Pattern::Timers,
         Pattern::EventListeners,
@@ -40,6 +48,7 @@ impl Pattern {
         Pattern::Memoization,
         Pattern::ObjectKeyedMap,
         Pattern::ClosureCapture,
+        Pattern::PerKeyCollection,
         Pattern::GlobalCollection,
         Pattern::UnboundedGrowth,
     ];
@@ -53,8 +62,10 @@ impl Pattern {
             Pattern::Memoization => "memoization",
             Pattern::ObjectKeyedMap => "object-keyed-map",
             Pattern::ClosureCapture => "closure-capture",
+            Pattern::PerKeyCollection => "per-key-collection",
             Pattern::GlobalCollection => "global-collection",
             Pattern::UnboundedGrowth => "unbounded-growth",
+            Pattern::InPackage => "in-package",
         }
     }
 }
@@ -75,8 +86,10 @@ pub fn title(p: Pattern) -> &'static str {
         Pattern::Memoization => "unbounded memoization on a function",
         Pattern::ObjectKeyedMap => "Map/Set keyed by objects (should be weak)",
         Pattern::ClosureCapture => "closures capturing large objects",
+        Pattern::PerKeyCollection => "per-key collection that only grows",
         Pattern::GlobalCollection => "module-level collection that only grows",
         Pattern::UnboundedGrowth => "unbounded growth",
+        Pattern::InPackage => "memory accumulates inside a package",
     }
 }
 
@@ -140,6 +153,19 @@ impl Evidence<'_> {
         }
         None
     }
+    /// The Map or Set on the path to the accumulator whose values each hold
+    /// their own collection (the accumulator is below a value, not the Map).
+    fn per_key_owner(&self) -> Option<&Step> {
+        let upto = self.to_accumulator();
+        let t = upto.iter().rposition(|s| s.edge == "table" && s.edge_type == "internal")?;
+        let owner = upto.get(t.checked_sub(1)?)?;
+        // The table, then the accumulator: a value, or a field of a value
+        // (`trails.get(…).#events`). Deeper down, the Map is a registry
+        // that only leads to the accumulator (a module map of a loader).
+        let acc = upto.len() - 1;
+        let field = acc == t + 2 && upto[acc].edge_type == "property";
+        (matches!(owner.class.as_str(), "Map" | "Set") && (acc == t + 1 || field)).then_some(owner)
+    }
     fn leaked_class(&self) -> String {
         self.classes.first().map(|c| c.class.clone()).unwrap_or_else(|| "objects".into())
     }
@@ -173,6 +199,9 @@ pub fn classify(ev: &Evidence) -> Pattern {
     }
     if ev.roots > 0 && ev.closure_bytes * 2 >= ev.bytes && ev.bytes / ev.roots >= 1024 {
         return Pattern::ClosureCapture;
+    }
+    if ev.per_key_owner().is_some() {
+        return Pattern::PerKeyCollection;
     }
     let upto = ev.to_accumulator();
     let module_level = match upto.last() {
@@ -242,6 +271,24 @@ pub fn advice(p: Pattern, ev: &Evidence) -> String {
              remove the closures when they are done.",
             human_bytes(ev.bytes / ev.roots.max(1))
         ),
+        Pattern::PerKeyCollection => {
+            let owner = ev.per_key_owner().map_or_else(|| "the Map".to_string(), |o| format!("{} ({})", o.edge, o.class));
+            format!(
+                "{acc} ({}): every value of {owner} keeps its own collection, and it gains about {n} {class} per step \
+                 that are never removed{at}. Bound each one where it is added (keep the last N, e.g. splice to 100 \
+                 after push, or a ring buffer), and evict the keys too: delete the entry when its tenant, session or \
+                 user is done, or make the Map an LRU with max.",
+                ev.accumulator.class
+            )
+        }
+        Pattern::InPackage => package_advice(&PackagePlace {
+            package: "a package",
+            accumulator: acc,
+            accumulator_class: &ev.accumulator.class,
+            objects_per_step: n,
+            leaked_class: &class,
+            ..Default::default()
+        }),
         Pattern::GlobalCollection => format!(
             "{acc} ({}) is module-level and gains about {n} {class} per step that are never removed{at}. Bound it: \
              an LRU cache with max and ttl (e.g. lru-cache {{ max: 1000, ttl: 60_000 }}), a ring buffer of the \
@@ -267,5 +314,53 @@ pub fn human_bytes(b: u64) -> String {
         format!("{:.1} MB", b / 1e6)
     } else {
         format!("{:.2} GB", b / 1e9)
+    }
+}
+
+/// Where a leak inside a package is, for [`package_advice`].
+#[derive(Default)]
+pub struct PackagePlace<'a> {
+    /// `name@version` (the name alone when its files are not here).
+    pub package: &'a str,
+    /// The accumulator's name and class, as the suspect gives them.
+    pub accumulator: &'a str,
+    pub accumulator_class: &'a str,
+    /// Leaked objects per step, and their commonest class.
+    pub objects_per_step: u64,
+    pub leaked_class: &'a str,
+    /// How the user's code holds the package's object (`pages`, or
+    /// `validator → Ajv._cache`).
+    pub handle: Option<&'a str>,
+    /// Where the user's code reaches it: `src/app.ts:12:3`.
+    pub user_line: Option<&'a str>,
+    /// Where memory accumulates in the package (`lib/core.ts:50:3`).
+    pub package_line: Option<&'a str>,
+    /// The library table's specific fix, when the use is a known mistake.
+    pub fix: Option<&'a str>,
+}
+
+/// The advice for a leak inside a package: the library's fix when it is
+/// known, else what to look for in the way the app uses the dependency;
+/// then the two places (in the package, in the user's code).
+pub fn package_advice(p: &PackagePlace) -> String {
+    let inside = p.package_line.map(|l| format!(" (at {l})")).unwrap_or_default();
+    let reach = match (p.handle, p.user_line) {
+        (Some(h), Some(l)) => format!(" Your code reaches it through {h} at {l}."),
+        (None, Some(l)) => format!(" Your code reaches it at {l}."),
+        (Some(h), None) => format!(" Your code reaches it through {h}."),
+        (None, None) => String::new(),
+    };
+    let head = format!(
+        "{} ({}) inside {}{inside} gains about {} {} per step.{reach}",
+        p.accumulator, p.accumulator_class, p.package, p.objects_per_step, p.leaked_class
+    );
+    match p.fix {
+        Some(fix) => format!("{fix} {head}"),
+        None => format!(
+            "The leak is in a dependency, fed by how your code uses it: check {}'s options for a bound or expiry \
+             (max, ttl, maxKeys), release what your code registers with it (unsubscribe, cancel, remove, close) when \
+             the request ends, and create per-request objects once instead of on every call. {head}",
+            p.package
+        ),
     }
 }

@@ -130,11 +130,44 @@ fn each_rule_names_its_pattern_and_advice() {
              variables to null), and remove the closures when they are done.",
         ),
         (
+            Row {
+                path: vec![
+                    step("trails", "context", 3, "Map", "Map"),
+                    step("table", "internal", 4, "(object elements)", "(array)"),
+                    step("12", "hidden", 5, "AuditTrail", "AuditTrail"),
+                    step("#events", "property", 7, "Array", "Array"),
+                ],
+                ..row("a field of each Map value", accumulator("trails.get(…).#events", "Array"))
+            },
+            Pattern::PerKeyCollection,
+            "trails.get(…).#events (Array): every value of trails (Map) keeps its own collection, and it gains about \
+             300 Item per step that are never removed (created at /srv/app.js:12:5). Bound each one where it is added \
+             (keep the last N, e.g. splice to 100 after push, or a ring buffer), and evict the keys too: delete the \
+             entry when its tenant, session or user is done, or make the Map an LRU with max.",
+        ),
+        (
             Row { path: module_path.clone(), ..row("module-level Map", accumulator("cache", "Map")) },
             Pattern::GlobalCollection,
             "cache (Map) is module-level and gains about 300 Item per step that are never removed (created at \
              /srv/app.js:12:5). Bound it: an LRU cache with max and ttl (e.g. lru-cache { max: 1000, ttl: 60_000 }), a \
              ring buffer of the last N, or delete entries when their request ends.",
+        ),
+        (
+            Row {
+                // A loader's module registry leads to a module's own array: not per key.
+                path: vec![
+                    step("idToModuleMap", "property", 3, "Map", "Map"),
+                    step("table", "internal", 4, "(object elements)", "(array)"),
+                    step("27", "hidden", 5, "EvaluatedModuleNode", "EvaluatedModuleNode"),
+                    step("exports", "property", 6, "Module", "Module"),
+                    step("get items", "property", 8, "(anonymous)()", "Function"),
+                    step("context", "internal", 9, "system / Context", "system / Context"),
+                    step("2", "hidden", 7, "Array", "Array"),
+                ],
+                ..row("a Map far above", accumulator("[2]", "Array"))
+            },
+            Pattern::UnboundedGrowth,
+            "[2] (Array) gains about 300 Item per step and nothing removes them",
         ),
         (
             row("nothing specific", accumulator("app.items", "Array")),

@@ -69,6 +69,8 @@ pub struct Args {
     /// Also save V8's raw profile to FILE (a .heapprofile that Chrome DevTools' Memory panel loads).
     #[arg(long, value_name = "FILE")]
     pub heapprofile: Option<PathBuf>,
+    #[command(flatten)]
+    pub sources: crate::flags::SourceArgs,
 }
 
 const DEFAULT_DURATION: Duration = Duration::from_secs(10);
@@ -79,6 +81,8 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             crate::report::check_output(p, flag)?;
         }
     }
+    // A bad --libraries file is refused before the app starts.
+    let mut view = args.sources.view()?;
     let load = args.load.prepare()?;
     if args.interval == 0 {
         bail!("--sampling-interval must be at least 1 byte");
@@ -102,12 +106,21 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         let page = crate::report::flame::allocations_page(&report, &crate::report::html::command_line(), args.top, args.min_percent);
         crate::report::write_page(path, &page)?;
     }
+    // Frames at their original (source-mapped) lines: JSON frames gain
+    // `location` and `generated_location`, the text shows the original.
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        // Through text: the call tree is deeper (129 frames) than
+        // serde_json's default nesting limit for building a Value.
+        let text = serde_json::to_string(&report)?;
+        let mut de = serde_json::Deserializer::from_str(&text);
+        de.disable_recursion_limit();
+        let mut doc = <serde_json::Value as serde::Deserialize>::deserialize(&mut de)?;
+        view.map_json(&mut doc);
+        println!("{}", serde_json::to_string_pretty(&doc)?);
     } else if args.quiet {
         println!("{}", crate::report::allocations::headline(&report, &cwd()));
     } else {
-        print!("{}", render(&report, args.top, args.min_percent, &cwd()));
+        print!("{}", view.map_text(&render(&report, args.top, args.min_percent, &cwd())));
     }
     // Ctrl-C during the load phase: the profile so far was reported; the
     // status says it was cut short, as every command's does.

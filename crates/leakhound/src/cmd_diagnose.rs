@@ -52,13 +52,8 @@ pub struct Args {
     /// only their object ids are read.
     #[arg(long)]
     pub exact: bool,
-    /// Where the snapshot's scripts, source maps and node_modules are on this
-    /// machine, when it was taken on another (JSON: mapped locations, package versions).
-    #[arg(long, value_name = "DIR")]
-    pub source_root: Option<PathBuf>,
-    /// Extra library table (TOML, the format of crates/sources/data/libraries.toml), tried before the built-in one.
-    #[arg(long, value_name = "FILE")]
-    pub libraries: Option<PathBuf>,
+    #[command(flatten)]
+    pub sources: crate::flags::SourceArgs,
 }
 
 #[derive(Serialize)]
@@ -79,9 +74,11 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     let started = std::time::Instant::now();
     let opts = Options { min_growth: args.min_growth, max_suspects: args.top };
     // A bad --libraries file is refused before the snapshots are read.
-    let mut view = crate::sources_view::SourcesView::new(args.source_root.clone(), args.libraries.as_deref())?;
+    let mut view = args.sources.view()?;
     let fopts = FileOptions { threads: args.threads, exact: args.exact };
-    let d = diagnose_files(&args.files, &opts, fopts, &mut Terminal::new())?;
+    let mut d = diagnose_files(&args.files, &opts, fopts, &mut Terminal::new())?;
+    // Leaks inside a package get their pattern and advice from the files.
+    view.attribute(&mut d);
     // The JSON document with the suspects' packages and source-mapped lines:
     // what --json prints and what JUnit and the annotations are made from.
     let mut doc = serde_json::to_value(Json { schema_version: 1, command: "diagnose", diagnosis: &d })?;
@@ -90,14 +87,15 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         crate::report::junit::write(path, &crate::report::junit::document(&doc, started.elapsed().as_secs_f64(), &github::workspace()))?;
     }
     if let Some(path) = &args.html {
-        crate::report::write_page(path, &crate::report::html::diagnose_page(&d, &crate::report::html::command_line()))?;
+        crate::report::write_page(path, &crate::report::html::diagnose_page(&d, &crate::report::html::command_line(), Some(&doc)))?;
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else if args.quiet {
         print!("{}", text::diagnosis(&d, false).lines().next().map(|l| format!("{l}\n")).unwrap_or_default());
     } else {
-        print!("{}", text::diagnosis(&d, args.verbose));
+        // Locations in the report at their original (source-mapped) lines.
+        print!("{}", view.map_text(&text::diagnosis(&d, args.verbose)));
         print!("{}", crate::sources_view::text_notes(&doc));
     }
     if args.format == Format::Github && !args.json {

@@ -43,6 +43,8 @@ pub struct Args {
     pub quiet: bool,
     #[arg(long, value_name = "FILE", help = crate::flags::HTML_HELP)]
     pub html: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub sources: crate::flags::SourceArgs,
 }
 
 const GROUP: &str = "leakhound-handles";
@@ -183,6 +185,8 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
     if let Some(p) = &args.html {
         crate::report::check_output(p, "--html")?;
     }
+    // A bad --libraries file is refused before leakhound connects.
+    let mut view = args.sources.view()?;
     let mut interrupts = live::Interrupts::new();
     let stdout = crate::flags::child_stdout(args.json, args.quiet);
     let target = tokio::select! {
@@ -227,11 +231,14 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
             handles: &report.handles,
             requests: requests.clone(),
         };
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        // Callback locations at the original (source-mapped) lines.
+        let mut doc = serde_json::to_value(&out)?;
+        view.map_json(&mut doc);
+        println!("{}", serde_json::to_string_pretty(&doc)?);
     } else if args.quiet {
         println!("{}", headline(&label, &resources, keeping_alive));
     } else {
-        print!("{}", human(&label, &report, &resources, &requests, keeping_alive));
+        print!("{}", view.map_text(&human(&label, &report, &resources, &requests, keeping_alive)));
     }
     if let Some(p) = &args.html {
         crate::report::write_page(p, &page(&label, &report, &resources, &requests, keeping_alive))?;

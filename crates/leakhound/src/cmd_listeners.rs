@@ -43,6 +43,8 @@ pub struct Args {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub sources: crate::flags::SourceArgs,
     /// Start this program and look at it (it is stopped after).
     #[arg(last = true, value_name = "CMD")]
     pub cmd: Vec<OsString>,
@@ -59,6 +61,7 @@ struct Json<'a> {
 }
 
 pub fn run(args: &Args) -> Result<ExitCode> {
+    let mut view = args.sources.view()?;
     let tmp;
     let (file, source) = match &args.file {
         Some(f) => (f.clone(), f.display().to_string()),
@@ -80,7 +83,9 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     let flagged = all.iter().filter(|e| e.events.iter().any(|v| v.flagged)).count();
     if args.json {
         let j = Json { schema_version: 1, command: "listeners", source, threshold: args.threshold, flagged, emitters: &all };
-        println!("{}", serde_json::to_string_pretty(&j)?);
+        let mut doc = serde_json::to_value(&j)?;
+        view.map_json(&mut doc);
+        println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(ExitCode::SUCCESS);
     }
     let total: u64 = all.iter().map(|e| e.total).sum();
@@ -102,7 +107,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         }
         let top = &e.events[0];
         let site = top.sites.first().map(|s| match &s.location {
-            Some(l) => format!("{}× {}() {l}", s.count, s.function),
+            Some(l) => format!("{}× {}() {}", s.count, s.function, view.map_text(&l.to_string())),
             None => format!("{}× {}()", s.count, s.function),
         });
         rows.push(vec![format!("{} @{}", e.class, e.id), e.total.to_string(), events.join(", "), site.unwrap_or_default()]);

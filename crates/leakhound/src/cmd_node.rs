@@ -1,5 +1,6 @@
 //! `leakhound node FILE --id ID`: one object in detail.
 
+use crate::flags::SourceArgs;
 use crate::output::bytes;
 use crate::{load, SnapshotArgs};
 use anyhow::{bail, Result};
@@ -8,6 +9,7 @@ use heapsnap::retainers::{edge_source, Retainers};
 use heapsnap::source::ScriptNames;
 use heapsnap::{analyze, classes, distances, AnalysisOptions};
 use serde::Serialize;
+use std::fmt::Write;
 use std::process::ExitCode;
 
 #[derive(Serialize)]
@@ -39,7 +41,8 @@ struct JsonNode {
     retainers: Vec<JsonEdge>,
 }
 
-pub fn run(args: &SnapshotArgs, id: u32, limit: usize) -> Result<ExitCode> {
+pub fn run(args: &SnapshotArgs, id: u32, limit: usize, sources: &SourceArgs) -> Result<ExitCode> {
+    let mut view = sources.view()?;
     let mut snap = load::load(args)?;
     let Some(n) = snap.node_by_id(id) else {
         bail!("{}: no object with id @{id}", args.file.display());
@@ -102,31 +105,37 @@ pub fn run(args: &SnapshotArgs, id: u32, limit: usize) -> Result<ExitCode> {
         retainers: rets,
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&j)?);
+        let mut doc = serde_json::to_value(&j)?;
+        view.map_json(&mut doc);
+        println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("@{} {} ({})", j.id, label(n), j.node_type);
-    println!("  name        {}", crate::output::clip(&j.name, 100));
-    println!("  self size   {} ({})", bytes(j.self_size), crate::output::count(j.self_size, "byte"));
-    println!("  retained    {} ({})", bytes(j.retained_size), crate::output::count(j.retained_size, "byte"));
-    println!("  distance    {}", distances::display(dist[n as usize]));
-    println!("  dominator   @{} {}", j.dominator_id, j.dominator);
+    // The text, with every location that has a source map at its original line.
+    let mut o = String::new();
+    let _ = writeln!(o, "@{} {} ({})", j.id, label(n), j.node_type);
+    let _ = writeln!(o, "  name        {}", crate::output::clip(&j.name, 100));
+    let _ = writeln!(o, "  self size   {} ({})", bytes(j.self_size), crate::output::count(j.self_size, "byte"));
+    let _ = writeln!(o, "  retained    {} ({})", bytes(j.retained_size), crate::output::count(j.retained_size, "byte"));
+    let _ = writeln!(o, "  distance    {}", distances::display(dist[n as usize]));
+    let _ = writeln!(o, "  dominator   @{} {}", j.dominator_id, j.dominator);
     if let Some(l) = &j.location {
-        println!("  defined at  {l}");
+        let _ = writeln!(o, "  defined at  {l}");
     }
-    println!("  edges ({}):", crate::output::int(j.edge_count as u64));
+    let _ = writeln!(o, "  edges ({}):", crate::output::int(j.edge_count as u64));
     for e in &j.edges {
-        println!("    {:<24} -> @{} {}  [retains {}]", crate::output::clip(&e.edge, 24), e.node_id, e.node, bytes(e.retained_size));
+        let _ =
+            writeln!(o, "    {:<24} -> @{} {}  [retains {}]", crate::output::clip(&e.edge, 24), e.node_id, e.node, bytes(e.retained_size));
     }
     if j.edge_count > j.edges.len() {
-        println!("    … {} more", crate::output::int((j.edge_count - j.edges.len()) as u64));
+        let _ = writeln!(o, "    … {} more", crate::output::int((j.edge_count - j.edges.len()) as u64));
     }
-    println!("  retainers ({}):", crate::output::int(j.retainer_count as u64));
+    let _ = writeln!(o, "  retainers ({}):", crate::output::int(j.retainer_count as u64));
     for e in &j.retainers {
-        println!("    @{} {} {} ", e.node_id, e.node, e.edge);
+        let _ = writeln!(o, "    @{} {} {} ", e.node_id, e.node, e.edge);
     }
     if j.retainer_count > j.retainers.len() {
-        println!("    … {} more", crate::output::int((j.retainer_count - j.retainers.len()) as u64));
+        let _ = writeln!(o, "    … {} more", crate::output::int((j.retainer_count - j.retainers.len()) as u64));
     }
+    print!("{}", view.map_text(&o));
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,6 @@
 //! `leakhound retainers FILE (--id ID | --class NAME)`: why objects are kept.
 
+use crate::flags::SourceArgs;
 use crate::output::bytes;
 use crate::{load, SnapshotArgs};
 use anyhow::{bail, Result};
@@ -8,6 +9,7 @@ use heapsnap::retainers::{shortest_paths, Retainers};
 use heapsnap::source::ScriptNames;
 use heapsnap::{analyze, classes, distances, AnalysisOptions, NodeIndex};
 use serde::Serialize;
+use std::fmt::Write;
 use std::process::ExitCode;
 
 #[derive(Serialize)]
@@ -29,7 +31,8 @@ struct JsonRetainers {
     objects: Vec<JsonObject>,
 }
 
-pub fn run(args: &SnapshotArgs, id: Option<u32>, class: Option<&str>, k: usize, objects: usize) -> Result<ExitCode> {
+pub fn run(args: &SnapshotArgs, id: Option<u32>, class: Option<&str>, k: usize, objects: usize, sources: &SourceArgs) -> Result<ExitCode> {
+    let mut view = sources.view()?;
     let mut snap = load::load(args)?;
     let analysis = analyze(
         &mut snap,
@@ -88,11 +91,16 @@ pub fn run(args: &SnapshotArgs, id: Option<u32>, class: Option<&str>, k: usize, 
             })
             .collect();
         let j = JsonRetainers { schema_version: 1, command: "retainers", file: args.file.display().to_string(), objects };
-        println!("{}", serde_json::to_string_pretty(&j)?);
+        let mut doc = serde_json::to_value(&j)?;
+        view.map_json(&mut doc);
+        println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(ExitCode::SUCCESS);
     }
+    // The text, with every location that has a source map at its original line.
+    let mut o = String::new();
     for (t, paths) in &out {
-        println!(
+        let _ = writeln!(
+            o,
             "{} @{}: self {}, retains {}, distance {}",
             node_label(&snap, &classes, &scripts, *t),
             snap.id(*t),
@@ -101,14 +109,15 @@ pub fn run(args: &SnapshotArgs, id: Option<u32>, class: Option<&str>, k: usize, 
             distances::display(dist[*t as usize]),
         );
         if *t == snap.root() {
-            println!("  this is the snapshot's root: nothing retains it");
+            let _ = writeln!(o, "  this is the snapshot's root: nothing retains it");
         } else if paths.is_empty() {
-            println!("  no path from a root: the object is unreachable (garbage not yet collected)");
+            let _ = writeln!(o, "  no path from a root: the object is unreachable (garbage not yet collected)");
         }
         for (i, p) in paths.iter().enumerate() {
-            println!("  {}. {}", i + 1, path_text(&snap, &classes, &scripts, p));
+            let _ = writeln!(o, "  {}. {}", i + 1, path_text(&snap, &classes, &scripts, p));
         }
-        println!();
+        let _ = writeln!(o);
     }
+    print!("{}", view.map_text(&o));
     Ok(ExitCode::SUCCESS)
 }

@@ -122,6 +122,8 @@ pub struct Args {
     /// Print only the verdict line.
     #[arg(long, short)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub sources: crate::flags::SourceArgs,
     /// The app, e.g. `node app.js` (required).
     #[arg(last = true, required = true, value_name = "CMD")]
     pub cmd: Vec<OsString>,
@@ -198,6 +200,8 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             crate::report::check_output(p, flag)?;
         }
     }
+    // A bad --libraries file is refused before the app starts.
+    let mut view = args.sources.view()?;
     // The app's port: PORT, or a free one leakhound exports to it.
     let app_port = live::ports::AppPort::choose()?;
     if app_port.picked {
@@ -235,16 +239,17 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     progress_line(args.quiet || args.json, "diagnosing the snapshots");
     interrupted::exit_on_ctrl_c(args.keep.is_none().then(|| dir.clone()), "the diagnosis");
     let opts = Options { min_growth: args.min_growth, max_suspects: 10 };
-    let diagnosis = match &live.tracked {
+    let mut diagnosis = match &live.tracked {
         Some(t) => diagnose::files::diagnose_tracked(&files[0], &t.for_diagnosis(), &opts, 0, &mut Terminal::new())?,
         None => diagnose_files(&files, &opts, FileOptions { threads: 0, exact: false }, &mut Terminal::new())?,
     };
     let live_tracked_file = live.tracked.as_ref().and_then(|_| live.snapshots.last()).map(|s| s.file.clone());
+    view.attribute(&mut diagnosis);
     let report = combine(args, live, diagnosis, started_at);
     // The JSON document with the suspects' packages and source-mapped lines:
     // what --json prints and what JUnit and the annotations are made from.
     let mut doc = serde_json::to_value(&report)?;
-    crate::sources_view::SourcesView::new(None, None)?.enrich_document(&mut doc);
+    view.enrich_document(&mut doc);
     if let Some(path) = &args.junit {
         let seconds = started.elapsed().as_secs_f64();
         crate::report::junit::write(path, &crate::report::junit::document(&doc, seconds, &crate::report::github::workspace()))?;
@@ -256,7 +261,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             (Some(a), Some(b)) if a != b => Some(compare_files(a, b, 0, false, &mut Terminal::new())?),
             _ => None,
         };
-        let page = crate::report::html::run_page(&report, &crate::report::html::command_line(), comparison.as_ref());
+        let page = crate::report::html::run_page(&report, &crate::report::html::command_line(), comparison.as_ref(), Some(&doc));
         crate::report::write_page(path, &page)?;
     }
     if args.json {
@@ -264,7 +269,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     } else if args.quiet {
         println!("{}", text::verdict_line(&report));
     } else {
-        print!("{}", text::run(&report));
+        print!("{}", view.map_text(&text::run(&report)));
         print!("{}", crate::sources_view::text_notes(&doc));
         if let Some(d) = &args.keep {
             match &live_tracked_file {

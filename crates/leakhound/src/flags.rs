@@ -31,3 +31,25 @@ pub fn child_stdout(json: bool, quiet: bool) -> inspector::ChildStdout {
         inspector::ChildStdout::Inherit
     }
 }
+
+/// Where printed locations come from: every command that prints a location
+/// in a script (`run`, `diagnose`, `retainers`, `node`, `listeners`,
+/// `allocations`, `handles`) takes these, with one meaning.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct SourceArgs {
+    /// Where the snapshot's scripts, source maps and node_modules are on this
+    /// machine, when it was taken on another (mapped locations, package versions).
+    #[arg(long, value_name = "DIR")]
+    pub source_root: Option<std::path::PathBuf>,
+    /// Extra library table (TOML, the format of crates/sources/data/libraries.toml), tried before the built-in one.
+    #[arg(long, value_name = "FILE")]
+    pub libraries: Option<std::path::PathBuf>,
+}
+
+impl SourceArgs {
+    /// The view that maps locations and names packages; a bad `--libraries`
+    /// file is refused here, before any work starts.
+    pub fn view(&self) -> anyhow::Result<crate::sources_view::SourcesView> {
+        crate::sources_view::SourcesView::new(self.source_root.clone(), self.libraries.as_deref())
+    }
+}

@@ -150,6 +150,8 @@ enum Command {
         /// With --class: how many of its largest objects.
         #[arg(long, default_value_t = 3)]
         objects: usize,
+        #[command(flatten)]
+        sources: flags::SourceArgs,
     },
     /// One object: type, name, sizes, distance, dominator, its edges and retainers.
     Node {
@@ -161,6 +163,8 @@ enum Command {
         /// How many edges and retainers to list.
         #[arg(long, default_value_t = 40)]
         limit: usize,
+        #[command(flatten)]
+        sources: flags::SourceArgs,
     },
     /// The one-command hunt: start the app, load it, snapshot between rounds, diagnose, give a verdict.
     Run(cmd_run::Args),
@@ -233,10 +237,10 @@ fn dispatch() -> ExitCode {
         Command::Summary { snap, top, sort, html } => {
             heapsnap::with_threads(snap.threads, || cmd_summary::run(&snap, top, sort, html.as_deref()))
         }
-        Command::Retainers { snap, id, class, paths, objects } => {
-            heapsnap::with_threads(snap.threads, || cmd_retainers::run(&snap, id, class.as_deref(), paths, objects))
+        Command::Retainers { snap, id, class, paths, objects, sources } => {
+            heapsnap::with_threads(snap.threads, || cmd_retainers::run(&snap, id, class.as_deref(), paths, objects, &sources))
         }
-        Command::Node { snap, id, limit } => heapsnap::with_threads(snap.threads, || cmd_node::run(&snap, id, limit)),
+        Command::Node { snap, id, limit, sources } => heapsnap::with_threads(snap.threads, || cmd_node::run(&snap, id, limit, &sources)),
         Command::Diff(a) => heapsnap::with_threads(a.threads, || cmd_diff::run(&a)),
         Command::Listeners(a) => cmd_listeners::run(&a),
         Command::Run(a) => cmd_run::run(&a),

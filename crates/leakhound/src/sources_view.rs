@@ -66,15 +66,23 @@ impl SourcesView {
         // holding the accumulator (after the app's last step: a path that
         // enters through express's router is not express's leak), else the
         // package of the leaked objects beyond it, else the location's.
-        let after_user = handle.as_ref().map_or(0, |(at, _)| at + 1).min(steps.len());
         let acc_id = suspect["accumulator"]["id"].as_u64();
         let acc_at = suspect["retainer_path"]
             .as_array()
             .and_then(|p| p.iter().position(|st| acc_id.is_some() && st["node_id"].as_u64() == acc_id))
             .unwrap_or(steps.len().saturating_sub(1));
-        let holding = steps.get(after_user..=acc_at).and_then(|r| r.iter().rev().find_map(|s| s.package.clone()));
+        // The app's last step up to the accumulator (leaked objects the app
+        // made, beyond it, do not count: a path from a package's listener
+        // through the app's closure to the app's Map is the app's leak).
+        let last_user = steps.get(..=acc_at).and_then(|r| r.iter().rposition(|s| s.kind == Some(CodeKind::User)));
+        let after_user = last_user.map_or(0, |u| u + 1);
+        let holding_at = steps.get(after_user..=acc_at).and_then(|r| r.iter().rposition(|s| s.package.is_some())).map(|i| i + after_user);
+        let holding = holding_at.and_then(|i| steps[i].package.clone());
         let beyond = steps.get(acc_at.max(after_user)..).and_then(|r| r.iter().find_map(|s| s.package.clone()));
         let location_pkg = self.package_at(&suspect["location"]);
+        // A leak inside the package (its objects hold what accumulates), not
+        // a collection of the app's that holds objects a package made.
+        let in_package = hit.is_some() || holding.is_some();
         let package = hit.as_ref().map(|(_, p)| p.clone()).or(holding).or(beyond).or(location_pkg);
 
         // Minified code: the captured variables' original names, looked up
@@ -94,6 +102,37 @@ impl SourcesView {
             let original = original_edges.iter().skip(at + 1).take(2).flatten().next().cloned();
             (at, original.unwrap_or(name))
         });
+
+        // The two places of a leak inside a package: where it accumulates
+        // (below) and where the user's code reaches it (`held_as` and
+        // `user_location`). The package's step on the path: the object of
+        // the package that holds the accumulator, else the accumulator's.
+        let package_step = holding_at.or_else(|| hit.as_ref().map(|_| acc_at.min(steps.len().saturating_sub(1))));
+        let class_of = |i: usize| steps[i].original_class.clone().unwrap_or_else(|| steps[i].class.clone());
+        let held_as = match (in_package, &handle, package_step) {
+            (true, Some((_, name)), Some(i)) => {
+                // `ajv → Ajv._cache`; `ajv → Ajv … ValueScope._values` when
+                // the package's first object is not the one that holds it.
+                let entry = (after_user..i).find(|&k| steps[k].package.is_some()).map(|k| format!("{} … ", class_of(k)));
+                let class = class_of(i);
+                let entry = entry.unwrap_or_default();
+                match steps.get(i + 1).filter(|_| i < acc_at) {
+                    Some(next) => Some(format!("{name} → {entry}{class}.{}", next.edge)),
+                    None => Some(format!("{name} → {entry}{class}")),
+                }
+            }
+            _ => None,
+        };
+        // Where it accumulates: the package's code that makes the leaked
+        // objects (the suspect's location), else its object that holds them.
+        let own_location = in_package
+            && package.is_some()
+            && self.package_at(&suspect["location"]).map(|p| p.name) == package.as_ref().map(|p| p.name.clone());
+        let mut package_location = if own_location { suspect.get("location").cloned() } else { None }
+            .or_else(|| package_step.and_then(|i| suspect["retainer_path"][i].get("location").cloned()));
+        if let Some(l) = package_location.as_mut() {
+            self.map_location_field(l);
+        }
 
         let Some(obj) = suspect.as_object_mut() else { return };
         // The accumulator's name through a renamed variable.
@@ -116,8 +155,38 @@ impl SourcesView {
         }
         if let Some((entry, _)) = &hit {
             obj.insert("library".into(), json!({ "id": entry.id, "title": entry.title, "fix": entry.fix, "docs": entry.docs }));
-            let advice = obj.get("advice").and_then(Value::as_str).unwrap_or("").to_string();
-            obj.insert("advice".into(), json!(format!("{} {advice}", entry.fix).trim_end()));
+        }
+        if let (true, Some(pkg)) = (in_package, obj.get("package").filter(|p| !p.is_null()).cloned()) {
+            let spec = spec_of(&pkg);
+            if let Some(h) = &held_as {
+                if let Some(acc) = obj.get_mut("accumulator").and_then(Value::as_object_mut) {
+                    acc.insert("held_as".into(), json!(h));
+                }
+            }
+            let user_line = obj.get("user_location").and_then(location_text);
+            let package_line = package_location.as_ref().and_then(|l| package_relative(l, &pkg));
+            if let Some(l) = package_location.take() {
+                obj.insert("package_location".into(), l);
+            }
+            let acc = &obj["accumulator"];
+            let objects =
+                obj["objects_per_step"].as_array().map_or(0, |v| v.iter().filter_map(Value::as_u64).sum::<u64>() / v.len().max(1) as u64);
+            let place = diagnose::patterns::PackagePlace {
+                package: &spec,
+                accumulator: acc["name"].as_str().unwrap_or(""),
+                accumulator_class: acc["class"].as_str().unwrap_or(""),
+                objects_per_step: objects,
+                leaked_class: obj["classes"][0]["class"].as_str().unwrap_or("objects"),
+                handle: held_as.as_deref().or(obj.get("handle").and_then(Value::as_str)),
+                user_line: user_line.as_deref(),
+                package_line: package_line.as_deref(),
+                fix: hit.as_ref().map(|(e, _)| e.fix.as_str()),
+            };
+            let advice = diagnose::patterns::package_advice(&place);
+            let pattern = diagnose::patterns::Pattern::InPackage;
+            obj.insert("pattern".into(), json!(pattern.id()));
+            obj.insert("title".into(), json!(format!("memory accumulates inside {spec}")));
+            obj.insert("advice".into(), json!(advice));
         }
         if let Some(path) = obj.get_mut("retainer_path").and_then(Value::as_array_mut) {
             for (i, (st, step)) in path.iter_mut().zip(&steps).enumerate() {
@@ -211,6 +280,125 @@ impl SourcesView {
         }
     }
 
+    /// Sets the pattern, title and advice of every suspect of `d` whose
+    /// memory accumulates inside a package ([`Pattern::InPackage`]), as
+    /// [`enrich_document`](Self::enrich_document) decides it, so that the
+    /// text and HTML reports and the verdict's reason say it too.
+    pub fn attribute(&mut self, d: &mut diagnose::leaks::Diagnosis) {
+        for s in d.suspects.iter_mut().chain(d.below_threshold.iter_mut()) {
+            let Ok(mut v) = serde_json::to_value(&*s) else { continue };
+            self.enrich_suspect(&mut v);
+            if v["pattern"] == diagnose::patterns::Pattern::InPackage.id() {
+                s.pattern = diagnose::patterns::Pattern::InPackage;
+                s.title = v["title"].as_str().unwrap_or_default().to_string();
+                s.advice = v["advice"].as_str().unwrap_or_default().to_string();
+            }
+        }
+    }
+
+    /// Every location in a JSON document of `retainers`, `node`,
+    /// `listeners`, `allocations` or `handles`, source-mapped in place:
+    /// - a `location` object (`{file, line, column}`) or string
+    ///   (`file:line:column`) becomes the original position, the
+    ///   snapshot's kept beside it as `generated_location` (same shape);
+    /// - an object with `url`, `line`, `column` (a V8 profile's call frame)
+    ///   gains `location` (mapped, an object) and `generated_location`.
+    ///
+    /// Only what maps changes: scripts without a source map stay as they are.
+    pub fn map_json(&mut self, v: &mut Value) {
+        match v {
+            Value::Array(items) => items.iter_mut().for_each(|x| self.map_json(x)),
+            Value::Object(o) => {
+                if !o.contains_key("generated_location") {
+                    match o.get("location").cloned() {
+                        Some(Value::String(s)) => {
+                            if let Some(m) = self.map_location_string(&s) {
+                                o.insert("location".into(), json!(m));
+                                o.insert("generated_location".into(), json!(s));
+                            }
+                        }
+                        Some(mut l @ Value::Object(_)) => {
+                            let generated = l.clone();
+                            if self.map_location_field(&mut l) {
+                                o.insert("location".into(), l);
+                                o.insert("generated_location".into(), generated);
+                            }
+                        }
+                        _ => {}
+                    }
+                    let frame = (
+                        o.get("url").and_then(Value::as_str),
+                        o.get("line").and_then(Value::as_u64),
+                        o.get("column").and_then(Value::as_u64),
+                    );
+                    if let (Some(url), Some(line), Some(column)) = frame {
+                        if !o.contains_key("location") && !url.is_empty() {
+                            let generated = json!({ "file": url, "line": line, "column": column });
+                            let mut l = generated.clone();
+                            if self.map_location_field(&mut l) {
+                                o.insert("location".into(), l);
+                                o.insert("generated_location".into(), generated);
+                            }
+                        }
+                    }
+                }
+                for (k, x) in o.iter_mut() {
+                    match (k.as_str(), &*x) {
+                        ("location" | "generated_location", _) => {}
+                        // Labels and path lines carry locations as text (`onTick() dist/app.js:3:1`).
+                        ("node" | "dominator" | "text" | "start", Value::String(s)) => *x = json!(self.map_text(s)),
+                        _ => self.map_json(x),
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A text report with every `file:line:column` that has a source map
+    /// replaced by the original position (`src/orders.ts:12:5`). Tokens are
+    /// whitespace-separated, possibly in brackets or before punctuation.
+    pub fn map_text(&mut self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while !rest.is_empty() {
+            let start = rest.find(|c: char| !c.is_whitespace()).unwrap_or(rest.len());
+            out.push_str(&rest[..start]);
+            rest = &rest[start..];
+            let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+            let token = &rest[..end];
+            let inner = token.trim_start_matches(['(', '[']).trim_end_matches([')', ']', ',', ';', '.', ':']);
+            match self.map_location_string(inner) {
+                Some(m) if !inner.is_empty() => {
+                    let at = token.find(inner).unwrap_or(0);
+                    out.push_str(&token[..at]);
+                    out.push_str(&m);
+                    out.push_str(&token[at + inner.len()..]);
+                }
+                _ => out.push_str(token),
+            }
+            rest = &rest[end..];
+        }
+        out
+    }
+
+    /// `file:line:column` (1-based) mapped through the file's source map.
+    fn map_location_string(&mut self, s: &str) -> Option<String> {
+        let mut parts = s.rsplitn(3, ':');
+        let column: u32 = parts.next()?.parse().ok()?;
+        let line: u32 = parts.next()?.parse().ok()?;
+        let file = parts.next().filter(|f| !f.is_empty())?;
+        let m = self.maps.original(file, line, column)?;
+        // A relative script (the allocations report prints paths relative
+        // to the working folder) maps to a path that climbs out of it
+        // (`../../src/app.ts`): say where that is.
+        let file = match Path::new(&m.file) {
+            p if p.is_relative() => std::fs::canonicalize(p).map_or(m.file.clone(), |a| a.display().to_string()),
+            _ => m.file.clone(),
+        };
+        Some(format!("{file}:{}:{}", m.line, m.column))
+    }
+
     fn package_at(&mut self, loc: &Value) -> Option<sources::Package> {
         let file = loc.get("file")?.as_str()?;
         let (line, col) = (loc.get("line")?.as_u64()? as u32, loc.get("column")?.as_u64()? as u32);
@@ -272,8 +460,11 @@ pub fn text_notes(doc: &Value) -> String {
         if let (Some(l), Some(g)) = (s.get("location").and_then(loc), s.get("generated_location").and_then(loc)) {
             lines.push(format!("source:  {l} (generated {g})"));
         }
+        if let Some(l) = s.get("package_location").and_then(loc) {
+            lines.push(format!("in pkg:  {l}"));
+        }
         if let Some(u) = s.get("user_location").and_then(loc) {
-            let handle = s.get("handle").and_then(Value::as_str).unwrap_or("it");
+            let handle = s["accumulator"]["held_as"].as_str().or(s.get("handle").and_then(Value::as_str)).unwrap_or("it");
             lines.push(format!("yours:   {u} holds {handle}"));
         }
         if let Some(a) = s.get("allocated_by").filter(|a| !a.is_null()) {
@@ -330,4 +521,28 @@ fn shorten(file: &str) -> String {
         Ok(cwd) => Path::new(path).strip_prefix(&cwd).map(|p| p.display().to_string()).unwrap_or_else(|_| file.to_string()),
         Err(_) => file.to_string(),
     }
+}
+
+fn spec_of(p: &Value) -> String {
+    let name = p["name"].as_str().unwrap_or("?");
+    match p["version"].as_str() {
+        Some(v) => format!("{name}@{v}"),
+        None => name.to_string(),
+    }
+}
+
+/// `file:line:column` of a location object.
+fn location_text(l: &Value) -> Option<String> {
+    Some(format!("{}:{}:{}", l.get("file")?.as_str()?, l.get("line")?, l.get("column")?))
+}
+
+/// A location inside a package, relative to the package's directory
+/// (`lib/core.ts:50:3`), else in full.
+fn package_relative(l: &Value, pkg: &Value) -> Option<String> {
+    let full = location_text(l)?;
+    let dir = pkg["path"].as_str().unwrap_or("");
+    Some(match full.strip_prefix(dir).and_then(|r| r.strip_prefix('/')) {
+        Some(r) if !dir.is_empty() => r.to_string(),
+        _ => full,
+    })
 }

@@ -75,7 +75,16 @@ fn diagnose_both(app: &str, dir: &Path) -> (Value, String) {
     let out = Command::new(BIN).arg("diagnose").arg("--json").args(&files).stdin(Stdio::null()).output().unwrap();
     assert!(out.status.success(), "diagnose {app}: {}", String::from_utf8_lossy(&out.stderr));
     let json = serde_json::from_slice(&out.stdout).expect("diagnose --json");
-    let out = Command::new(BIN).arg("diagnose").args(&files).env("NO_COLOR", "1").stdin(Stdio::null()).output().unwrap();
+    // The text report, and the HTML page beside it.
+    let out = Command::new(BIN)
+        .arg("diagnose")
+        .arg("--html")
+        .arg(dir.join("report.html"))
+        .args(&files)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
     assert!(out.status.success(), "diagnose {app}: {}", String::from_utf8_lossy(&out.stderr));
     (json, String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -106,12 +115,29 @@ fn leak(app: &str, package: &str, entry: &str, handle: Option<&str>) {
     // The text report says it too.
     assert!(text.contains(&format!("package: {}", m.package.spec())), "{app}: {text}");
     assert!(text.contains(&format!("fix:     {}", m.entry.fix)), "{app}: {text}");
+    // The HTML card: the package, the known use, the place in the package.
+    let html = std::fs::read_to_string(tmp.path().join("report.html")).unwrap();
+    let card = html.split(r#"<article class="card suspect""#).nth(1).unwrap_or_else(|| panic!("{app}: no card"));
+    assert!(card.contains(&format!(r#"<code class="package">{}</code>"#, m.package.spec())), "{app}: {card}");
+    assert!(card.contains(r#"<dd class="library">"#), "{app}: {card}");
+    assert!(card.contains(r#"<code class="package-location">"#), "{app}: {card}");
+    if let Some(g) = first["generated_location"]["file"].as_str() {
+        // A package shipping source maps (ajv, rxjs, lru-cache): both positions.
+        assert!(card.contains(r#"<code class="generated-location">"#) && card.contains(g), "{app}: {card}");
+    }
     // The same, as `diagnose --json` writes it.
     assert_eq!(first["package"]["name"], package, "{app}");
     assert_eq!(first["package"]["version"], pinned(package).as_str(), "{app}");
     assert_eq!(first["library"]["id"], entry, "{app}");
     let fix = m.entry.fix.as_str();
     assert!(first["advice"].as_str().unwrap_or("").starts_with(fix), "{app}: advice {}", first["advice"]);
+    // A leak inside the package: its own pattern, named after the package,
+    // with the place in the package where it accumulates.
+    assert_eq!(first["pattern"], "in-package", "{app}");
+    assert_eq!(first["title"], format!("memory accumulates inside {}", m.package.spec()), "{app}");
+    assert!(text.contains(&format!("memory accumulates inside {} [in-package]", m.package.spec())), "{app}: {text}");
+    let inside = first["package_location"]["file"].as_str().unwrap_or("");
+    assert!(inside.contains(&format!("node_modules/{package}/")), "{app}: package_location {}", first["package_location"]);
     match handle {
         Some(h) => {
             assert_eq!(first["handle"], h, "{app}");
@@ -122,6 +148,12 @@ fn leak(app: &str, package: &str, entry: &str, handle: Option<&str>) {
             // The user's own line: the app's function that holds the handle.
             let file = steps[at].file.as_deref().unwrap_or("");
             assert!(file.ends_with(app), "{app}: user step in {file}");
+            // The second place, in the advice: the handle and the user's line.
+            let held = first["accumulator"]["held_as"].as_str().unwrap_or_else(|| panic!("{app}: no held_as"));
+            assert!(held.starts_with(&format!("{h} → ")), "{app}: held_as {held}");
+            let reach = format!("Your code reaches it through {held} at {user_file}:");
+            assert!(card.contains(r#"<code class="user-location">"#) && card.contains(&html_escape(held)), "{app}: {card}");
+            assert!(first["advice"].as_str().unwrap().contains(&reach), "{app}: advice {}", first["advice"]);
         }
         None => {
             if let Some((_, name)) = user_handle(&steps) {
@@ -237,6 +269,7 @@ fn run_names_package_library_and_handle() {
             && s["package"]["name"] == package
             && s["package"]["version"] == want_version.as_str()
             && s["library"]["id"] == entry
+            && s["pattern"] == "in-package"
             && handle.is_none_or(|h| s["handle"] == h)
             && handle.is_none_or(|_| s["user_location"]["file"].as_str().unwrap_or("").ends_with(app));
         if !ok {
@@ -315,4 +348,94 @@ fix = "Use the shared renderCache instead."
         assert!(err.contains(what) && err.trim().lines().count() == 1, "{err}");
         assert!(out.stdout.is_empty(), "no half-written output");
     }
+
+    // Every command that prints locations takes the same flag, and refuses a
+    // bad table before it reads a snapshot or starts the app.
+    let started = tmp.path().join("started");
+    let app = tmp.path().join("app.js");
+    std::fs::write(&app, format!("require('fs').writeFileSync({:?}, '');\nsetInterval(() => {{}}, 1000);\n", started)).unwrap();
+    let (node, app, last) = (node(), app.to_str().unwrap().to_string(), files.last().unwrap().clone());
+    let node = node.to_str().unwrap().to_string();
+    let bad = ["--libraries", missing.to_str().unwrap()];
+    let commands: [Vec<&str>; 6] = [
+        vec!["retainers", &last, "--id", "1"],
+        vec!["node", &last, "--id", "1"],
+        vec!["listeners", &last],
+        vec!["run", "--load", "http://127.0.0.1:9/", "--", &node, &app],
+        vec!["allocations", "--", &node, &app],
+        vec!["handles", "--", &node, &app],
+    ];
+    for cmd in commands {
+        let (head, rest) = cmd.split_at(1);
+        let out = Command::new(BIN).args(head).args(bad).args(rest).stdin(Stdio::null()).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{cmd:?}: {err}");
+        assert!(err.contains("missing.toml: cannot read") && err.trim().lines().count() == 1, "{cmd:?}: {err}");
+        assert!(!started.exists(), "{cmd:?} started the app before refusing the table");
+    }
+}
+
+/// A package the library table does not know (written here, installed in a
+/// temporary app's node_modules): the leak inside it still names
+/// `package@version`, the user's line and handle, with the generic
+/// in-a-dependency advice.
+#[test]
+fn a_package_not_in_the_table_gets_the_generic_package_pattern() {
+    let tmp = temp_dir();
+    let app_dir = tmp.path().join("app");
+    let pkg = app_dir.join("node_modules/request-journal");
+    std::fs::create_dir_all(&pkg).unwrap();
+    std::fs::write(pkg.join("package.json"), r#"{ "name": "request-journal", "version": "1.4.2", "main": "index.js" }"#).unwrap();
+    std::fs::write(
+        pkg.join("index.js"),
+        "'use strict';\n\
+         class Journal {\n  constructor() { this.entries = []; }\n  add(e) { this.entries.push(e); }\n}\n\
+         module.exports = { Journal };\n",
+    )
+    .unwrap();
+    std::fs::write(
+        app_dir.join("app.js"),
+        "'use strict';\n\
+         const http = require('http');\n\
+         const { Journal } = require('request-journal');\n\
+         const journal = new Journal();\n\
+         const server = http.createServer((req, res) => {\n  journal.add({ url: req.url, at: Date.now(), note: 'seen ' + req.url });\n  res.end('ok\\n');\n});\n\
+         server.listen(0, '127.0.0.1');\n\
+         module.exports = server;\n",
+    )
+    .unwrap();
+    let out = Command::new(node())
+        .arg(fixtures().join("harness.js"))
+        .arg(app_dir.join("app.js"))
+        .arg(tmp.path().join("snaps"))
+        .args(["--snapshots", "3", "--requests", "300", "--warmup", "300"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let files: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
+    let out = Command::new(BIN).args(["diagnose", "--json"]).args(&files).stdin(Stdio::null()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let d: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let s = &d["suspects"][0];
+    assert_eq!(d["verdict"], "leak", "{s}");
+    assert_eq!(s["pattern"], "in-package", "{s}");
+    assert_eq!(s["package"]["name"], "request-journal");
+    assert_eq!(s["package"]["version"], "1.4.2");
+    assert!(s.get("library").is_none(), "{}", s["library"]);
+    assert_eq!(s["handle"], "journal", "{s}");
+    assert_eq!(s["accumulator"]["held_as"], "journal → Journal.entries", "{s}");
+    assert!(s["user_location"]["file"].as_str().unwrap().ends_with("app/app.js"), "{}", s["user_location"]);
+    assert_eq!(s["package_location"]["file"].as_str().unwrap(), pkg.join("index.js").to_str().unwrap(), "{}", s["package_location"]);
+    let advice = s["advice"].as_str().unwrap();
+    assert!(
+        advice.starts_with("The leak is in a dependency, fed by how your code uses it: check request-journal@1.4.2's options"),
+        "{advice}"
+    );
+    assert!(advice.contains("inside request-journal@1.4.2 (at index.js:"), "{advice}");
+    assert!(advice.contains("Your code reaches it through journal → Journal.entries at "), "{advice}");
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }

@@ -28,6 +28,8 @@ const CASES: &[(&str, Option<(&str, &str)>)] = &[
     ("leaks/sockets.js", Some(("sockets", "TCP"))),
     ("leaks/memo.js", Some(("memoization", "renderPage.cache"))),
     ("controls/lru-cache.js", None),
+    // The control of leaks/audit-trail.mjs (see a_field_of_a_map_value_is_named_through_the_map).
+    ("controls/audit-trail-trimmed.mjs", None),
     ("controls/warm-cache.js", None),
     ("controls/garbage.js", None),
     ("controls/listeners-removed.js", None),
@@ -237,4 +239,25 @@ fn run_fails_cleanly_when_the_app_crashes_or_never_answers() {
     let pid: u64 = err.lines().find_map(|l| l.strip_prefix("pid ").and_then(|p| p.trim().parse().ok())).expect("the app printed its pid");
     std::thread::sleep(Duration::from_millis(300));
     assert!(!pid_alive(pid), "the app {pid} was left running");
+}
+
+/// A Map's value has no name of its own (its table slot is a number): the
+/// accumulator is named through the Map the user holds, with the value's
+/// private field, and the advice is for a collection kept per key.
+#[test]
+fn a_field_of_a_map_value_is_named_through_the_map() {
+    let node = find_node(20).unwrap_or_else(|_| any_node());
+    let (out, v, _) = run_app(&node, "leaks/audit-trail.mjs", &[]);
+    let v = v.unwrap_or_else(|| panic!("no report: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(v["verdict"], "leak", "{}", v["reason"]);
+    let s = &v["suspects"][0];
+    assert_eq!(s["accumulator"]["name"], "trails.get(…).#events", "{s}");
+    assert_eq!(s["pattern"], "per-key-collection", "{s}");
+    // Ten tenants: one trail is the suspect, the nine others are the same shape.
+    assert_eq!(s["accumulator"]["similar"], 9, "{s}");
+    let advice = s["advice"].as_str().unwrap();
+    assert!(advice.starts_with("trails.get(…).#events (Array): every value of trails (Map) keeps its own collection"), "{advice}");
+    assert!(advice.contains("evict the keys too"), "{advice}");
+    assert!(v["reason"].as_str().unwrap().starts_with("trails.get(…).#events grows in every round"), "{}", v["reason"]);
+    assert!(s["location"]["file"].as_str().unwrap().ends_with("fixtures/leaks/audit-trail.mjs"), "{}", s["location"]);
 }

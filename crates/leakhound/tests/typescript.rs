@@ -56,12 +56,20 @@ fn builds() -> &'static Path {
 }
 
 fn diagnose(build: &str) -> Value {
-    let app = builds().join(build).join("app.js");
     let tmp = temp_dir();
+    let files = snapshots(build, tmp.path());
+    let out = Command::new(BIN).arg("diagnose").arg("--json").args(&files).stdin(Stdio::null()).output().unwrap();
+    assert!(out.status.success(), "diagnose {build}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Three snapshots of a build under the harness, in `dir`.
+fn snapshots(build: &str, dir: &Path) -> Vec<String> {
+    let app = builds().join(build).join("app.js");
     let out = Command::new(node())
         .arg(fixtures().join("harness.js"))
         .arg(&app)
-        .arg(tmp.path())
+        .arg(dir)
         .args(["--snapshots", "3", "--requests", "300", "--warmup", "300"])
         // The unbundled builds require lru-cache from the fixtures.
         .env("NODE_PATH", fixtures().join("node_modules"))
@@ -71,9 +79,7 @@ fn diagnose(build: &str) -> Value {
     assert!(out.status.success(), "harness on {build}: {}", String::from_utf8_lossy(&out.stderr));
     let files: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
     assert_eq!(files.len(), 3);
-    let out = Command::new(BIN).arg("diagnose").arg("--json").args(&files).stdin(Stdio::null()).output().unwrap();
-    assert!(out.status.success(), "diagnose {build}: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
+    files
 }
 
 fn loc(v: &Value) -> (String, u32, u32) {
@@ -233,4 +239,132 @@ fn source_root_finds_a_moved_build() {
     assert_eq!(Path::new(rebased["location"]["file"].as_str().unwrap()), fixtures().join("ts/src/orders.ts"));
     assert_eq!(rebased["location"]["line"], line_of("orders.ts", "constructor(readonly order"));
     assert!(rebased["generated_location"]["file"].as_str().unwrap().ends_with("built/tsc/orders.js"));
+    // The same flag on `node`: the leaked entry's constructor at its .ts line.
+    let id = rebased["retainer_path"].as_array().unwrap().last().unwrap()["node_id"].as_u64().unwrap().to_string();
+    let last = files.last().unwrap().as_str();
+    let plain = json(&["node", last, "--id", &id, "--json"], &[]);
+    assert!(plain["location"]["file"].as_str().unwrap().ends_with("built/tsc/orders.js"), "{}", plain["location"]);
+    let n = json(&["node", last, "--id", &id, "--json", "--source-root", moved.to_str().unwrap()], &[]);
+    assert_eq!(Path::new(n["location"]["file"].as_str().unwrap()), fixtures().join("ts/src/orders.ts"), "{}", n["location"]);
+    assert!(n["generated_location"]["file"].as_str().unwrap().ends_with("built/tsc/orders.js"), "{}", n["generated_location"]);
+}
+
+/// `leakhound CMD ARGS`, its stdout (text, or parsed JSON with --json).
+fn leakhound(args: &[&str], env: &[(&str, String)]) -> String {
+    let out = Command::new(BIN).args(args).envs(env.iter().map(|(k, v)| (k, v))).stdin(Stdio::null()).output().unwrap();
+    assert!(out.status.success(), "leakhound {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn json(args: &[&str], env: &[(&str, String)]) -> Value {
+    serde_json::from_str(&leakhound(args, env)).unwrap_or_else(|e| panic!("leakhound {args:?}: bad JSON: {e}"))
+}
+
+/// A mapped JSON location: at `file`:`line` of the TypeScript source, with
+/// the generated position kept beside it, inside the build.
+fn assert_mapped(what: &str, holder: &Value, file: &Path, line: u32, build: &str) {
+    let (f, l, _) = loc(&holder["location"]);
+    assert_eq!((Path::new(&f), l), (file, line), "{build} {what}: {holder}");
+    let g = holder["generated_location"]["file"].as_str().unwrap_or_else(|| panic!("{build} {what}: no generated_location: {holder}"));
+    assert!(g.starts_with(builds().join(build).to_str().unwrap()), "{build} {what}: generated in {g}");
+}
+
+/// `retainers`, `node` and `listeners` print the .ts lines (text and
+/// JSON, with `generated_location`) for tsc output, an esbuild bundle and
+/// swc's inline maps.
+#[test]
+fn snapshot_commands_print_ts_lines() {
+    let orders_ts = fixtures().join("ts/src/orders.ts");
+    let app_ts = fixtures().join("ts/src/app.ts");
+    let entry_line = line_of("orders.ts", "constructor(readonly order");
+    let handler_line = line_of("app.ts", "http.createServer(");
+    for build in ["tsc", "esbuild", "swc"] {
+        let tmp = temp_dir();
+        let files = snapshots(build, tmp.path());
+        let last = files.last().unwrap().as_str();
+
+        // retainers: the object's label and the path's steps.
+        let r = json(&["retainers", last, "--class", "AuditEntry", "--objects", "1", "--paths", "1", "--json"], &[]);
+        let object = &r["objects"][0];
+        let at = format!("{}:{entry_line}:", orders_ts.display());
+        assert!(object["node"].as_str().unwrap().contains(&at), "{build}: {}", object["node"]);
+        let steps = object["paths"][0]["steps"].as_array().unwrap();
+        let step = steps.last().unwrap();
+        assert_mapped("retainers step", step, &orders_ts, entry_line, build);
+        let text = leakhound(&["retainers", last, "--class", "AuditEntry", "--objects", "1", "--paths", "1"], &[]);
+        assert!(text.contains(&format!("(AuditEntry {at}")), "{build}: {text}");
+        assert!(!text.contains(builds().join(build).join("orders.js:").to_str().unwrap()), "{build}: {text}");
+
+        // node: where the object's constructor is.
+        let id = object["id"].as_u64().unwrap().to_string();
+        let n = json(&["node", last, "--id", &id, "--json"], &[]);
+        assert_mapped("node", &n, &orders_ts, entry_line, build);
+        let text = leakhound(&["node", last, "--id", &id], &[]);
+        assert!(text.contains(&format!("defined at  {at}")), "{build}: {text}");
+
+        // listeners: the server's request listener is the handler in app.ts.
+        let l = json(&["listeners", last, "--top", "100", "--json"], &[]);
+        let server = l["emitters"].as_array().unwrap().iter().find(|e| e["class"] == "Server").expect("the http server");
+        let request = server["events"].as_array().unwrap().iter().find(|e| e["event"] == "request").expect("a request listener");
+        assert_mapped("listeners", &request["sites"][0], &app_ts, handler_line, build);
+        // (The table shows each emitter's largest event only: no site of the build's own files unmapped.)
+        let text = leakhound(&["listeners", last, "--top", "100"], &[]);
+        assert!(!text.contains(&format!("{}/", builds().join(build).display())), "{build}: {text}");
+    }
+}
+
+/// `handles` and `allocations` on the running esbuild bundle: callback and
+/// allocation sites at the .ts lines.
+#[test]
+fn live_commands_print_ts_lines() {
+    let app = builds().join("esbuild/app.js");
+    let app = app.to_str().unwrap();
+    let node = node();
+    let node = node.to_str().unwrap();
+    let app_ts = fixtures().join("ts/src/app.ts");
+    let orders_ts = fixtures().join("ts/src/orders.ts");
+    let handler_line = line_of("app.ts", "http.createServer(");
+
+    let h = json(&["handles", "--json", "--", node, app], &[]);
+    let server = h["handles"].as_array().unwrap().iter().find(|x| x["listener"]["event"] == "request").expect("the server");
+    let listener = &server["listener"];
+    let want = format!("{}:{handler_line}:", app_ts.display());
+    assert!(listener["location"].as_str().unwrap().starts_with(&want), "{listener}");
+    assert!(listener["generated_location"].as_str().unwrap().starts_with(app), "{listener}");
+    let text = leakhound(&["handles", "--", node, app], &[]);
+    assert!(text.contains(&format!("request listener (anonymous) {want}")), "{text}");
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    let a = json(&["allocations", "--json", "--duration", "2s", "--load", "/orders", "--", node, app], &[("PORT", port)]);
+    let mine = a["user_code"].as_array().unwrap();
+    let record = mine.iter().find(|s| s["function"] == "recordOrder").unwrap_or_else(|| panic!("no recordOrder in {mine:?}"));
+    assert_mapped("allocations", record, &orders_ts, line_of("orders.ts", "export function recordOrder"), "esbuild");
+}
+
+/// `leakhound run` on the tsc build: the text report's suspect, its path
+/// and its advice all point at src/orders.ts, none at the generated file.
+#[test]
+fn run_on_the_tsc_build_reports_ts_lines() {
+    let app = builds().join("tsc/app.js");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    let out = Command::new(BIN)
+        .args(["run", "--load", "/orders", "--"])
+        .arg(node())
+        .arg(&app)
+        .env("PORT", port)
+        .env("NODE_PATH", fixtures().join("node_modules"))
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    let at = format!("{}:{}:", fixtures().join("ts/src/orders.ts").display(), line_of("orders.ts", "constructor(readonly order"));
+    assert!(text.starts_with("Verdict: LEAK — auditTrail grows"), "{text}");
+    assert!(text.contains(&format!("     source: {at}")), "{text}");
+    assert!(text.contains(&format!("(created at {at}")), "{text}");
+    // The generated position only where it is said to be one.
+    let report = text.split("Where it is").next().unwrap();
+    assert!(!report.contains("tsc/orders.js:"), "{text}");
+    assert!(text.contains(&format!("{at}3 (generated ")), "{text}");
 }

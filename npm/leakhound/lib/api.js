@@ -126,6 +126,8 @@ async function run(options) {
   opt(a, '--max-growth', o.maxGrowth, size);
   opt(a, '--keep', o.keep);
   opt(a, '--html', o.html);
+  opt(a, '--source-root', o.sourceRoot);
+  opt(a, '--libraries', o.libraries);
   const cmd = commandList(o.command, 'run');
   return execJson(a, { ...o, args: [...(o.args || []), '--', ...cmd] });
 }
@@ -141,6 +143,8 @@ async function diagnose(files, options) {
   opt(a, '--top', o.top);
   opt(a, '--threads', o.threads);
   opt(a, '--html', o.html);
+  opt(a, '--source-root', o.sourceRoot);
+  opt(a, '--libraries', o.libraries);
   flag(a, '--exact', o.exact);
   return execJson(a, o);
 }

@@ -16,8 +16,10 @@ export type Pattern =
   | 'memoization'
   | 'object-keyed-map'
   | 'closure-capture'
+  | 'per-key-collection'
   | 'global-collection'
-  | 'unbounded-growth';
+  | 'unbounded-growth'
+  | 'in-package';
 export type EdgeType = 'property' | 'element' | 'context' | 'internal' | 'hidden' | 'shortcut' | 'weak';
 
 // ---------------------------------------------------------------- diagnose
@@ -56,6 +58,8 @@ export interface Accumulator {
   similar: number;
   /** The original variable name from a source map, when the code was minified. */
   original_name?: string;
+  /** For a leak inside a package: how the app's code holds it (`ajv → Ajv._cache`). */
+  held_as?: string;
 }
 
 /** An npm package, found from a script path or a source map's `sources`. */
@@ -123,6 +127,8 @@ export interface Suspect {
   handle?: string;
   /** The app's own code holding it (source-mapped). */
   user_location?: SourceLocation;
+  /** For a leak inside a package: where it accumulates in the package (source-mapped). */
+  package_location?: SourceLocation;
   /** A known leak-prone use of a package recognised on the path. */
   library?: LibraryEntry;
   /** The part of `bytes_per_step` outside the JS heap (backing stores). */
@@ -506,6 +512,10 @@ export interface RunOptions extends CommonOptions {
   /** Keep the snapshots in this folder. */
   keep?: string;
   html?: string;
+  /** Where the app's scripts, source maps and node_modules are, when not at the recorded paths. */
+  sourceRoot?: string;
+  /** An extra library table (TOML, the format of leakhound's libraries.toml). */
+  libraries?: string;
 }
 
 export interface DiagnoseOptions extends CommonOptions {
@@ -514,6 +524,10 @@ export interface DiagnoseOptions extends CommonOptions {
   exact?: boolean;
   threads?: number;
   html?: string;
+  /** Where the snapshots' scripts, source maps and node_modules are, when taken on another machine. */
+  sourceRoot?: string;
+  /** An extra library table (TOML, the format of leakhound's libraries.toml). */
+  libraries?: string;
 }
 
 export interface TargetOptions extends CommonOptions {

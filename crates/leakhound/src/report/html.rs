@@ -92,10 +92,13 @@ pub fn retainer_chain(s: &Suspect) -> String {
     o
 }
 
-/// One card per suspect.
-pub fn suspect_cards(suspects: &[Suspect]) -> String {
+/// One card per suspect. `located`: the same suspects as the JSON document
+/// gives them after the `sources` crate read the files (package, the user's
+/// line, the library entry, mapped locations), in the same order.
+pub fn suspect_cards(suspects: &[Suspect], located: Option<&[serde_json::Value]>) -> String {
     let mut o = String::from(r#"<div class="cards">"#);
     for (i, s) in suspects.iter().enumerate() {
+        let extra = located.and_then(|l| l.get(i));
         let a = &s.accumulator;
         let pattern = serde_json::to_value(s.pattern).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
         let leaked: Vec<String> = s.classes.iter().take(4).map(|c| format!("{} {} ({})", c.count, c.class, bytes(c.bytes))).collect();
@@ -131,13 +134,73 @@ pub fn suspect_cards(suspects: &[Suspect]) -> String {
             let _ = write!(o, "<dt>Similar</dt><dd>{} more containers of the same shape</dd>", a.similar);
         }
         let _ = write!(o, "<dt>Retainer path</dt><dd>{}</dd>", retainer_chain(s));
-        if let Some(l) = &s.location {
-            let _ = write!(o, r#"<dt>Source</dt><dd><code class="location">{}</code></dd>"#, esc(&l.to_string()));
+        match extra {
+            Some(x) => located_rows(&mut o, s, x),
+            None => {
+                if let Some(l) = &s.location {
+                    let _ = write!(o, r#"<dt>Source</dt><dd><code class="location">{}</code></dd>"#, esc(&l.to_string()));
+                }
+            }
         }
         let _ = write!(o, r#"</dl><p class="advice"><b>Fix:</b> {}</p></article>"#, esc(&s.advice));
     }
     o.push_str("</div>");
     o
+}
+
+/// `file:line:column` of a JSON location.
+fn location_text(l: &serde_json::Value) -> Option<String> {
+    Some(format!("{}:{}:{}", l.get("file")?.as_str()?, l.get("line")?, l.get("column")?))
+}
+
+/// The card's rows from the located suspect: the package, where it
+/// accumulates in the package, the user's line, the known use, and the
+/// source-mapped location with the generated one.
+fn located_rows(o: &mut String, s: &Suspect, x: &serde_json::Value) {
+    if let Some(p) = x.get("package").filter(|p| !p.is_null()) {
+        let name = p["name"].as_str().unwrap_or("?");
+        let spec = p["version"].as_str().map_or_else(|| name.to_string(), |v| format!("{name}@{v}"));
+        let _ = write!(
+            o,
+            r#"<dt>Package</dt><dd><code class="package">{}</code> <span class="muted">{}</span></dd>"#,
+            esc(&spec),
+            esc(p["path"].as_str().unwrap_or(""))
+        );
+    }
+    if let Some(l) = x.get("package_location").and_then(location_text) {
+        let _ = write!(o, r#"<dt>In the package</dt><dd><code class="package-location">{}</code></dd>"#, esc(&l));
+    }
+    if let Some(u) = x.get("user_location").and_then(location_text) {
+        let held = x["accumulator"]["held_as"].as_str().or(x["handle"].as_str()).unwrap_or("it");
+        let _ = write!(
+            o,
+            r#"<dt>Your code</dt><dd><code class="user-location">{}</code> holds <code class="handle">{}</code></dd>"#,
+            esc(&u),
+            esc(held)
+        );
+    }
+    if let Some(l) = x.get("library").filter(|l| !l.is_null()) {
+        let docs = l["docs"].as_str().map(|d| format!(r#" (<a href="{}">docs</a>)"#, esc(d))).unwrap_or_default();
+        let _ = write!(o, r#"<dt>Known use</dt><dd class="library">{}{docs}</dd>"#, esc(l["title"].as_str().unwrap_or("")));
+    }
+    match (x.get("location").and_then(location_text), x.get("generated_location").and_then(location_text)) {
+        (Some(l), Some(g)) => {
+            let _ = write!(
+                o,
+                r#"<dt>Source</dt><dd><code class="location">{}</code> <span class="muted">generated <code class="generated-location">{}</code></span></dd>"#,
+                esc(&l),
+                esc(&g)
+            );
+        }
+        (Some(l), None) => {
+            let _ = write!(o, r#"<dt>Source</dt><dd><code class="location">{}</code></dd>"#, esc(&l));
+        }
+        _ => {
+            if let Some(l) = &s.location {
+                let _ = write!(o, r#"<dt>Source</dt><dd><code class="location">{}</code></dd>"#, esc(&l.to_string()));
+            }
+        }
+    }
 }
 
 /// The DevTools Comparison view as a sortable table (largest size delta first).
@@ -314,7 +377,8 @@ fn verdict_word(v: Verdict) -> (&'static str, &'static str) {
 }
 
 /// The page of `leakhound run`. `comparison`: first vs last snapshot.
-pub fn run_page(r: &RunReport, command_line: &str, comparison: Option<&Comparison>) -> String {
+/// `doc`: the run's JSON document after the `sources` crate located its suspects.
+pub fn run_page(r: &RunReport, command_line: &str, comparison: Option<&Comparison>, doc: Option<&serde_json::Value>) -> String {
     let mut p = Page::new(&format!("leakhound run — {}", r.app));
     p.fact("Command", command_line);
     p.fact("App", &r.app);
@@ -355,7 +419,7 @@ pub fn run_page(r: &RunReport, command_line: &str, comparison: Option<&Compariso
         top.push_str("</table>");
     }
     p.section("timeline", "Memory timeline", &top);
-    suspects_section(&mut p, &r.diagnosis);
+    suspects_section(&mut p, &r.diagnosis, doc.and_then(|d| d.get("diagnosis")));
     if let Some(c) = comparison {
         p.section("comparison", "Classes: first vs last snapshot", &comparison_table(c, "S1 → last snapshot"));
     }
@@ -365,7 +429,8 @@ pub fn run_page(r: &RunReport, command_line: &str, comparison: Option<&Compariso
     p.finish()
 }
 
-fn suspects_section(p: &mut Page, d: &Diagnosis) {
+fn suspects_section(p: &mut Page, d: &Diagnosis, located: Option<&serde_json::Value>) {
+    let list = |key: &str| located.and_then(|l| l.get(key)).and_then(serde_json::Value::as_array).map(Vec::as_slice);
     let mut o = String::new();
     let _ = write!(
         o,
@@ -381,16 +446,17 @@ fn suspects_section(p: &mut Page, d: &Diagnosis) {
         o.push_str("<p>No object group grew in every step.</p>");
         if !d.below_threshold.is_empty() {
             o.push_str("<p>Groups that grew, but not in every step or below the threshold:</p>");
-            o.push_str(&suspect_cards(&d.below_threshold[..d.below_threshold.len().min(3)]));
+            o.push_str(&suspect_cards(&d.below_threshold[..d.below_threshold.len().min(3)], list("below_threshold")));
         }
     } else {
-        o.push_str(&suspect_cards(&d.suspects));
+        o.push_str(&suspect_cards(&d.suspects, list("suspects")));
     }
     p.section("suspects", &format!("Suspects ({})", d.suspects.len()), &o);
 }
 
 /// The page of `leakhound diagnose`.
-pub fn diagnose_page(d: &Diagnosis, command_line: &str) -> String {
+/// `doc`: the JSON document after the `sources` crate located its suspects.
+pub fn diagnose_page(d: &Diagnosis, command_line: &str, doc: Option<&serde_json::Value>) -> String {
     let mut p = Page::new("leakhound diagnose");
     p.fact("Command", command_line);
     p.fact("Written", &utc_text(now_unix()));
@@ -439,7 +505,7 @@ pub fn diagnose_page(d: &Diagnosis, command_line: &str) -> String {
     }
     top.push_str("</tbody></table>");
     p.section("verdict", "Verdict", &top);
-    suspects_section(&mut p, d);
+    suspects_section(&mut p, d, doc);
     p.finish()
 }
 
