@@ -176,10 +176,15 @@ pub fn run(a: &Args) -> Result<ExitCode> {
     cfg.metrics = a.metrics;
     let json = a.json;
     let stderr = std::io::stderr();
-    supervise::run(cfg, move |e| {
+    let stopped = supervise::run(cfg, move |e| {
         let line = if json { e.json(SystemTime::now()) } else { format!("leakhound supervise: {}", e.text()) };
         // A closed stderr must not stop the supervision.
         let _ = writeln!(stderr.lock(), "{line}");
     })?;
-    Ok(ExitCode::SUCCESS)
+    // Ctrl-C exits 130 as in every command; SIGTERM is how an orchestrator
+    // stops a service, and a clean drain after it is a success.
+    Ok(match stopped.signal {
+        Some("SIGINT") => ExitCode::from(130),
+        _ => ExitCode::SUCCESS,
+    })
 }

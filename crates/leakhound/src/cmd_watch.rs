@@ -181,6 +181,9 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
 
     let (xs, ys) = floor_xy(&s.floors);
     let mut v = floor_verdict(&xs, &ys, Some(limit as f64), opts);
+    // Whether the JS heap floor itself leaks, before native growth may turn
+    // the verdict to leak: the container lines explain RSS over a flat floor.
+    let floor_leaks = v.verdict == Verdict::Leak;
     let outside = outside_heap(&s.samples, &v, opts, args.force_gc);
     if let Some(o) = &outside {
         if o.leak {
@@ -191,8 +194,7 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
     let elapsed = s.samples.last().map_or(0.0, |x| x.at.t);
     let summary = final_block(&info, args, &s, &v, limit, elapsed, &exit_note);
     let rss: Vec<(f64, f64, f64)> = s.samples.iter().map(|x| (x.at.t, x.rss as f64, x.external as f64)).collect();
-    let container =
-        crate::model::container::watch_view(checkup.as_ref(), &rss, v.time_to_limit_s, v.growth_bytes_per_hour, v.verdict == Verdict::Leak);
+    let container = crate::model::container::watch_view(checkup.as_ref(), &rss, v.time_to_limit_s, v.growth_bytes_per_hour, floor_leaks);
     let container_lines: String = crate::report::container::watch_lines(&container).iter().map(|l| format!("{l}\n")).collect();
     {
         let out = WatchReport {

@@ -96,28 +96,42 @@ pub fn parse_cli<T: clap::Parser>() -> T {
     match T::try_parse_from(&args) {
         Ok(c) => c,
         Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand)
+            {
+                e.exit()
+            }
             let sub = args.get(1).and_then(|a| a.to_str()).unwrap_or("");
             let no_dashdash = !args.iter().any(|a| a == "--");
-            if e.kind() == clap::error::ErrorKind::UnknownArgument && no_dashdash && TAKES_A_COMMAND.contains(&sub) {
-                let _ = e.print();
-                eprintln!("\ntip: the app's command goes after `--`, e.g. leakhound {sub} [OPTIONS] -- node app.js");
-                std::process::exit(2);
+            let mut tip = None;
+            if e.kind() == ErrorKind::UnknownArgument && no_dashdash && TAKES_A_COMMAND.contains(&sub) {
+                tip = Some(format!("  tip: the app's command goes after `--`, e.g. leakhound {sub} [OPTIONS] -- node app.js"));
             }
             // clap suggests close subcommands, but not every transposition
             // (`rnu`): add ours when it gave none.
-            if e.kind() == clap::error::ErrorKind::InvalidSubcommand && !e.render().to_string().contains("tip:") {
+            if e.kind() == ErrorKind::InvalidSubcommand && !e.render().to_string().contains("tip:") {
                 let cmd = T::command();
                 let names: Vec<&str> = cmd.get_subcommands().map(|c| c.get_name()).collect();
-                let options = near(sub, names.into_iter());
-                if let Some(best) = options.first() {
-                    let _ = e.print();
-                    eprintln!("\n  tip: a similar subcommand exists: '{best}'");
-                    std::process::exit(2);
+                if let Some(best) = near(sub, names.into_iter()).first() {
+                    tip = Some(format!("  tip: a similar subcommand exists: '{best}'"));
                 }
             }
-            e.exit()
+            usage_error(&e, tip.as_deref())
         }
     }
+}
+
+/// A usage error in the one error style (`leakhound: error: …`, as every
+/// other error), clap's usage lines and tips below it; exit 2.
+fn usage_error(e: &clap::Error, tip: Option<&str>) -> ! {
+    let text = e.render().to_string();
+    let mut out = format!("leakhound: {}", text.trim_end());
+    if let Some(tip) = tip {
+        out.push_str("\n\n");
+        out.push_str(tip);
+    }
+    eprintln!("{out}");
+    std::process::exit(2)
 }
 
 #[cfg(test)]

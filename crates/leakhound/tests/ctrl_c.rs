@@ -4,7 +4,8 @@
 //! `run`, `watch`, `load` and `snapshot` are covered beside their other
 //! tests (first_ten_minutes, live_safety, live_watch, load_cli); here:
 //! `allocations` (a partial profile), `handles` and `doctor` (nothing
-//! gathered yet) and `gclog` reading a live `node --trace-gc` through a pipe.
+//! gathered yet), `gclog` reading a live `node --trace-gc` through a pipe,
+//! and `supervise` (drains its workers, then 130).
 //! Real Node processes; the SIGINT goes to leakhound.
 
 #[path = "support/bin.rs"]
@@ -177,4 +178,27 @@ fn gclog_on_a_live_pipe_gives_the_verdict_on_what_it_read() {
     let lines: u64 = stdout["<stdin>: ".len()..].split(' ').next().unwrap().replace(',', "").parse().unwrap();
     assert!(lines > 0, "{stdout}");
     assert!(stderr.contains(&format!("leakhound: interrupted after {lines} line")), "{stderr}");
+}
+
+/// `supervise` drains its workers on Ctrl-C and exits 130 like every other
+/// command (SIGTERM, an orchestrator's stop, stays a clean exit 0).
+#[test]
+fn supervise_drains_on_ctrl_c_and_exits_130() {
+    let node = node(20);
+    let app = repo_root().join("fixtures/supervise/app.js");
+    let args = vec![
+        "supervise".to_string(),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--".into(),
+        node.display().to_string(),
+        app.display().to_string(),
+    ];
+    let (child, rx, all) = start(&args, &[]);
+    let ready = line_with(&rx, " ready in ");
+    let pid: u32 = ready.split("pid ").nth(1).and_then(|s| s.split(' ').next()).unwrap().parse().unwrap();
+    let (code, _stdout, stderr) = interrupt_and_wait(child, all, Duration::from_secs(20));
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(stderr.contains("stopping: SIGINT: draining every worker"), "{stderr}");
+    assert!(gone_within(pid, Duration::from_secs(5)), "the worker {pid} was left running");
 }

@@ -126,6 +126,7 @@ fn usage_errors_exit_2() {
     ] {
         let o = leakhound(&args);
         assert_eq!(o.status.code(), Some(2), "{args:?}");
-        assert!(String::from_utf8_lossy(&o.stderr).starts_with("error: "), "{args:?}");
+        // One error style: usage errors read like every other error.
+        assert!(String::from_utf8_lossy(&o.stderr).starts_with("leakhound: error: "), "{args:?}");
     }
 }

@@ -73,10 +73,16 @@ fn tracking_finds_the_leak_with_its_allocation_stack_and_passes_a_control() {
     assert_eq!(v["verdict"], "no-leak", "{}", v["reason"]);
     assert_eq!(v["tracking"]["track_allocations"], false);
 
-    // The text: the timeline, the user's line and the stack.
-    let (_, text) = run("leaks/global-array.js", &["--mode", "tracking", "--track-allocations"]);
+    // The text: the timeline, the user's line and the stack; the HTML card too.
+    let dir = tempfile::tempdir().unwrap();
+    let html = dir.path().join("report.html");
+    let (_, text) = run("leaks/global-array.js", &["--mode", "tracking", "--track-allocations", "--html", html.to_str().unwrap()]);
     for want in ["Object tracking with allocation stacks", "Live heap at each boundary", "allocated by your code at", "stack:"] {
         assert!(text.contains(want), "{want:?} in\n{text}");
+    }
+    let page = std::fs::read_to_string(&html).unwrap();
+    for want in ["Allocation stacks", r#"class="allocated-by""#, r#"class="user-frame""#, "global-array.js"] {
+        assert!(page.contains(want), "{want:?} in the HTML card");
     }
 }
 

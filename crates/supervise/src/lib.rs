@@ -134,9 +134,16 @@ pub enum Error {
     Io { context: &'static str, source: std::io::Error },
 }
 
-/// Run until SIGTERM/SIGINT (then `Ok`) or a fatal error (every worker is
-/// stopped first). `on_event` sees each event as it happens.
-pub fn run(cfg: Config, on_event: impl FnMut(&Event)) -> Result<(), Error> {
+/// How a supervision that did not fail ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stopped {
+    /// `"SIGINT"` or `"SIGTERM"`: the signal that asked for the stop.
+    pub signal: Option<&'static str>,
+}
+
+/// Run until SIGTERM/SIGINT (then `Ok`, with the signal) or a fatal error
+/// (every worker is stopped first). `on_event` sees each event as it happens.
+pub fn run(cfg: Config, on_event: impl FnMut(&Event)) -> Result<Stopped, Error> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -144,6 +144,8 @@ struct Supervisor<'a> {
     metrics: Metrics,
     ready_latencies: VecDeque<Duration>,
     stopping: bool,
+    /// The signal that asked for the stop, if one did.
+    stopped_by: Option<&'static str>,
     fatal: Option<Error>,
     next_sample: Instant,
     fit: crate::fit::Fit,
@@ -174,7 +176,7 @@ fn bind(addr: std::net::SocketAddr) -> std::io::Result<std::net::TcpListener> {
     Ok(s.into())
 }
 
-pub(crate) async fn run(cfg: Config, on_event: OnEvent<'_>) -> Result<(), Error> {
+pub(crate) async fn run(cfg: Config, on_event: OnEvent<'_>) -> Result<crate::Stopped, Error> {
     let mut sup = Supervisor::new(cfg, on_event)?;
     let result = sup.main().await;
     // Whatever happened, no worker outlives this call.
@@ -253,6 +255,7 @@ impl<'a> Supervisor<'a> {
             metrics,
             ready_latencies: VecDeque::new(),
             stopping: false,
+            stopped_by: None,
             fatal: None,
             fit,
             oom_kills_seen,
@@ -263,7 +266,7 @@ impl<'a> Supervisor<'a> {
         (self.on_event)(&e);
     }
 
-    async fn main(&mut self) -> Result<(), Error> {
+    async fn main(&mut self) -> Result<crate::Stopped, Error> {
         let mut sigterm = signal(SignalKind::terminate()).map_err(|source| Error::Io { context: "signal handler", source })?;
         let mut sigint = signal(SignalKind::interrupt()).map_err(|source| Error::Io { context: "signal handler", source })?;
         let mut sighup = signal(SignalKind::hangup()).map_err(|source| Error::Io { context: "signal handler", source })?;
@@ -308,12 +311,13 @@ impl<'a> Supervisor<'a> {
         }
         match self.fatal.take() {
             Some(e) => Err(e),
-            None => Ok(()),
+            None => Ok(crate::Stopped { signal: self.stopped_by }),
         }
     }
 
-    fn on_signal(&mut self, name: &str, count: u32) {
+    fn on_signal(&mut self, name: &'static str, count: u32) {
         if count == 1 {
+            self.stopped_by.get_or_insert(name);
             self.stop(format!("{name}: draining every worker (grace {})", duration(self.cfg.grace)));
         } else {
             // Asked twice: no more waiting.

@@ -183,6 +183,7 @@ fn located_rows(o: &mut String, s: &Suspect, x: &serde_json::Value) {
         let docs = l["docs"].as_str().map(|d| format!(r#" (<a href="{}">docs</a>)"#, esc(d))).unwrap_or_default();
         let _ = write!(o, r#"<dt>Known use</dt><dd class="library">{}{docs}</dd>"#, esc(l["title"].as_str().unwrap_or("")));
     }
+    allocation_rows(o, x);
     match (x.get("location").and_then(location_text), x.get("generated_location").and_then(location_text)) {
         (Some(l), Some(g)) => {
             let _ = write!(
@@ -201,6 +202,55 @@ fn located_rows(o: &mut String, s: &Suspect, x: &serde_json::Value) {
             }
         }
     }
+}
+
+/// The allocating stacks of a suspect's leaked objects (object tracking
+/// with `--track-allocations`), the user's own frame marked.
+fn allocation_rows(o: &mut String, x: &serde_json::Value) {
+    if let Some(a) = x.get("allocated_by").filter(|a| !a.is_null()) {
+        let _ = write!(
+            o,
+            r#"<dt>Allocated by</dt><dd>your code at <code class="allocated-by">{}:{}</code> ({})</dd>"#,
+            esc(a["file"].as_str().unwrap_or("")),
+            a["line"],
+            esc(a["function"].as_str().unwrap_or("(anonymous)"))
+        );
+    }
+    let stacks = x.get("allocation_stacks").and_then(serde_json::Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
+    if stacks.is_empty() {
+        return;
+    }
+    let _ = write!(o, r#"<dt>Allocation stacks</dt><dd><ol class="stacks">"#);
+    for st in stacks {
+        let mine = st["user_frame"].as_u64().map(|i| i as usize);
+        let frames: Vec<String> = st["frames"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+            .take(8)
+            .map(|(i, f)| {
+                let at = match f["line"].as_u64() {
+                    Some(l) if l > 0 => format!(" {}:{l}", f["file"].as_str().unwrap_or("")),
+                    _ => String::new(),
+                };
+                let text = esc(&format!("{}{at}", f["function"].as_str().unwrap_or("?")));
+                if Some(i) == mine {
+                    format!(r#"<b class="user-frame">{text}</b>"#)
+                } else {
+                    text
+                }
+            })
+            .collect();
+        let _ = write!(
+            o,
+            "<li>{} objects, {}: {}</li>",
+            crate::output::int(st["objects"].as_u64().unwrap_or(0)),
+            bytes(st["bytes"].as_u64().unwrap_or(0)),
+            frames.join(" ← ")
+        );
+    }
+    let _ = write!(o, "</ol></dd>");
 }
 
 /// The DevTools Comparison view as a sortable table (largest size delta first).
