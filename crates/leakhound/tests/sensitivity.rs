@@ -181,18 +181,7 @@ fn bounded_and_ttl_only_on_node_18_24_and_26() {
 
 /// `leakhound run` with its default rounds, loading one URL of the app.
 fn run_app(app: &str) -> Value {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let node = find_node(20).unwrap_or_else(|_| any_node());
-    let out = Command::new(BIN)
-        .args(["run", "--json", "--load", &format!("http://127.0.0.1:{port}/item?id=1")])
-        .arg("--")
-        .arg(node)
-        .arg(fixtures().join(app))
-        .env("PORT", port.to_string())
-        .stdin(Stdio::null())
-        .output()
-        .expect("cannot run leakhound");
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("run {app}: {e}: {}", String::from_utf8_lossy(&out.stderr)))
+    run_with(app, true, &[]).1
 }
 
 #[test]
