@@ -103,7 +103,10 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         return Ok(ExitCode::from(130));
     };
     if let Some(path) = &args.html {
-        let page = crate::report::flame::allocations_page(&report, &crate::report::html::command_line(), args.top, args.min_percent);
+        // The flame graph and tables at the original (source-mapped) lines.
+        let mut mapped = report.clone();
+        map_frames(&mut view, &mut mapped);
+        let page = crate::report::flame::allocations_page(&mapped, &crate::report::html::command_line(), args.top, args.min_percent);
         crate::report::write_page(path, &page)?;
     }
     // Frames at their original (source-mapped) lines: JSON frames gain
@@ -296,4 +299,22 @@ impl ProfileNode for V8Node<'_> {
 /// The call tree of V8's profile (see `diagnose::allocations::build_tree`).
 pub fn build_tree(p: &SamplingProfile) -> TreeNode {
     diagnose::allocations::build_tree(&V8Node(&p.head), p.samples.iter().map(|s| s.node_id))
+}
+
+/// Every frame of the report (call tree, sites, user code) moved to its
+/// original line where its script has a source map. Iterative: V8's call
+/// trees run over a hundred frames deep.
+fn map_frames(view: &mut crate::sources_view::SourcesView, r: &mut crate::model::allocations::AllocReport) {
+    let mut stack: Vec<&mut diagnose::allocations::TreeNode> = vec![&mut r.tree];
+    while let Some(n) = stack.pop() {
+        if let Some((url, line, column)) = view.map_frame(&n.url, n.line, n.column) {
+            (n.url, n.line, n.column) = (url, Some(line), Some(column));
+        }
+        stack.extend(n.children.iter_mut());
+    }
+    for s in r.sites.iter_mut().chain(r.user_code.iter_mut()) {
+        if let Some((url, line, column)) = view.map_frame(&s.url, s.line, s.column) {
+            (s.url, s.line, s.column) = (url, Some(line), Some(column));
+        }
+    }
 }

@@ -382,6 +382,16 @@ impl SourcesView {
         out
     }
 
+    /// A frame's script and 1-based position at its original place, when
+    /// the script has a source map: (file, line, column).
+    pub fn map_frame(&mut self, url: &str, line: Option<u32>, column: Option<u32>) -> Option<(String, u32, u32)> {
+        let mapped = self.map_location_string(&format!("{url}:{}:{}", line?, column?))?;
+        let mut parts = mapped.rsplitn(3, ':');
+        let column = parts.next()?.parse().ok()?;
+        let line = parts.next()?.parse().ok()?;
+        Some((parts.next()?.to_string(), line, column))
+    }
+
     /// `file:line:column` (1-based) mapped through the file's source map.
     fn map_location_string(&mut self, s: &str) -> Option<String> {
         let mut parts = s.rsplitn(3, ':');

@@ -335,10 +335,20 @@ fn live_commands_print_ts_lines() {
     assert!(text.contains(&format!("request listener (anonymous) {want}")), "{text}");
 
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
-    let a = json(&["allocations", "--json", "--duration", "2s", "--load", "/orders", "--", node, app], &[("PORT", port)]);
+    let dir = tempfile::tempdir().unwrap();
+    let html = dir.path().join("flame.html");
+    let a = json(
+        &["allocations", "--json", "--duration", "2s", "--load", "/orders", "--html", html.to_str().unwrap(), "--", node, app],
+        &[("PORT", port)],
+    );
     let mine = a["user_code"].as_array().unwrap();
     let record = mine.iter().find(|s| s["function"] == "recordOrder").unwrap_or_else(|| panic!("no recordOrder in {mine:?}"));
     assert_mapped("allocations", record, &orders_ts, line_of("orders.ts", "export function recordOrder"), "esbuild");
+    // The flame page too: the .ts line, never the bundle's.
+    let page = std::fs::read_to_string(&html).unwrap();
+    let ts_line = format!("orders.ts:{}:", line_of("orders.ts", "export function recordOrder"));
+    assert!(page.contains(&ts_line), "the flame page shows {ts_line}");
+    assert!(!page.contains("esbuild/app.js:"), "the flame page shows no generated line");
 }
 
 /// `leakhound run` on the tsc build: the text report's suspect, its path
