@@ -110,9 +110,10 @@ fn an_exit_right_after_a_full_gc_names_that_phase() {
     );
 }
 
-#[test]
-fn a_crash_during_a_snapshot_ends_the_run_and_leaves_no_part_file_as_complete() {
-    let tmp = temp_dir();
+/// Start a run that keeps its snapshots, send the app `signal` once
+/// snapshot 2 has begun: (leakhound's output, when the signal went, the
+/// kept snapshot 2's path, the app's pid file).
+fn signal_during_snapshot_2(tmp: &tempfile::TempDir, signal: i32) -> (Output, Instant, PathBuf, PathBuf) {
     let pid_file = tmp.path().join("pid");
     let keep = tmp.path().join("snaps");
     let keep_s = keep.to_str().unwrap().to_string();
@@ -126,13 +127,19 @@ fn a_crash_during_a_snapshot_ends_the_run_and_leaves_no_part_file_as_complete() 
     }
     let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
     // SAFETY: plain syscall on the app this test had leakhound start.
-    unsafe { libc::kill(pid, libc::SIGKILL) };
-    let killed = Instant::now();
-    let out = child.wait_with_output().unwrap();
+    unsafe { libc::kill(pid, signal) };
+    let sent = Instant::now();
+    (child.wait_with_output().unwrap(), sent, keep.join("s2.heapsnapshot"), pid_file)
+}
+
+#[test]
+fn a_crash_during_a_snapshot_ends_the_run_and_leaves_no_part_file_as_complete() {
+    let tmp = temp_dir();
+    let (out, killed, s2, pid_file) = signal_during_snapshot_2(&tmp, libc::SIGKILL);
     let line = failed_line(&out, &pid_file);
     assert!(line.contains("the app exited (signal 9 (SIGKILL)) during snapshot 2"), "{line}");
     assert!(killed.elapsed() < Duration::from_secs(10), "took {:?} after the kill", killed.elapsed());
-    assert!(!keep.join("s2.heapsnapshot").exists(), "a half snapshot presented as complete");
+    assert!(!s2.exists(), "a half snapshot presented as complete");
 }
 
 #[test]
@@ -170,26 +177,12 @@ fn a_main_thread_blocked_in_the_gc_phase_is_found_in_seconds_not_at_the_inspecto
 #[test]
 fn an_app_stopped_during_a_snapshot_is_found_in_seconds() {
     let tmp = temp_dir();
-    let pid_file = tmp.path().join("pid");
-    let keep = tmp.path().join("snaps");
-    let keep_s = keep.to_str().unwrap().to_string();
-    let child = run_dies("none", 0, &["--keep", &keep_s], &[("BALLAST", "300000")], &pid_file).spawn().expect("cannot start leakhound");
-    let part = keep.join("s2.heapsnapshot.part");
-    let t = Instant::now();
-    while !part.exists() {
-        assert!(t.elapsed() < Duration::from_secs(60), "snapshot 2 never started");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
-    // SAFETY: plain syscall on the app this test had leakhound start.
-    unsafe { libc::kill(pid, libc::SIGSTOP) };
-    let stopped = Instant::now();
-    let out = child.wait_with_output().unwrap();
+    let (out, stopped, s2, pid_file) = signal_during_snapshot_2(&tmp, libc::SIGSTOP);
     let line = failed_line(&out, &pid_file);
     assert!(
         line.contains("the app stopped answering during snapshot 2 after 1,000 answered requests: its process has been stopped"),
         "{line}"
     );
     assert!(stopped.elapsed() < Duration::from_secs(10), "took {:?} after the stop", stopped.elapsed());
-    assert!(!keep.join("s2.heapsnapshot").exists(), "a half snapshot presented as complete");
+    assert!(!s2.exists(), "a half snapshot presented as complete");
 }
