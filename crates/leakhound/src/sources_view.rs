@@ -451,17 +451,12 @@ impl SourcesView {
 /// user's code reaches it. Empty when there is nothing to add.
 pub fn text_notes(doc: &Value) -> String {
     let Some(suspects) = doc.get("suspects").and_then(Value::as_array) else { return String::new() };
-    let loc = |l: &Value| -> Option<String> { Some(format!("{}:{}:{}", l.get("file")?.as_str()?, l.get("line")?, l.get("column")?)) };
+    let loc = location_text;
     let mut out = String::new();
     for (i, s) in suspects.iter().enumerate() {
         let mut lines: Vec<String> = Vec::new();
         if let Some(p) = s.get("package").filter(|p| !p.is_null()) {
-            let name = p["name"].as_str().unwrap_or("?");
-            let spec = match p["version"].as_str() {
-                Some(v) => format!("{name}@{v}"),
-                None => name.to_string(),
-            };
-            lines.push(format!("package: {spec} ({})", p["path"].as_str().unwrap_or("")));
+            lines.push(format!("package: {} ({})", spec_of(p), p["path"].as_str().unwrap_or("")));
         }
         if let Some(l) = s.get("library") {
             lines.push(format!("known:   {}", l["title"].as_str().unwrap_or("")));
@@ -533,7 +528,8 @@ fn shorten(file: &str) -> String {
     }
 }
 
-fn spec_of(p: &Value) -> String {
+/// `name@version` of a JSON `package` (the name alone without a version).
+pub(crate) fn spec_of(p: &Value) -> String {
     let name = p["name"].as_str().unwrap_or("?");
     match p["version"].as_str() {
         Some(v) => format!("{name}@{v}"),
@@ -542,7 +538,7 @@ fn spec_of(p: &Value) -> String {
 }
 
 /// `file:line:column` of a location object.
-fn location_text(l: &Value) -> Option<String> {
+pub(crate) fn location_text(l: &Value) -> Option<String> {
     Some(format!("{}:{}:{}", l.get("file")?.as_str()?, l.get("line")?, l.get("column")?))
 }
 

@@ -5,6 +5,7 @@ use super::svg::{self, Band, Line, Mark, TimeChart};
 use super::{esc, now_unix, utc_text, Page};
 use crate::model::run::{LoadSummary, RunReport, Verdict};
 use crate::output::bytes;
+use crate::sources_view::location_text;
 use diagnose::diff::Comparison;
 use diagnose::leaks::{Diagnosis, Step, Suspect};
 use diagnose::units::signed_bytes;
@@ -148,18 +149,12 @@ pub fn suspect_cards(suspects: &[Suspect], located: Option<&[serde_json::Value]>
     o
 }
 
-/// `file:line:column` of a JSON location.
-fn location_text(l: &serde_json::Value) -> Option<String> {
-    Some(format!("{}:{}:{}", l.get("file")?.as_str()?, l.get("line")?, l.get("column")?))
-}
-
 /// The card's rows from the located suspect: the package, where it
 /// accumulates in the package, the user's line, the known use, and the
 /// source-mapped location with the generated one.
 fn located_rows(o: &mut String, s: &Suspect, x: &serde_json::Value) {
     if let Some(p) = x.get("package").filter(|p| !p.is_null()) {
-        let name = p["name"].as_str().unwrap_or("?");
-        let spec = p["version"].as_str().map_or_else(|| name.to_string(), |v| format!("{name}@{v}"));
+        let spec = crate::sources_view::spec_of(p);
         let _ = write!(
             o,
             r#"<dt>Package</dt><dd><code class="package">{}</code> <span class="muted">{}</span></dd>"#,
