@@ -25,22 +25,29 @@ pub fn edge_label(s: &HeapSnapshot, e: EdgeIndex) -> String {
 /// A node in a path: its class, plus the function name for closures and
 /// the string text for strings.
 pub fn node_label(s: &HeapSnapshot, classes: &Classes, scripts: &ScriptNames, n: NodeIndex) -> String {
+    node_label_within(s, classes, scripts, n, usize::MAX)
+}
+
+/// `node_label` with the name clipped to `max` characters. The source
+/// location after it is never clipped: a cut `file:line:col` could be
+/// neither read nor mapped through a source map.
+pub fn node_label_within(s: &HeapSnapshot, classes: &Classes, scripts: &ScriptNames, n: NodeIndex, max: usize) -> String {
     match s.kind(n) {
         NodeKind::Closure => {
             let name = s.name(n);
-            let name = if name.is_empty() { "(anonymous)" } else { name };
+            let name = clip(if name.is_empty() { "(anonymous)" } else { name }, max.saturating_sub(2));
             match scripts.location(s, n) {
                 Some(loc) => format!("{name}() {loc}"),
                 None => format!("{name}()"),
             }
         }
-        NodeKind::String | NodeKind::SlicedString => quoted(s.name(n)),
-        NodeKind::ConsString => quoted(&cons_string_text(s, n, 1024)),
+        NodeKind::String | NodeKind::SlicedString => clip(&quoted(s.name(n)), max),
+        NodeKind::ConsString => clip(&quoted(&cons_string_text(s, n, 1024)), max),
         _ => {
-            let class = class_name(classes, n);
+            let class = clip(class_name(classes, n), max);
             match scripts.location(s, n) {
                 Some(loc) if s.kind(n) == NodeKind::Object => format!("{class} {loc}"),
-                _ => class.to_string(),
+                _ => class,
             }
         }
     }

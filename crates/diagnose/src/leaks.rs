@@ -27,7 +27,7 @@
 //! store preallocated to its capacity, a `max` field) is `bounded`, not a
 //! suspect.
 
-use crate::describe::{class_name, clip, edge_label, node_label, path_steps, start_label};
+use crate::describe::{class_name, edge_label, node_label_within, path_steps, start_label};
 use crate::patterns::{self, Evidence, Pattern};
 use heapsnap::classes::Classes;
 use heapsnap::distances::NO_EDGE;
@@ -851,7 +851,7 @@ fn describe_group(
         let segs: Vec<String> = path
             .steps
             .iter()
-            .map(|st| format!("{} ({})", edge_label(s, st.edge), clip(&node_label(s, classes, scripts, st.node), 60)))
+            .map(|st| format!("{} ({})", edge_label(s, st.edge), node_label_within(s, classes, scripts, st.node, 60)))
             .collect();
         let mut i = 0;
         while i < segs.len() {
@@ -940,6 +940,7 @@ fn describe_group(
         object_keys: object_keys(s, classes, acc, |r| group_of_root[r as usize] == g as u32),
         location: location.as_ref(),
         steps: gr.step_roots.len(),
+        call_scope: in_call_scope(s, parent_edge, acc),
     };
     let outside_heap = outside_heap_note(&accumulator, &class_counts, &gr.native_step_bytes);
     let pattern = patterns::classify(&ev);
@@ -1194,4 +1195,19 @@ fn bound_of(
         max_bytes,
         evidence: evidence.to_string(),
     })
+}
+
+/// Whether `acc` is a variable of a function call's scope: held by a
+/// context whose `previous` is another context, not the native context
+/// that module-level (CommonJS and ESM) scopes sit directly under.
+fn in_call_scope(s: &HeapSnapshot, parent_edge: &[EdgeIndex], acc: NodeIndex) -> bool {
+    let e = parent_edge[acc as usize];
+    if e == NO_EDGE || s.edge_kind(e) != EdgeKind::Context {
+        return false;
+    }
+    let ctx = edge_source(s, e);
+    match s.child_by_name(ctx, "previous") {
+        Some(prev) => s.name(prev) != "system / NativeContext",
+        None => false,
+    }
 }

@@ -110,6 +110,10 @@ pub struct Evidence<'a> {
     pub object_keys: (u64, u64, Option<String>),
     pub location: Option<&'a SourceLocation>,
     pub steps: usize,
+    /// The accumulator is a variable of one function call's scope (a
+    /// context whose outer scope is not the module's), as `memo` is inside
+    /// `function memoize(fn) { const memo = new Map(); return (k) => … }`.
+    pub call_scope: bool,
 }
 
 impl Evidence<'_> {
@@ -149,6 +153,15 @@ impl Evidence<'_> {
             let into = &upto[n - 1];
             if is_function_step(holder) && into.edge_type == "property" && into.edge != "prototype" {
                 return Some(holder);
+            }
+        }
+        // `closure -> {context} -> memo (Map)`: a keyed cache captured by the
+        // function a memoizing wrapper returned. Arrays and Sets kept that
+        // way are queues and logs, not caches.
+        if self.call_scope && n >= 3 && matches!(self.accumulator.class.as_str(), "Map" | "Object") {
+            let closure = &upto[n - 3];
+            if upto[n - 1].edge_type == "context" && is_function_step(closure) {
+                return Some(closure);
             }
         }
         None
@@ -212,6 +225,8 @@ pub fn classify(ev: &Evidence) -> Pattern {
         }
         None => false,
     };
+    // A variable of a function call's scope (a factory's) is not module-level.
+    let module_level = module_level && !ev.call_scope;
     if module_level || ev.path_has_class(&["global"]) && upto.len() <= 2 {
         return Pattern::GlobalCollection;
     }
@@ -252,6 +267,14 @@ pub fn advice(p: Pattern, ev: &Evidence) -> String {
         ),
         Pattern::Memoization => {
             let f = ev.memo_function().map(|s| s.node.split("()").next().unwrap_or("").to_string()).unwrap_or_default();
+            if ev.call_scope {
+                return format!(
+                    "{acc} is the cache of a memoizing wrapper: {f}() keeps it in the scope of the call that made \
+                     it, and every call with a new argument adds an entry that is never evicted{at}. Bound the \
+                     cache: an LRU with a max size and a ttl (e.g. lru-cache {{ max: 1000, ttl: 60_000 }}, or \
+                     memoizee {{ max: 1000 }}), or memoize only over a small, fixed key space."
+                );
+            }
             format!(
                 "{acc} memoizes on the function object {f}() with a new key for every call, and never evicts. Bound \
                  the cache: an LRU with a max size and a ttl (e.g. lru-cache {{ max: 1000, ttl: 60_000 }}), or \

@@ -40,6 +40,7 @@ struct Row {
     closure_bytes: u64,
     resource_store: bool,
     object_keys: (u64, u64, Option<String>),
+    call_scope: bool,
 }
 
 fn row(what: &'static str, acc: Accumulator) -> Row {
@@ -55,6 +56,7 @@ fn row(what: &'static str, acc: Accumulator) -> Row {
         closure_bytes: 0,
         resource_store: false,
         object_keys: (0, 0, None),
+        call_scope: false,
     }
 }
 
@@ -184,6 +186,47 @@ fn each_rule_names_its_pattern_and_advice() {
             Pattern::Memoization,
             "fib memoizes on the function object fib() with a new key for every call",
         ),
+        (
+            // `const lookup = memoize(fn)`: the Map lives in memoize()'s call scope.
+            Row {
+                path: vec![
+                    step("lookup", "context", 3, "memoized() /srv/app.js:3:10", "Function"),
+                    step("context", "internal", 4, "system / Context", "system / Context"),
+                    step("memo", "context", 7, "Map", "Map"),
+                ],
+                call_scope: true,
+                ..row("a memoizing wrapper's Map", accumulator("memo", "Map"))
+            },
+            Pattern::Memoization,
+            "memo is the cache of a memoizing wrapper: memoized() keeps it in the scope of the call that made it",
+        ),
+        (
+            // The same path with the Map at module level stays a module-level collection.
+            Row {
+                path: vec![
+                    step("lookup", "context", 3, "memoized() /srv/app.js:3:10", "Function"),
+                    step("context", "internal", 4, "system / Context", "system / Context"),
+                    step("memo", "context", 7, "Map", "Map"),
+                ],
+                ..row("a module's Map", accumulator("memo", "Map"))
+            },
+            Pattern::GlobalCollection,
+            "memo (Map) is module-level",
+        ),
+        (
+            // An array in a call scope is a queue or a log, not a cache.
+            Row {
+                path: vec![
+                    step("log", "context", 3, "append() /srv/app.js:3:10", "Function"),
+                    step("context", "internal", 4, "system / Context", "system / Context"),
+                    step("lines", "context", 7, "Array", "Array"),
+                ],
+                call_scope: true,
+                ..row("a factory's array", accumulator("lines", "Array"))
+            },
+            Pattern::UnboundedGrowth,
+            "lines (Array) gains about 300 Item per step and nothing removes them",
+        ),
     ];
     let mut seen: Vec<Pattern> = Vec::new();
     for (r, want, text) in &table {
@@ -199,6 +242,7 @@ fn each_rule_names_its_pattern_and_advice() {
             object_keys: r.object_keys.clone(),
             location: Some(&at),
             steps: 2,
+            call_scope: r.call_scope,
         };
         let got = classify(&ev);
         assert_eq!(got, *want, "{}", r.what);

@@ -36,6 +36,7 @@ const CASES: &[Case] = &[
     Case { app: "leaks/async-context.js", leak: Some(("async-context", "timerListMap", Some(20))), per_step: (300, 300 + KEEP_ALIVE) },
     Case { app: "leaks/sockets.js", leak: Some(("sockets", "TCP", None)), per_step: (600, 600 + KEEP_ALIVE) },
     Case { app: "leaks/memo.js", leak: Some(("memoization", "renderPage.cache", Some(7))), per_step: (600, 600) },
+    Case { app: "leaks/memo-wrapper.js", leak: Some(("memoization", "memo", Some(9))), per_step: (300, 300) },
     Case { app: "controls/lru-cache.js", leak: None, per_step: (0, 0) },
     Case { app: "controls/warm-cache.js", leak: None, per_step: (0, 0) },
     Case { app: "controls/garbage.js", leak: None, per_step: (0, 0) },

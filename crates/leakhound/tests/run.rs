@@ -27,6 +27,7 @@ const CASES: &[(&str, Option<(&str, &str)>)] = &[
     ("leaks/async-context.js", Some(("async-context", "timerListMap"))),
     ("leaks/sockets.js", Some(("sockets", "TCP"))),
     ("leaks/memo.js", Some(("memoization", "renderPage.cache"))),
+    ("leaks/memo-wrapper.js", Some(("memoization", "memo"))),
     ("controls/lru-cache.js", None),
     // The control of leaks/audit-trail.mjs (see a_field_of_a_map_value_is_named_through_the_map).
     ("controls/audit-trail-trimmed.mjs", None),

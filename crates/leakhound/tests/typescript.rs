@@ -373,6 +373,10 @@ fn run_on_the_tsc_build_reports_ts_lines() {
     assert!(text.starts_with("Verdict: LEAK — auditTrail grows"), "{text}");
     assert!(text.contains(&format!("     source: {at}")), "{text}");
     assert!(text.contains(&format!("(created at {at}")), "{text}");
+    // The path's last step keeps its whole location however long the
+    // build's path, so it too reads at the .ts line.
+    let path = text.lines().find(|l| l.trim_start().starts_with("path:")).expect("a retainer path");
+    assert!(path.contains(&format!("(AuditEntry {at}")), "{path}");
     // The generated position only where it is said to be one.
     let report = text.split("Where it is").next().unwrap();
     assert!(!report.contains("tsc/orders.js:"), "{text}");
