@@ -207,16 +207,56 @@ impl Tracking {
     }
 
     /// End tracking with one full snapshot written to `out` (streamed as
-    /// `take_heap_snapshot_with` does, with its progress).
+    /// `take_heap_snapshot_with` does, with its progress), and the boundary
+    /// at the snapshot: V8 makes one last update (a full GC and the heap
+    /// walked) before it writes, so the round that ends with the snapshot
+    /// needs no wait of its own for the update timer (seconds on big heaps).
     pub async fn stop_to_file(
         self,
         session: &Session,
         out: &Path,
         opts: &SnapshotOptions,
         progress: impl FnMut(SnapshotProgress),
-    ) -> Result<u64> {
+    ) -> Result<(u64, Boundary)> {
+        // The chunks go only to the stream's consumer, so this receiver sees
+        // the few events around them: the last `lastSeenObjectId` is V8's
+        // update before it wrote (tracking stops with the snapshot).
+        let mut rx = session.subscribe();
         let params = serde_json::json!({ "reportProgress": true, "captureNumericValue": opts.capture_numeric_value });
-        session.stream_snapshot(out, opts, "HeapProfiler.stopTrackingHeapObjects", params, progress).await
+        let streamed = session.stream_snapshot(out, opts, "HeapProfiler.stopTrackingHeapObjects", params, progress).await;
+        let mut last = None;
+        loop {
+            match rx.try_recv() {
+                Ok(ev) if ev.method == "HeapProfiler.lastSeenObjectId" => {
+                    let id = ev.params.get("lastSeenObjectId").and_then(Value::as_u64).unwrap_or(0) as u32;
+                    let ts = ev.params.get("timestamp").and_then(Value::as_f64).unwrap_or(0.0);
+                    last = Some((id, ts));
+                }
+                Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) => continue,
+                Err(_) => break,
+            }
+        }
+        let bytes = streamed?;
+        let boundary = match last {
+            Some((id, ts)) => {
+                // The background task applies the same events; wait for it.
+                for _ in 0..50 {
+                    let notified = self.changed.notified();
+                    if self.state.lock().unwrap().last_timestamp >= ts {
+                        break;
+                    }
+                    let _ = tokio::time::timeout(Duration::from_millis(20), notified).await;
+                }
+                Boundary { last_seen_object_id: id, state: self.state() }
+            }
+            // Every Node from 18 to 26 sends that update; without it the
+            // last update seen stands in (only the timeline reads it).
+            None => {
+                let state = self.state();
+                Boundary { last_seen_object_id: state.fragments.iter().map(|f| f.last_id).max().unwrap_or(0), state }
+            }
+        };
+        Ok((bytes, boundary))
     }
 }
 

@@ -438,6 +438,9 @@ async fn drive(
             let count = if k == 0 { args.warmup } else { args.requests };
             progress.enter(&name);
             let timing = RoundTiming::of(args, k == 0);
+            if let Some(c) = capture.as_mut() {
+                c.start(session).await?;
+            }
             let report = load_round(args, load, count, timing, session, rec, quiet, &name, progress).await?;
             if let Some(r) = report {
                 rounds.push(r);
@@ -451,8 +454,13 @@ async fn drive(
             });
             let start = rec.now();
             if let Some(c) = capture.as_mut() {
-                // Tracking: the GC, an id boundary, and one snapshot at the end.
-                c.boundary(session).await?;
+                // Tracking: the GC, an id boundary, and one snapshot at the
+                // end, which is the last round's boundary.
+                if k + 1 == args.snapshots {
+                    session.collect_garbage().await?;
+                } else {
+                    c.boundary(session).await?;
+                }
                 rec.floor(&session.memory().await?);
                 if k + 1 == args.snapshots {
                     let file = dir.join("tracked.heapsnapshot");

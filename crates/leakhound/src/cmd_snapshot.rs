@@ -31,7 +31,7 @@ pub struct Args {
     #[arg(short, long, help = crate::flags::QUIET_HELP)]
     pub quiet: bool,
     /// With --pid: take the snapshot even when it may not fit the process's
-    /// memory headroom (a snapshot needs up to about 18 times the used heap).
+    /// memory headroom (a snapshot needs up to about 24 times the used heap).
     #[arg(long)]
     pub force: bool,
 }

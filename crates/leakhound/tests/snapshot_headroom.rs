@@ -1,5 +1,5 @@
 //! Before a snapshot of a process leakhound did not start (`--pid`), the
-//! snapshot's memory (about 18 times the used heap, measured) is compared
+//! snapshot's memory (up to about 24 times the used heap, measured) is compared
 //! with the process's headroom: a real Node process with a 40 MB heap in a
 //! real 256 MiB memory cgroup (v1) is refused with one line giving both
 //! figures and the alternatives, no file is written and the process runs

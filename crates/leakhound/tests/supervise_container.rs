@@ -301,7 +301,7 @@ fn pid1_reaps_orphans_and_drains_on_sigterm() {
 
 /// A snapshot before a restart must fit the container's headroom: in a
 /// 192 MiB cgroup a worker restarted at a 40-50 MB heap (a snapshot can
-/// need 18 times that) while its replacement already runs gets no
+/// need 24 times that) while its replacement already runs gets no
 /// snapshot, and the event says why; the restart itself happens, and no
 /// OOM kill. (With 2x allowed, the same worker was OOM-killed while
 /// writing its snapshot.)

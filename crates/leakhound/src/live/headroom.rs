@@ -1,6 +1,6 @@
 //! Before a snapshot of a process leakhound did not start (`--pid`): will
-//! it fit? V8's snapshot generator needs up to about 18 times the used heap
-//! (measured; the file's page cache counts against a container too), and a
+//! it fit? V8's snapshot generator needs up to about 24 times the used heap
+//! (measured, `bench/snapshot_cost.py`; the file's page cache counts against a container too), and a
 //! process that runs out is OOM-killed: the snapshot would become the
 //! outage it was meant to explain.
 

@@ -1,8 +1,9 @@
 //! `run --mode tracking`: one full snapshot at the end instead of one per
 //! round. Object tracking (`HeapProfiler.startTrackingHeapObjects`) starts
-//! at the end of the warm-up; at each round's end a full GC and the next
-//! heap statistics update give the largest object id then (a *boundary*);
-//! tracking ends with one snapshot. An object of that snapshot whose id is
+//! before the warm-up's load; at the end of the warm-up and of each round
+//! but the last, a full GC and the next heap statistics update give the
+//! largest object id then (a *boundary*); tracking ends with one snapshot,
+//! whose own update is the last round's boundary. An object of that snapshot whose id is
 //! in round k's range was allocated in round k and, alive at the end, was
 //! alive at every later boundary: the N-snapshot diagnosis from one
 //! snapshot (see `diagnose::files::diagnose_tracked`).
@@ -69,12 +70,20 @@ impl Capture {
         Capture { tracking: None, track_allocations, boundaries: Vec::new() }
     }
 
-    /// The end of a phase (the warm-up, a round): a full GC and a boundary.
-    /// Tracking starts at the first call, so the warm-up runs untracked.
-    pub async fn boundary(&mut self, session: &Session) -> Result<()> {
+    /// Start tracking, before the warm-up's load: the walk that gives
+    /// every object its first id (seconds on a big heap) and V8's first
+    /// updates then overlap the warm-up instead of delaying its boundary.
+    pub async fn start(&mut self, session: &Session) -> Result<()> {
         if self.tracking.is_none() {
             self.tracking = Some(session.start_tracking(self.track_allocations).await?);
         }
+        Ok(())
+    }
+
+    /// The end of a phase (the warm-up, a round) but the last: a full GC
+    /// and a boundary.
+    pub async fn boundary(&mut self, session: &Session) -> Result<()> {
+        self.start(session).await?;
         let t = self.tracking.as_ref().expect("started above");
         self.boundaries.push(t.boundary(session, BOUNDARY_TIMEOUT).await?);
         Ok(())
@@ -84,7 +93,7 @@ impl Capture {
     pub async fn snapshot(&mut self, session: &Session, file: &Path, t: f64, quiet: bool) -> Result<SnapshotTaken> {
         let tracking = self.tracking.take().ok_or_else(|| anyhow::anyhow!("tracking was not started"))?;
         let bar = progress_bar(quiet);
-        let bytes = tracking
+        let stopped = tracking
             .stop_to_file(session, file, &SnapshotOptions { capture_numeric_value: true, ..Default::default() }, |p| {
                 if let Some(bar) = &bar {
                     show(bar, p)
@@ -94,7 +103,10 @@ impl Capture {
         if let Some(bar) = &bar {
             bar.finish_and_clear();
         }
-        Ok(SnapshotTaken { file: file.display().to_string(), t, bytes: bytes? })
+        // The snapshot is the last round's boundary.
+        let (bytes, boundary) = stopped?;
+        self.boundaries.push(boundary);
+        Ok(SnapshotTaken { file: file.display().to_string(), t, bytes })
     }
 
     /// What the diagnosis and the report need: every boundary but the last
