@@ -24,6 +24,15 @@ fn accumulator(name: &str, class: &str) -> Accumulator {
     }
 }
 
+/// `const lookup = memoize(fn)`: the closure, its context, the Map in it.
+fn wrapper_path() -> Vec<Step> {
+    vec![
+        step("lookup", "context", 3, "memoized() /srv/app.js:3:10", "Function"),
+        step("context", "internal", 4, "system / Context", "system / Context"),
+        step("memo", "context", 7, "Map", "Map"),
+    ]
+}
+
 fn count(class: &str, count: u64, bytes: u64) -> ClassCount {
     ClassCount { class: class.into(), count, bytes }
 }
@@ -188,28 +197,13 @@ fn each_rule_names_its_pattern_and_advice() {
         ),
         (
             // `const lookup = memoize(fn)`: the Map lives in memoize()'s call scope.
-            Row {
-                path: vec![
-                    step("lookup", "context", 3, "memoized() /srv/app.js:3:10", "Function"),
-                    step("context", "internal", 4, "system / Context", "system / Context"),
-                    step("memo", "context", 7, "Map", "Map"),
-                ],
-                call_scope: true,
-                ..row("a memoizing wrapper's Map", accumulator("memo", "Map"))
-            },
+            Row { path: wrapper_path(), call_scope: true, ..row("a memoizing wrapper's Map", accumulator("memo", "Map")) },
             Pattern::Memoization,
             "memo is the cache of a memoizing wrapper: memoized() keeps it in the scope of the call that made it",
         ),
         (
             // The same path with the Map at module level stays a module-level collection.
-            Row {
-                path: vec![
-                    step("lookup", "context", 3, "memoized() /srv/app.js:3:10", "Function"),
-                    step("context", "internal", 4, "system / Context", "system / Context"),
-                    step("memo", "context", 7, "Map", "Map"),
-                ],
-                ..row("a module's Map", accumulator("memo", "Map"))
-            },
+            Row { path: wrapper_path(), ..row("a module's Map", accumulator("memo", "Map")) },
             Pattern::GlobalCollection,
             "memo (Map) is module-level",
         ),
