@@ -39,6 +39,10 @@ pub struct AnalysisOptions<'a> {
     pub script_names: bool,
     /// Also build the shortest-path tree from the roots ([`Analysis::path_tree`]).
     pub path_tree: bool,
+    /// Free the snapshot's edges once the dominators are known
+    /// ([`HeapSnapshot::drop_edges`]), before the retained sizes and the
+    /// tree take their memory: for a caller that needs no edges after.
+    pub drop_edges: bool,
     /// Most threads to use; 0 means all cores (as the limits in force allow,
     /// see [`crate::limits`]); 1 means none but the caller's.
     pub threads: usize,
@@ -55,6 +59,7 @@ impl Default for AnalysisOptions<'_> {
             class_distances: false,
             script_names: false,
             path_tree: false,
+            drop_edges: false,
             threads: 0,
             observer: None,
         }
@@ -154,12 +159,13 @@ fn run(s: &mut HeapSnapshot, opts: &AnalysisOptions<'_>) -> Analysis {
     let folded = owners.map(|o| shallow::apply(s, &o)).unwrap_or(0);
     laps.lap("fold, page-owned, essential edges");
     let Early { classes, scripts } = early.unwrap_or(Early { classes: None, scripts: None });
-    let s: &HeapSnapshot = s;
+    let shared: &HeapSnapshot = s;
     // The side work's memory adds to the dominator pass's peak unless it
     // is joined before: only class distances (a few MB) run on through it,
     // using the core Semi-NCA leaves idle.
     let join = if opts.path_tree { Join::BeforePeak } else { Join::AfterSemiNca };
     let (dom, side) = if parallel && wants_side {
+        let s = shared;
         std::thread::scope(|scope| {
             let handle = limits::spawn_scoped(scope, move || side(s, opts, classes));
             let mut handle = Some(handle);
@@ -170,10 +176,15 @@ fn run(s: &mut HeapSnapshot, opts: &AnalysisOptions<'_>) -> Analysis {
             (dom, done.expect("the dominator pass calls its hook"))
         })
     } else {
+        let s = shared;
         let side = side(s, opts, classes);
         (dominators::compute_counted(s, &essential, counts, join, opts.observer, || ()), side)
     };
     drop(essential);
+    if opts.drop_edges {
+        s.drop_edges();
+    }
+    let s: &HeapSnapshot = s;
     laps.lap("dominators");
     let tree_of = |dom: &dominators::Dominators| DominatorTree::from_idom(&dom.idom, s.root());
     let (retained, tree) = if parallel && opts.dominator_tree {

@@ -275,6 +275,19 @@ struct Numbered {
     explored: usize,
 }
 
+/// A node on the DFS stack: its edges still to look at, its DFS number,
+/// and whether it has a single essential retainer.
+struct Frame {
+    node: NodeIndex,
+    next: u32,
+    end: u32,
+    pre: PreorderIndex,
+    single: bool,
+}
+
+/// How many edges ahead the DFS asks for a target's edge offsets.
+const DFS_PREFETCH_AHEAD: usize = 4;
+
 /// Number the nodes: a DFS from the root, then from each node with no
 /// essential retainer, then whatever is left, directly under the root.
 /// Every folded node ends up tagged with the DFS number of its unit.
@@ -288,8 +301,9 @@ fn number(s: &HeapSnapshot, essential: &BitSet, counts: Vec<u8>, laps: &Laps<'_>
         folded: Vec::new(),
         explored: 0,
     };
-    let mut stack: Vec<(NodeIndex, u32)> = Vec::new();
-    t.dfs(s, essential, &counts, &mut stack, root);
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut seen = BitSet::new(n);
+    t.dfs(s, essential, &counts, &mut seen, &mut stack, root);
     laps.lap("dfs");
     // Nodes with no essential retainer at all (weak-only), and what they
     // reach. (Eight counts at a time: nearly all are not zero.)
@@ -299,13 +313,14 @@ fn number(s: &HeapSnapshot, essential: &BitSet, counts: Vec<u8>, laps: &Laps<'_>
         }
         for (j, &c) in chunk.iter().enumerate() {
             let v = (i * 8 + j) as NodeIndex;
-            if c == 0 && v != root && t.node_to_pre[v as usize].is_unnumbered() {
-                t.dfs(s, essential, &counts, &mut stack, v);
+            if c == 0 && v != root && !seen.get(v as usize) {
+                t.dfs(s, essential, &counts, &mut seen, &mut stack, v);
             }
         }
     }
     drop(counts);
     drop(stack);
+    drop(seen);
     // Whatever is left (unreachable cycles, and what only they retain) hangs
     // directly under the root, not explored. Usually nothing: then every
     // node is numbered or folded.
@@ -342,42 +357,52 @@ impl Numbered {
     /// A DFS from `start` over essential edges to unnumbered nodes (its DFS
     /// parent is the root). A node with one retainer, left with nothing
     /// numbered below it, is taken back out (folded) as the DFS leaves it.
-    fn dfs(&mut self, s: &HeapSnapshot, essential: &BitSet, counts: &[u8], stack: &mut Vec<(NodeIndex, u32)>, start: NodeIndex) {
+    ///
+    /// Memory latency is what this costs: every step goes to a node
+    /// anywhere in the snapshot. So whether a target was reached is asked of
+    /// `seen`, one bit a node (small enough to stay in cache) rather than of
+    /// the numbering; a frame carries what leaving its node needs (its
+    /// number, whether it has one retainer), read when it is entered; and
+    /// the edge offsets of targets a few edges ahead are asked for early.
+    fn dfs(&mut self, s: &HeapSnapshot, essential: &BitSet, counts: &[u8], seen: &mut BitSet, stack: &mut Vec<Frame>, start: NodeIndex) {
         let root = s.root();
+        let frame = |v: NodeIndex, pre: usize| {
+            let edges = s.edges(v);
+            Frame { node: v, next: edges.start, end: edges.end, pre: PreorderIndex::new(pre), single: counts[v as usize] == 1 && v != root }
+        };
+        seen.set(start as usize);
+        stack.push(frame(start, self.pre_to_node.len()));
         self.push(start, PreorderIndex::ROOT);
-        stack.push((start, s.edges(start).start));
         while let Some(top) = stack.last_mut() {
-            let (v, ref mut next) = *top;
-            let end = s.edges(v).end;
-            let mut pushed = None;
-            while *next < end {
-                let e = *next;
-                *next += 1;
-                if !essential.get(e as usize) {
-                    continue;
+            let mut found = None;
+            while top.next < top.end {
+                let e = top.next;
+                top.next += 1;
+                if let Some(ahead) = s.edge_target_checked(e as usize + DFS_PREFETCH_AHEAD) {
+                    crate::mem::prefetch(&s.first_edge, ahead as usize);
                 }
-                let t = s.edge_target(e);
-                if !self.node_to_pre[t as usize].is_unnumbered() {
-                    continue;
+                if essential.get(e as usize) {
+                    let t = s.edge_target(e);
+                    if seen.insert(t as usize) {
+                        found = Some(t);
+                        break;
+                    }
                 }
-                pushed = Some(t);
-                break;
             }
-            match pushed {
+            match found {
                 Some(t) => {
-                    let pv = self.node_to_pre[v as usize].unit();
+                    let pv = top.pre;
+                    stack.push(frame(t, self.pre_to_node.len()));
                     self.push(t, pv);
-                    stack.push((t, s.edges(t).start));
                 }
                 None => {
                     // Leaving v: with one retainer and nothing numbered
                     // below it, v holds the last number; take it back.
-                    let pv = self.node_to_pre[v as usize].unit();
-                    stack.pop();
-                    if v != root && counts[v as usize] == 1 && pv.index() + 1 == self.pre_to_node.len() {
+                    let Frame { node: v, pre, single, .. } = stack.pop().expect("the loop saw a frame");
+                    if single && pre.index() + 1 == self.pre_to_node.len() {
                         self.pre_to_node.pop();
                         self.parent.pop();
-                        let retainer = stack.last().expect("a DFS never starts at a node with one retainer").0;
+                        let retainer = stack.last().expect("a DFS never starts at a node with one retainer").node;
                         self.node_to_pre[v as usize] = Numbering::folded_under(retainer);
                         self.folded.push(v);
                     }

@@ -288,7 +288,7 @@ fn parse_sections(
                 parse_array(&mut sc, &mut flat, 1, "samples")?;
                 samples = flat.values;
             }
-            b"strings" => strings = Some(parse_strings(&mut sc)?),
+            b"strings" => strings = Some(parse_strings(&mut sc, threads)?),
             _ => {
                 // `trace_tree` (nested) and anything newer: skipped, streaming.
                 let what = format!("`{}`", String::from_utf8_lossy(&key));
@@ -442,14 +442,18 @@ fn nodes_only_snapshot(meta: Option<Meta>, nodes: Option<NodeColumns>, node_tota
 }
 
 /// Strings without escapes, each followed by `,` or `]`, from `pos` on
-/// (the window's end left for the careful path, with a margin): their
-/// contents appended to `data` and their ends to `ends`. Returns where the
-/// careful path goes on, and whether the array was closed. Sixteen bytes
-/// are looked at and copied at a time: most strings are short, and a call
-/// to `memchr` and `memcpy` each would cost more than the string.
-fn plain_strings(buf: &[u8], mut pos: usize, end: usize, data: &mut Vec<u8>, ends: &mut Vec<u32>) -> (usize, bool) {
+/// (the window's end left for the careful path, with a margin), none
+/// starting at or past `stop`: their contents appended to `data` and their
+/// ends to `ends`. Returns where the careful path goes on, and whether the
+/// array was closed. Sixteen bytes are looked at and copied at a time: most
+/// strings are short, and a call to `memchr` and `memcpy` each would cost
+/// more than the string.
+fn plain_strings(buf: &[u8], mut pos: usize, end: usize, stop: usize, data: &mut Vec<u8>, ends: &mut Vec<u32>) -> (usize, bool) {
     let end = end.min(buf.len());
     loop {
+        if pos >= stop {
+            return (pos, false);
+        }
         let mut p = pos;
         // V8 puts a newline before each string after the first.
         while p < end && crate::scan::is_ws(buf[p]) {
@@ -506,23 +510,189 @@ fn quote_or_backslash16(chunk: &[u8; 16]) -> u32 {
     }
 }
 
-fn parse_strings(sc: &mut Scanner<'_>) -> Result<Strings> {
+/// The strings from a point in the window on, read on another thread
+/// while this one reads those before it (see `parse_strings`).
+struct Ahead {
+    /// Absolute input offsets where they start (a newline between two
+    /// strings) and where the careful path goes on after them.
+    from: u64,
+    to: u64,
+    closed: bool,
+    data: Vec<u8>,
+    ends: Vec<u32>,
+}
+
+/// Windows with less than this left are read on one thread.
+const STRINGS_SPLIT_MIN: usize = 4 << 20;
+
+/// Where to cut `buf[pos..end]` for two threads: a newline near the middle
+/// that V8 put between two strings (a raw newline is never inside a JSON
+/// string, and after `,` and before `"` it cannot be anything else).
+fn strings_split(buf: &[u8], pos: usize, end: usize) -> Option<usize> {
+    let mid = pos + (end - pos) / 2;
+    let nl = mid + memchr::memchr(b'\n', &buf[mid..end])?;
+    (nl > pos && buf[nl - 1] == b',' && buf.get(nl + 1) == Some(&b'"') && end - nl > STRINGS_SPLIT_MIN / 4).then_some(nl)
+}
+
+/// Half a window, on either thread: strings, with or without escapes, from
+/// `pos` on, none starting at or past `stop`. It stops, for the careful path to go on,
+/// at anything unusual (a string cut by the window's end, a bad escape,
+/// a missing delimiter); raw bytes that are not UTF-8 are copied as they
+/// are and repaired with the whole table.
+fn strings_ahead(buf: &[u8], mut pos: usize, end: usize, stop: usize, data: &mut Vec<u8>, ends: &mut Vec<u32>) -> (usize, bool) {
+    loop {
+        let (p, closed) = plain_strings(buf, pos, end, stop, data, ends);
+        pos = p;
+        if closed || pos >= stop {
+            return (pos, closed);
+        }
+        let before = data.len();
+        let Some(after) = escaped_string(buf, pos, end, data) else {
+            data.truncate(before);
+            return (pos, false);
+        };
+        match buf.get(after) {
+            Some(&d @ (b',' | b']')) if data.len() <= u32::MAX as usize - 16 => {
+                ends.push(data.len() as u32);
+                pos = after + 1;
+                if d == b']' {
+                    return (pos, true);
+                }
+            }
+            _ => {
+                data.truncate(before);
+                return (pos, false);
+            }
+        }
+    }
+}
+
+/// One JSON string inside `buf[pos..end]` (whitespace, then the opening
+/// quote), decoded into `out`; where it ends, after the closing quote.
+/// `None` if it does not end inside the window or has a bad escape.
+fn escaped_string(buf: &[u8], pos: usize, end: usize, out: &mut Vec<u8>) -> Option<usize> {
+    let mut p = pos;
+    while p < end && crate::scan::is_ws(buf[p]) {
+        p += 1;
+    }
+    if p >= end || buf[p] != b'"' {
+        return None;
+    }
+    p += 1;
+    loop {
+        let i = memchr::memchr2(b'"', b'\\', &buf[p..end])?;
+        out.extend_from_slice(&buf[p..p + i]);
+        p += i;
+        if buf[p] == b'"' {
+            return Some(p + 1);
+        }
+        let simple = match *buf.get(p + 1).filter(|_| p + 1 < end)? {
+            b'"' => Some(b'"'),
+            b'\\' => Some(b'\\'),
+            b'/' => Some(b'/'),
+            b'b' => Some(8),
+            b'f' => Some(12),
+            b'n' => Some(b'\n'),
+            b'r' => Some(b'\r'),
+            b't' => Some(b'\t'),
+            b'u' => None,
+            _ => return None,
+        };
+        if let Some(b) = simple {
+            out.push(b);
+            p += 2;
+            continue;
+        }
+        let unit = hex4(buf.get(p + 2..p + 6).filter(|_| p + 6 <= end)?)?;
+        p += 6;
+        let ch = if (0xD800..0xDC00).contains(&unit) {
+            // A high surrogate: combined with a low one right after, if any.
+            let low = (p + 6 <= end && buf[p] == b'\\' && buf[p + 1] == b'u').then(|| hex4(&buf[p + 2..p + 6])).flatten();
+            match low {
+                Some(lo) if (0xDC00..0xE000).contains(&lo) => {
+                    p += 6;
+                    char::from_u32(0x10000 + ((unit - 0xD800) << 10) + (lo - 0xDC00)).unwrap_or('\u{FFFD}')
+                }
+                _ => '\u{FFFD}',
+            }
+        } else {
+            char::from_u32(unit).unwrap_or('\u{FFFD}')
+        };
+        let mut tmp = [0u8; 4];
+        out.extend_from_slice(ch.encode_utf8(&mut tmp).as_bytes());
+    }
+}
+
+/// Four hex digits.
+fn hex4(digits: &[u8]) -> Option<u32> {
+    digits.iter().try_fold(0u32, |v, &c| Some(v * 16 + (c as char).to_digit(16)?))
+}
+
+/// The strings table. Most of it is read by the fast path, and with two
+/// threads or more each window's fast path is split in two: the second half
+/// on another thread into buffers of its own, appended once this thread's
+/// reading (fast or careful) arrives exactly where that half starts; if it
+/// never does (a malformed file), that half is dropped and read again here.
+fn parse_strings(sc: &mut Scanner<'_>, threads: usize) -> Result<Strings> {
     sc.expect(b'[', "`strings`")?;
     // The rest of a file bounds the table; capacity not written is not memory.
     let rest = sc.remaining_hint().unwrap_or(0).min(u32::MAX as u64) as usize;
     let mut data = Vec::with_capacity(rest);
     let mut ends: Vec<u32> = Vec::with_capacity(rest / 3);
     let too_big = || SnapshotError::Inconsistent("`strings` holds more than 4 GiB of text".into());
+    let parallel = threads > 1 && crate::limits::current().parallel();
+    let mut ahead: Option<Ahead> = None;
     if sc.peek_token()? == Some(b']') {
         sc.pos += 1;
     } else {
         loop {
+            if parallel && ahead.is_none() && sc.end.saturating_sub(sc.pos) >= STRINGS_SPLIT_MIN {
+                if let Some(mid) = strings_split(sc.buf(), sc.pos, sc.end) {
+                    let (buf, pos, end) = (sc.buf(), sc.pos, sc.end);
+                    let (here, there) = std::thread::scope(|scope| {
+                        let other = crate::limits::spawn_scoped(scope, || {
+                            let mut data = Vec::with_capacity(end - mid + 16);
+                            let mut ends = Vec::with_capacity((end - mid) / 3);
+                            let (to, closed) = strings_ahead(buf, mid, end, usize::MAX, &mut data, &mut ends);
+                            (to, closed, data, ends)
+                        });
+                        let here = strings_ahead(buf, pos, end, mid, &mut data, &mut ends);
+                        (here, other.join().expect("strings thread panicked"))
+                    });
+                    let (to, closed, d, e) = there;
+                    ahead = Some(Ahead { from: sc.offset_of(mid), to: sc.offset_of(to), closed, data: d, ends: e });
+                    sc.pos = here.0;
+                    if here.1 {
+                        // Closed before the cut: the cut was not between strings.
+                        break;
+                    }
+                }
+            }
             // Fast path: strings without escapes followed directly by their
             // delimiter, all inside the window (nearly every string).
-            let (pos, closed) = plain_strings(sc.buf(), sc.pos, sc.end, &mut data, &mut ends);
+            let stop = ahead.as_ref().map_or(usize::MAX, |a| (a.from.saturating_sub(sc.offset_of(0))) as usize);
+            let (pos, closed) = plain_strings(sc.buf(), sc.pos, sc.end, stop, &mut data, &mut ends);
             sc.pos = pos;
             if closed {
                 break;
+            }
+            if let Some(a) = ahead.take() {
+                let to = a.to.checked_sub(sc.offset_of(0)).map(|t| t as usize);
+                match to {
+                    Some(to) if sc.offset() == a.from && to <= sc.end && data.len() + a.data.len() <= u32::MAX as usize - 16 => {
+                        // Arrived where the other half starts: take it.
+                        let base = data.len() as u32;
+                        data.extend_from_slice(&a.data);
+                        ends.extend(a.ends.iter().map(|&e| e + base));
+                        sc.pos = to;
+                        if a.closed {
+                            break;
+                        }
+                        continue;
+                    }
+                    _ if sc.offset() < a.from => ahead = Some(a),
+                    _ => {}
+                }
             }
             sc.string_into(&mut data, "`strings`")?;
             ends.push(u32::try_from(data.len()).map_err(|_| too_big())?);
@@ -657,11 +827,55 @@ mod tests {
         for sep in [",", ",\n", ", "] {
             let text = format!("[{}]", want.iter().map(|s| serde_json::to_string(s).unwrap()).collect::<Vec<_>>().join(sep));
             let mut sc = Scanner::new(Box::new(std::io::Cursor::new(text.into_bytes())), None);
-            let strings = parse_strings(&mut sc).unwrap();
+            let strings = parse_strings(&mut sc, 1).unwrap();
             assert_eq!(strings.len(), want.len());
             for (i, w) in want.iter().enumerate() {
                 assert_eq!(strings.get(i as u32), Some(w.as_str()), "string {i} with {sep:?}");
             }
         }
+    }
+
+    /// A table big enough to be split between two threads reads back the
+    /// same as on one: escapes of every kind on both sides of the cut,
+    /// surrogate pairs and lone surrogates, raw bytes that are not UTF-8,
+    /// and strings cut by the cut's search (commas and quotes inside).
+    #[test]
+    fn strings_split_between_threads_read_the_same() {
+        let mut items: Vec<Vec<u8>> = Vec::new();
+        for i in 0..400_000usize {
+            let item: Vec<u8> = match i % 9 {
+                0 => format!("\"plain {i}\"").into_bytes(),
+                1 => format!("\"line\\nbreak \\\"quoted\\\" {i}\"").into_bytes(),
+                2 => format!("\"emoji \\ud83d\\ude00 and lone \\ud800 {i}\"").into_bytes(),
+                3 => format!("\"unicode \\u00e9\\u2713 {i}\"").into_bytes(),
+                4 => [b"\"raw ".as_slice(), &[0xff, 0xfe], format!(" {i}\"").as_bytes()].concat(),
+                5 => format!("\"a,\\n\\\"b\\\",\\n\\\" {i}\"").into_bytes(),
+                6 => b"\"\"".to_vec(),
+                7 => format!("\"{}\"", "x".repeat(i % 300)).into_bytes(),
+                _ => format!("\"tab\\tslash\\/back\\\\ {i}\"").into_bytes(),
+            };
+            items.push(item);
+        }
+        let mut text = b"[".to_vec();
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                text.extend_from_slice(b",\n");
+            }
+            text.extend_from_slice(item);
+        }
+        text.push(b']');
+        assert!(text.len() > 2 * STRINGS_SPLIT_MIN, "the table must be big enough to split");
+        let read = |threads: usize| {
+            let mut sc = Scanner::new(Box::new(std::io::Cursor::new(text.clone())), None);
+            crate::limits::with_threads(threads, || parse_strings(&mut sc, threads)).unwrap()
+        };
+        let (one, two) = (read(1), read(2));
+        assert_eq!(one.len(), items.len());
+        assert_eq!(two.len(), items.len());
+        assert_eq!(one.data, two.data);
+        assert_eq!(one.ends, two.ends);
+        assert_eq!(one.get(2), Some("emoji 😀 and lone \u{FFFD} 2"));
+        assert_eq!(one.get(4), Some("raw \u{FFFD}\u{FFFD} 4"));
+        assert_eq!(one.get(5), Some("a,\n\"b\",\n\" 5"));
     }
 }

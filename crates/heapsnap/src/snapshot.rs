@@ -117,6 +117,14 @@ impl HeapSnapshot {
     pub fn edge_count(&self) -> usize {
         self.edge_to.len()
     }
+    /// Free the edges, for a caller done with the graph: they are most of
+    /// a snapshot's memory besides the strings. Every node is left with no
+    /// edges, and `edge_count` is 0 from here on.
+    pub fn drop_edges(&mut self) {
+        self.edge_to = Vec::new();
+        self.edge_name = Vec::new();
+        self.first_edge.fill(0);
+    }
     /// The synthetic root every path starts from (node 0 in V8's files).
     pub fn root(&self) -> NodeIndex {
         self.root

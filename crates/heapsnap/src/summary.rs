@@ -4,6 +4,7 @@
 
 use crate::classes::{ClassKey, Classes};
 use crate::snapshot::{HeapSnapshot, NodeIndex};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 #[derive(Clone, Debug)]
 pub struct ClassSummary {
@@ -54,9 +55,15 @@ impl DominatorTree {
 /// Count, shallow and retained size per class. Nodes of self size 0 are left
 /// out, as in DevTools. A node's retained size is added to its class only if
 /// no dominator-tree ancestor of the same class was added already.
+///
+/// The tree walk waits on memory at nearly every node, so with two threads
+/// the tree's top is cut into many small pieces (see `cut`) that both
+/// threads take from one queue, heaviest first; the counts and shallow
+/// sizes are taken on the second thread before it joins in.
 pub fn class_summaries(s: &HeapSnapshot, classes: &Classes, tree: &DominatorTree, retained: &[u64]) -> Vec<ClassSummary> {
+    let k = classes.keys.len();
     let count = || {
-        let mut counts = vec![(0u64, 0u64); classes.keys.len()];
+        let mut counts = vec![(0u64, 0u64); k];
         for n in s.nodes() {
             let size = s.self_size(n);
             if size != 0 {
@@ -67,41 +74,28 @@ pub fn class_summaries(s: &HeapSnapshot, classes: &Classes, tree: &DominatorTree
         }
         counts
     };
-    // Depth-first over the dominator tree, with how many counted ancestors each class has.
-    let walk = || {
-        let mut retained_of = vec![0u64; classes.keys.len()];
-        let mut active = vec![0u32; classes.keys.len()];
-        // Stack entries: a node to enter, or (with bit 32 set) a class to release.
-        const RELEASE: u64 = 1 << 32;
-        let mut stack: Vec<u64> = vec![s.root() as u64];
-        while let Some(top) = stack.pop() {
-            if top & RELEASE != 0 {
-                active[(top & !RELEASE) as usize] -= 1;
-                continue;
-            }
-            let n = top as u32;
-            let c = classes.class_of(n) as usize;
-            let kids = tree.children(n);
-            if active[c] == 0 && s.self_size(n) != 0 {
-                retained_of[c] += retained[n as usize];
-                if !kids.is_empty() {
-                    active[c] += 1;
-                    stack.push(c as u64 | RELEASE);
-                }
-            }
-            stack.extend(kids.iter().map(|&k| k as u64));
-        }
-        retained_of
-    };
-    // Counts and shallow sizes on a second core, beside the tree walk.
+    let walker = Walker { s, classes, tree, retained };
     let (counts, retained_of) = if crate::limits::current().parallel() {
-        std::thread::scope(|scope| {
-            let counts = crate::limits::spawn_scoped(scope, count);
-            let retained_of = walk();
-            (counts.join().expect("class count thread panicked"), retained_of)
-        })
+        let cut = cut(&walker);
+        let next = AtomicUsize::new(0);
+        let mut retained_of = cut.top_retained.clone();
+        let (counts, theirs, ours) = std::thread::scope(|scope| {
+            let other = crate::limits::spawn_scoped(scope, || {
+                let counts = count();
+                (counts, walker.walk_pieces(&cut, &next))
+            });
+            let ours = walker.walk_pieces(&cut, &next);
+            let (counts, theirs) = other.join().expect("class walk thread panicked");
+            (counts, theirs, ours)
+        });
+        for (total, (a, b)) in retained_of.iter_mut().zip(theirs.iter().zip(&ours)) {
+            *total += a + b;
+        }
+        (counts, retained_of)
     } else {
-        (count(), walk())
+        let mut retained_of = vec![0u64; k];
+        walker.walk(s.root(), &mut vec![0u32; k], &mut retained_of, &mut Vec::new());
+        (count(), retained_of)
     };
     let mut rows: Vec<ClassSummary> = classes
         .keys
@@ -117,6 +111,152 @@ pub fn class_summaries(s: &HeapSnapshot, classes: &Classes, tree: &DominatorTree
         .collect();
     rows.retain(|r| r.count > 0);
     rows
+}
+
+/// What the class walk reads.
+struct Walker<'a> {
+    s: &'a HeapSnapshot,
+    classes: &'a Classes,
+    tree: &'a DominatorTree,
+    retained: &'a [u64],
+}
+
+/// A node of the cut's top: its class, whether it counted (then it holds
+/// its class for everything below it), and its parent in the top.
+#[derive(Clone, Copy)]
+struct TopNode {
+    class: u32,
+    counted: bool,
+    parent: Option<u32>,
+}
+
+/// Sibling subtrees whose parent is top node `under`, walked as one piece.
+struct Piece<'a> {
+    weight: u64,
+    under: u32,
+    kids: &'a [NodeIndex],
+}
+
+/// The dominator tree cut for the walkers: its top (every node retaining
+/// more than a 256th of the heap, each counted here) and, hanging off it,
+/// pieces of at most that weight.
+struct Cut<'a> {
+    top: Vec<TopNode>,
+    /// Retained bytes per class counted in the top.
+    top_retained: Vec<u64>,
+    /// Heaviest first.
+    pieces: Vec<Piece<'a>>,
+}
+
+/// Retained bytes are the weight: a piece this light holds few nodes too
+/// (nearly every node has a size), so no piece keeps one thread long.
+const PIECES: u64 = 256;
+
+fn cut<'a>(w: &Walker<'a>) -> Cut<'a> {
+    let (s, tree) = (w.s, w.tree);
+    let root = s.root();
+    let limit = (w.retained[root as usize] / PIECES).max(1);
+    let mut top: Vec<TopNode> = Vec::new();
+    let mut top_retained = vec![0u64; w.classes.keys.len()];
+    let mut pieces: Vec<Piece<'a>> = Vec::new();
+    let mut heavy: Vec<(NodeIndex, Option<u32>)> = vec![(root, None)];
+    while let Some((n, parent)) = heavy.pop() {
+        let class = w.classes.class_of(n);
+        let held = |mut p: Option<u32>| {
+            while let Some(i) = p {
+                let t: TopNode = top[i as usize];
+                if t.counted && t.class == class {
+                    return true;
+                }
+                p = t.parent;
+            }
+            false
+        };
+        let counted = s.self_size(n) != 0 && !held(parent);
+        if counted {
+            top_retained[class as usize] += w.retained[n as usize];
+        }
+        let me = top.len() as u32;
+        top.push(TopNode { class, counted, parent });
+        // Runs of light children become pieces; heavy ones join the top.
+        let kids = tree.children(n);
+        let (mut start, mut weight) = (0, 0u64);
+        for (i, &kid) in kids.iter().enumerate() {
+            let r = w.retained[kid as usize];
+            if r > limit {
+                if start < i {
+                    pieces.push(Piece { weight, under: me, kids: &kids[start..i] });
+                }
+                heavy.push((kid, Some(me)));
+                (start, weight) = (i + 1, 0);
+            } else if weight + r > limit && start < i {
+                pieces.push(Piece { weight, under: me, kids: &kids[start..i] });
+                (start, weight) = (i, r);
+            } else {
+                weight += r;
+            }
+        }
+        if start < kids.len() {
+            pieces.push(Piece { weight, under: me, kids: &kids[start..] });
+        }
+    }
+    pieces.sort_unstable_by_key(|p| std::cmp::Reverse(p.weight));
+    Cut { top, top_retained, pieces }
+}
+
+impl Walker<'_> {
+    /// Retained bytes per class over the pieces this thread takes from the
+    /// queue, each walked with the classes its part of the top holds.
+    fn walk_pieces(&self, cut: &Cut<'_>, next: &AtomicUsize) -> Vec<u64> {
+        let k = self.classes.keys.len();
+        let mut retained_of = vec![0u64; k];
+        let mut active = vec![0u32; k];
+        let mut stack: Vec<u64> = Vec::new();
+        let mut held: Vec<usize> = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Relaxed);
+            let Some(piece) = cut.pieces.get(i) else { break };
+            held.clear();
+            let mut p = Some(piece.under);
+            while let Some(i) = p {
+                let t = cut.top[i as usize];
+                if t.counted {
+                    held.push(t.class as usize);
+                }
+                p = t.parent;
+            }
+            held.iter().for_each(|&c| active[c] += 1);
+            for &kid in piece.kids {
+                self.walk(kid, &mut active, &mut retained_of, &mut stack);
+            }
+            held.iter().for_each(|&c| active[c] -= 1);
+        }
+        retained_of
+    }
+
+    /// Depth-first under `top`, with how many counted ancestors each class has.
+    fn walk(&self, top: NodeIndex, active: &mut [u32], retained_of: &mut [u64], stack: &mut Vec<u64>) {
+        // Stack entries: a node to enter, or (with bit 32 set) a class to release.
+        const RELEASE: u64 = 1 << 32;
+        stack.push(top as u64);
+        while let Some(entry) = stack.pop() {
+            if entry & RELEASE != 0 {
+                active[(entry & !RELEASE) as usize] -= 1;
+                continue;
+            }
+            let n = entry as u32;
+            let c = self.classes.class_of(n) as usize;
+            let kids = self.tree.children(n);
+            if active[c] == 0 && self.s.self_size(n) != 0 {
+                retained_of[c] += self.retained[n as usize];
+                if !kids.is_empty() {
+                    active[c] += 1;
+                    stack.push(c as u64 | RELEASE);
+                }
+            }
+            stack.extend(kids.iter().map(|&k| k as u64));
+        }
+    }
 }
 
 /// Each class's smallest member distance (nodes of self size 0 left out, as

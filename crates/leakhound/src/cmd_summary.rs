@@ -49,12 +49,16 @@ pub fn run(args: &SnapshotArgs, top: usize, sort: SortBy, html: Option<&std::pat
     let mut snap = load::load(args)?;
     t.phase("parse");
     let total_size = snap.total_size();
+    // Nothing below follows an edge: they are freed once the dominators are
+    // known, so the class table's arrays reuse their memory.
+    let edge_count = snap.edge_count();
     let analysis = analyze(
         &mut snap,
         AnalysisOptions {
             fold_shallow_sizes: !args.raw_sizes,
             dominator_tree: true,
             class_distances: true,
+            drop_edges: true,
             observer: crate::debug_laps::observer(),
             ..Default::default()
         },
@@ -89,7 +93,7 @@ pub fn run(args: &SnapshotArgs, top: usize, sort: SortBy, html: Option<&std::pat
             .collect();
         let file = args.file.display().to_string();
         let cmd = crate::report::html::command_line();
-        let page = crate::report::html::summary_page(&file, snap.node_count(), snap.edge_count(), total_size, &page_rows, &cmd);
+        let page = crate::report::html::summary_page(&file, snap.node_count(), edge_count, total_size, &page_rows, &cmd);
         crate::report::write_page(path, &page)?;
     }
 
@@ -99,7 +103,7 @@ pub fn run(args: &SnapshotArgs, top: usize, sort: SortBy, html: Option<&std::pat
             command: "summary",
             file: args.file.display().to_string(),
             nodes: snap.node_count(),
-            edges: snap.edge_count(),
+            edges: edge_count,
             strings: snap.strings.len(),
             total_size,
             shallow_sizes: if args.raw_sizes { "raw" } else { "devtools" },
@@ -124,7 +128,7 @@ pub fn run(args: &SnapshotArgs, top: usize, sort: SortBy, html: Option<&std::pat
         "{}: {}, {}, {} total",
         args.file.display(),
         crate::output::count(snap.node_count() as u64, "node"),
-        crate::output::count(snap.edge_count() as u64, "edge"),
+        crate::output::count(edge_count as u64, "edge"),
         bytes(total_size)
     );
     println!();
