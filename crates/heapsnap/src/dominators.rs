@@ -247,14 +247,15 @@ pub(crate) fn compute_counted(
             preds.preds.len()
         )
     });
-    let Numbered { node_to_pre, pre_to_node, parent, folded, explored } = numbered;
+    let Numbered { node_to_pre, pre_to_node, parent, folded, folded_retainer, explored } = numbered;
+    drop(node_to_pre);
     let Predecessors { semi, pred_start, preds } = preds;
     let idom_pre = semi_nca(parent, semi, pred_start, &preds, explored);
     laps.lap("semi-nca");
     join_at(Join::AfterSemiNca);
     laps.lap("joined the side work");
     // The predecessor lists' buffer, big and now free, takes the result.
-    let idom = idom_by_node(s, essential, &node_to_pre, &pre_to_node, explored, &idom_pre, into_raw(preds));
+    let idom = idom_by_node(s, &pre_to_node, &idom_pre, &folded, &folded_retainer, into_raw(preds));
     laps.lap("idom by node");
     Dominators { idom, preorder: pre_to_node, folded }
 }
@@ -270,6 +271,9 @@ struct Numbered {
     /// Nodes taken back out of the numbering, in the order the DFS left
     /// them (each after every folded node it dominates).
     folded: Vec<NodeIndex>,
+    /// The only essential retainer (the dominator) of each of `folded`,
+    /// kept from the DFS: finding them again would read every edge.
+    folded_retainer: Vec<NodeIndex>,
     /// DFS numbers below this were reached by a DFS; the rest hang
     /// directly under the root, unexplored.
     explored: usize,
@@ -299,6 +303,7 @@ fn number(s: &HeapSnapshot, essential: &BitSet, counts: Vec<u8>, laps: &Laps<'_>
         pre_to_node: Vec::with_capacity(n),
         parent: Vec::with_capacity(n),
         folded: Vec::new(),
+        folded_retainer: Vec::new(),
         explored: 0,
     };
     let mut stack: Vec<Frame> = Vec::new();
@@ -337,8 +342,10 @@ fn number(s: &HeapSnapshot, essential: &BitSet, counts: Vec<u8>, laps: &Laps<'_>
     // Each folded node to the unit it is folded into: its retainer's, or
     // what its retainer was folded into (retainers are folded after what
     // they retain, so resolved first going backwards).
-    for &v in t.folded.iter().rev() {
+    t.folded_retainer = crate::mem::filled(t.folded.len(), 0);
+    for (i, &v) in t.folded.iter().enumerate().rev() {
         let retainer = t.node_to_pre[v as usize].retainer();
+        t.folded_retainer[i] = retainer;
         t.node_to_pre[v as usize] = Numbering::folded_with(t.node_to_pre[retainer as usize]);
     }
     laps.lap("folded resolved");
@@ -632,15 +639,14 @@ fn semi_nca(
 
 /// Immediate dominators back in node ordinals, written into `buffer`
 /// (reused for its pages). Each node is written once: numbering is one to
-/// one, and a folded node's only essential retainer is its dominator
-/// (exactly one edge writes each), so two halves never meet.
+/// one, and a folded node's dominator is its only essential retainer, kept
+/// from the DFS, so two halves never meet.
 fn idom_by_node(
     s: &HeapSnapshot,
-    essential: &BitSet,
-    node_to_pre: &[Numbering],
     pre_to_node: &[NodeIndex],
-    explored: usize,
     idom_pre: &[PreorderIndex],
+    folded: &[NodeIndex],
+    folded_retainer: &[NodeIndex],
     mut idom: Vec<NodeIndex>,
 ) -> Vec<NodeIndex> {
     let n = s.node_count();
@@ -648,10 +654,6 @@ fn idom_by_node(
     idom.clear();
     idom.resize(n, root);
     idom.shrink_to_fit(); // give back the tail of a larger buffer
-    let source = |u: NodeIndex| {
-        let pu = node_to_pre[u as usize];
-        pu.is_folded() || pu.unit().index() < explored
-    };
     {
         let idom_a = atomic_view(&mut idom);
         parallel_nodes(pre_to_node.len() as u32, |range| {
@@ -660,16 +662,10 @@ fn idom_by_node(
                 idom_a[pre_to_node[a + w] as usize].store(pre_to_node[d.index()], Relaxed);
             }
         });
-        parallel_nodes(n as u32, |range| {
-            for u in range.filter(|&u| source(u)) {
-                for e in s.edges(u) {
-                    if essential.get(e as usize) {
-                        let t = s.edge_target(e);
-                        if node_to_pre[t as usize].is_folded() {
-                            idom_a[t as usize].store(u, Relaxed);
-                        }
-                    }
-                }
+        parallel_nodes(folded.len() as u32, |range| {
+            let (a, b) = (range.start as usize, range.end as usize);
+            for (&v, &r) in folded[a..b].iter().zip(&folded_retainer[a..b]) {
+                idom_a[v as usize].store(r, Relaxed);
             }
         });
     }

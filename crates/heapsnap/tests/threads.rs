@@ -71,5 +71,8 @@ fn one_thread_starts_no_thread_anywhere() {
     assert_eq!(one, two, "the same results on one thread and on two");
     let (nodes, total, ref rows, reached, nearest) = one[0];
     let classes = rows.len();
-    assert!(nodes > 50_000 && total > 0 && classes > 100 && reached > nodes / 2 && nearest == 1, "{nodes} {total} {classes} {reached} {nearest}");
+    assert!(
+        nodes > 50_000 && total > 0 && classes > 100 && reached > nodes / 2 && nearest == 1,
+        "{nodes} {total} {classes} {reached} {nearest}"
+    );
 }

@@ -127,8 +127,42 @@ mod os {
                 let (_, pieces) = kept.pieced.swap_remove(i);
                 kept.free.extend(pieces);
             }
-            None => kept.free.push((ptr as usize, len)),
+            None => {
+                drop(kept);
+                let len = trim_untouched(ptr, len);
+                if len > 0 {
+                    self::kept().free.push((ptr as usize, len));
+                }
+            }
         }
+    }
+
+    /// Give back the tail of a block that was never written (a column's
+    /// reserve past what was read, say): keeping it would save nothing, and
+    /// the next block built on it would fault fresh pages in and raise the
+    /// peak. Returns the length still kept.
+    unsafe fn trim_untouched(ptr: *mut u8, len: usize) -> usize {
+        // Pages resident, looked at from the end, a chunk at a time (no
+        // allocation here: this runs inside the allocator).
+        let mut resident = [0u8; 4096];
+        let mut end = len / PAGE;
+        while end > 0 {
+            let start = end.saturating_sub(resident.len());
+            let at = ptr.add(start * PAGE) as *mut libc::c_void;
+            if libc::mincore(at, (end - start) * PAGE, resident.as_mut_ptr()) != 0 {
+                return len; // cannot tell: keep it all
+            }
+            if let Some(last) = resident[..end - start].iter().rposition(|&r| r & 1 != 0) {
+                end = start + last + 1;
+                break;
+            }
+            end = start;
+        }
+        let keep = end * PAGE;
+        if keep < len {
+            libc::munmap(ptr.add(keep) as *mut libc::c_void, len - keep);
+        }
+        keep
     }
 
     /// Bytes kept now, for `HEAPSNAP_DEBUG`.
@@ -277,6 +311,28 @@ mod tests {
             assert!(all(small, Layout::from_size_align(100, 8).unwrap(), 3));
             r.dealloc(small, Layout::from_size_align(100, 8).unwrap());
             r.dealloc(pbig2, layout(5));
+        }
+    }
+
+    /// A block freed with a tail never written keeps only what was written:
+    /// a block built on the rest later would fault fresh pages in, and
+    /// count as reuse while it raised the peak.
+    #[test]
+    fn untouched_tails_are_given_back() {
+        unsafe {
+            let len = 64 << 20;
+            let p = os::map(len);
+            assert!(!p.is_null());
+            std::ptr::write_bytes(p, 7, (4 << 20) + 1);
+            os::keep(p, len);
+            let entry = {
+                let mut kept = KEPT.lock().unwrap();
+                let i = kept.free.iter().position(|&(a, _)| a == p as usize).expect("the written part is kept");
+                kept.free.swap_remove(i)
+            };
+            assert_eq!(entry.1, (4 << 20) + PAGE, "kept up to the last written page, no further");
+            assert_eq!(*p.add(4 << 20), 7);
+            libc::munmap(p as *mut libc::c_void, entry.1);
         }
     }
 }
