@@ -107,16 +107,21 @@ pub fn analyze(s: &mut HeapSnapshot, opts: AnalysisOptions<'_>) -> Analysis {
     limits::with_limits(bounded, || run(s, &opts))
 }
 
-fn early(s: &HeapSnapshot, opts: &AnalysisOptions<'_>) -> Early {
+fn early(s: &HeapSnapshot, opts: &AnalysisOptions<'_>, classes_late: bool) -> Early {
     Early {
         // Class keys read names and kinds, not self sizes.
-        classes: (opts.classes || opts.class_distances).then(|| classes::compute(s)),
+        classes: ((opts.classes || opts.class_distances) && !classes_late).then(|| classes::compute(s)),
         scripts: opts.script_names.then(|| ScriptNames::build(s)),
     }
 }
 
 fn side(s: &HeapSnapshot, opts: &AnalysisOptions<'_>, classes: Option<Classes>) -> Side {
     let laps = Laps::new(opts.observer, Stage::Side);
+    let classes = classes.or_else(|| {
+        let c = opts.class_distances.then(|| classes::compute(s));
+        laps.lap("classes");
+        c
+    });
     let class_distances = classes.as_ref().filter(|_| opts.class_distances).map(|c| summary::class_distances(s, c));
     if class_distances.is_some() {
         laps.lap("class distances");
@@ -133,7 +138,11 @@ fn run(s: &mut HeapSnapshot, opts: &AnalysisOptions<'_>) -> Analysis {
     let parallel = limits::current().parallel();
     let has_user_roots = !flags::user_roots(s).is_empty();
     let fold = opts.fold_shallow_sizes && has_user_roots;
-    let wants_early = opts.classes || opts.class_distances || opts.script_names;
+    // Classes are needed early only by the side work; beside the dominator
+    // pass it has a core to itself (the DFS is one thread, and class
+    // distances take less), while the read-only passes below keep both busy.
+    let classes_late = parallel && opts.class_distances && !opts.path_tree;
+    let wants_early = ((opts.classes || opts.class_distances) && !classes_late) || opts.script_names;
     let wants_side = opts.class_distances || opts.path_tree;
     // Read-only passes first, two at a time: who owns what (for folding)
     // beside the page-owned set and the essential edges; the early side
@@ -147,12 +156,12 @@ fn run(s: &mut HeapSnapshot, opts: &AnalysisOptions<'_>) -> Analysis {
         if parallel {
             std::thread::scope(|scope| {
                 let owners = limits::spawn_scoped(scope, move || fold.then(|| shallow::owners(s)));
-                let early = wants_early.then(|| limits::spawn_scoped(scope, move || early(s, opts)));
+                let early = wants_early.then(|| limits::spawn_scoped(scope, move || early(s, opts, classes_late)));
                 let essential = read_only(s);
                 (owners.join().expect("fold thread panicked"), essential, early.map(|h| h.join().expect("early analysis thread panicked")))
             })
         } else {
-            let early = wants_early.then(|| early(s, opts));
+            let early = wants_early.then(|| early(s, opts, classes_late));
             (fold.then(|| shallow::owners(s)), read_only(s), early)
         }
     };
