@@ -586,38 +586,19 @@ fn escaped_string(buf: &[u8], pos: usize, end: usize, out: &mut Vec<u8>) -> Opti
         if buf[p] == b'"' {
             return Some(p + 1);
         }
-        let simple = match *buf.get(p + 1).filter(|_| p + 1 < end)? {
-            b'"' => Some(b'"'),
-            b'\\' => Some(b'\\'),
-            b'/' => Some(b'/'),
-            b'b' => Some(8),
-            b'f' => Some(12),
-            b'n' => Some(b'\n'),
-            b'r' => Some(b'\r'),
-            b't' => Some(b'\t'),
-            b'u' => None,
-            _ => return None,
-        };
-        if let Some(b) = simple {
-            out.push(b);
+        let c = *buf.get(p + 1).filter(|_| p + 1 < end)?;
+        if c != b'u' {
+            out.push(crate::scan::simple_escape(c)?);
             p += 2;
             continue;
         }
         let unit = hex4(buf.get(p + 2..p + 6).filter(|_| p + 6 <= end)?)?;
         p += 6;
-        let ch = if (0xD800..0xDC00).contains(&unit) {
-            // A high surrogate: combined with a low one right after, if any.
-            let low = (p + 6 <= end && buf[p] == b'\\' && buf[p + 1] == b'u').then(|| hex4(&buf[p + 2..p + 6])).flatten();
-            match low {
-                Some(lo) if (0xDC00..0xE000).contains(&lo) => {
-                    p += 6;
-                    char::from_u32(0x10000 + ((unit - 0xD800) << 10) + (lo - 0xDC00)).unwrap_or('\u{FFFD}')
-                }
-                _ => '\u{FFFD}',
-            }
-        } else {
-            char::from_u32(unit).unwrap_or('\u{FFFD}')
-        };
+        let low = (p + 6 <= end && buf[p] == b'\\' && buf[p + 1] == b'u').then(|| hex4(&buf[p + 2..p + 6])).flatten();
+        let (ch, used_low) = crate::scan::unit_char(unit, low);
+        if used_low {
+            p += 6;
+        }
         let mut tmp = [0u8; 4];
         out.extend_from_slice(ch.encode_utf8(&mut tmp).as_bytes());
     }

@@ -35,6 +35,40 @@ pub(crate) fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\n' | b'\r' | b'\t')
 }
 
+/// What a one-letter JSON escape (`\\n`, `\\"`, ...) stands for; `None` for
+/// `u` and for letters JSON does not allow.
+#[inline]
+pub(crate) fn simple_escape(c: u8) -> Option<u8> {
+    match c {
+        b'"' => Some(b'"'),
+        b'\\' => Some(b'\\'),
+        b'/' => Some(b'/'),
+        b'b' => Some(8),
+        b'f' => Some(12),
+        b'n' => Some(b'\n'),
+        b'r' => Some(b'\r'),
+        b't' => Some(b'\t'),
+        _ => None,
+    }
+}
+
+/// The character a `\\uXXXX` escape stands for, given the unit of a `\\u`
+/// escape right after it, if any: a high surrogate and a low one make one
+/// character (then the second is used: `true`); a lone surrogate is U+FFFD
+/// (V8 cuts code points above U+FFFF).
+pub(crate) fn unit_char(unit: u32, low: Option<u32>) -> (char, bool) {
+    if (0xD800..0xDC00).contains(&unit) {
+        match low {
+            Some(lo) if (0xDC00..0xE000).contains(&lo) => {
+                (char::from_u32(0x10000 + ((unit - 0xD800) << 10) + (lo - 0xDC00)).unwrap_or('\u{FFFD}'), true)
+            }
+            _ => ('\u{FFFD}', false),
+        }
+    } else {
+        (char::from_u32(unit).unwrap_or('\u{FFFD}'), false)
+    }
+}
+
 impl<'a> Scanner<'a> {
     pub(crate) fn new(src: Box<dyn Read + Send + 'a>, progress: Option<&'a mut dyn FnMut(u64)>) -> Self {
         let source = Source::Stream { src, vec: vec![0; BUFFER_SIZE] };
@@ -243,19 +277,9 @@ impl<'a> Scanner<'a> {
             return Err(self.truncated(inside));
         }
         let c = self.buf()[self.pos + 1];
-        let simple = match c {
-            b'"' => Some(b'"'),
-            b'\\' => Some(b'\\'),
-            b'/' => Some(b'/'),
-            b'b' => Some(8),
-            b'f' => Some(12),
-            b'n' => Some(b'\n'),
-            b'r' => Some(b'\r'),
-            b't' => Some(b'\t'),
-            b'u' => None,
-            other => return Err(SnapshotError::syntax(self.offset(), format!("invalid escape '\\{}' in {inside}", other as char))),
-        };
-        if let Some(b) = simple {
+        if c != b'u' {
+            let b = simple_escape(c)
+                .ok_or_else(|| SnapshotError::syntax(self.offset(), format!("invalid escape '\\{}' in {inside}", c as char)))?;
             out.push(b);
             self.pos += 2;
             return Ok(());
@@ -263,21 +287,22 @@ impl<'a> Scanner<'a> {
         self.ensure(6)?;
         let unit = self.hex4(self.pos + 2, inside)?;
         self.pos += 6;
-        let ch = if (0xD800..0xDC00).contains(&unit) {
-            // A high surrogate: combine with a following low one if present.
+        let low = if (0xD800..0xDC00).contains(&unit) {
+            // A high surrogate: a low one may follow.
             self.ensure(6)?;
             let pair = self.end - self.pos >= 6 && self.buf()[self.pos] == b'\\' && self.buf()[self.pos + 1] == b'u';
-            let low = if pair { self.hex4(self.pos + 2, inside).ok() } else { None };
-            match low {
-                Some(lo) if (0xDC00..0xE000).contains(&lo) => {
-                    self.pos += 6;
-                    char::from_u32(0x10000 + ((unit - 0xD800) << 10) + (lo - 0xDC00)).unwrap_or('\u{FFFD}')
-                }
-                _ => '\u{FFFD}',
+            if pair {
+                self.hex4(self.pos + 2, inside).ok()
+            } else {
+                None
             }
         } else {
-            char::from_u32(unit).unwrap_or('\u{FFFD}')
+            None
         };
+        let (ch, used_low) = unit_char(unit, low);
+        if used_low {
+            self.pos += 6;
+        }
         let mut tmp = [0u8; 4];
         out.extend_from_slice(ch.encode_utf8(&mut tmp).as_bytes());
         Ok(())
