@@ -26,6 +26,7 @@ APPS = [
     "fixtures/leaks/interval.js", "fixtures/leaks/closure.js", "fixtures/leaks/object-keys.js",
     "fixtures/leaks/async-context.js", "fixtures/leaks/sockets.js", "fixtures/leaks/memo.js",
     "fixtures/leaks/memo-wrapper.js",
+    "fixtures/leaks/subscribers.js",
     "fixtures/controls/lru-cache.js", "fixtures/controls/warm-cache.js", "fixtures/controls/garbage.js",
     "fixtures/controls/listeners-removed.js",
     # crates/leakhound/tests/sensitivity.rs

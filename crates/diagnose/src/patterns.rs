@@ -208,6 +208,11 @@ pub fn classify(ev: &Evidence) -> Pattern {
     }
     let (keys, entries, _) = ev.object_keys;
     if entries > 0 && keys * 2 >= entries {
+        // Functions as keys: a subscriber list (`subscribers.add(fn)`), not
+        // a cache of objects; a WeakSet there would drop live callbacks.
+        if ev.object_keys.2.as_deref() == Some("Function") {
+            return Pattern::EventListeners;
+        }
         return Pattern::ObjectKeyedMap;
     }
     if ev.roots > 0 && ev.closure_bytes * 2 >= ev.bytes && ev.bytes / ev.roots >= 1024 {
@@ -254,6 +259,12 @@ pub fn advice(p: Pattern, ev: &Evidence) -> String {
             "About {n} timers per step are started and never cleared{at}; each keeps its callback and everything it \
              closes over. Keep the handle and call clearInterval()/clearTimeout() when the work or the request ends \
              (req.on('close')); unref() does not free it."
+        ),
+        Pattern::EventListeners if !ev.path_has_edge("_events") => format!(
+            "{acc} ({}) holds callbacks, and gains about {n} per step that are never removed{at}: subscriptions \
+             never undone. Remove the callback when its request or connection ends (call the unsubscribe function, \
+             or {acc}.delete(fn), in res.on('close')). Not a WeakSet: it would drop callbacks still subscribed.",
+            ev.accumulator.class
         ),
         Pattern::EventListeners => format!(
             "{acc} gains about {n} listeners per step and none is removed{at}. Remove the listener when its request \

@@ -134,6 +134,14 @@ fn each_rule_names_its_pattern_and_advice() {
              the entry when the object's life ends.",
         ),
         (
+            Row { object_keys: (300, 600, Some("Function".into())), ..row("callbacks as keys", accumulator("feed.#subscribers", "Set")) },
+            Pattern::EventListeners,
+            "feed.#subscribers (Set) holds callbacks, and gains about 300 per step that are never removed (created at \
+             /srv/app.js:12:5): subscriptions never undone. Remove the callback when its request or connection ends \
+             (call the unsubscribe function, or feed.#subscribers.delete(fn), in res.on('close')). Not a WeakSet: it \
+             would drop callbacks still subscribed.",
+        ),
+        (
             Row { closure_bytes: 1_500_000, bytes: 2_400_000, ..row("big closures", accumulator("handlers", "Array")) },
             Pattern::ClosureCapture,
             "handlers keeps about 300 closures per step, each holding 4.0 kB through its captured scope (created at \

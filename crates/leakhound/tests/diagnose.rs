@@ -37,10 +37,12 @@ const CASES: &[Case] = &[
     Case { app: "leaks/sockets.js", leak: Some(("sockets", "TCP", None)), per_step: (600, 600 + KEEP_ALIVE) },
     Case { app: "leaks/memo.js", leak: Some(("memoization", "renderPage.cache", Some(7))), per_step: (600, 600) },
     Case { app: "leaks/memo-wrapper.js", leak: Some(("memoization", "memo", Some(9))), per_step: (300, 300) },
+    Case { app: "leaks/subscribers.js", leak: Some(("event-listeners", "feed.#subscribers", Some(25))), per_step: (300, 300) },
     Case { app: "controls/lru-cache.js", leak: None, per_step: (0, 0) },
     Case { app: "controls/warm-cache.js", leak: None, per_step: (0, 0) },
     Case { app: "controls/garbage.js", leak: None, per_step: (0, 0) },
     Case { app: "controls/listeners-removed.js", leak: None, per_step: (0, 0) },
+    Case { app: "controls/subscribers-removed.js", leak: None, per_step: (0, 0) },
 ];
 
 /// The harness's keep-alive connections (its default `--concurrency 8`).

@@ -28,12 +28,14 @@ const CASES: &[(&str, Option<(&str, &str)>)] = &[
     ("leaks/sockets.js", Some(("sockets", "TCP"))),
     ("leaks/memo.js", Some(("memoization", "renderPage.cache"))),
     ("leaks/memo-wrapper.js", Some(("memoization", "memo"))),
+    ("leaks/subscribers.js", Some(("event-listeners", "feed.#subscribers"))),
     ("controls/lru-cache.js", None),
     // The control of leaks/audit-trail.mjs (see a_field_of_a_map_value_is_named_through_the_map).
     ("controls/audit-trail-trimmed.mjs", None),
     ("controls/warm-cache.js", None),
     ("controls/garbage.js", None),
     ("controls/listeners-removed.js", None),
+    ("controls/subscribers-removed.js", None),
 ];
 
 fn fixtures() -> PathBuf {
