@@ -28,7 +28,7 @@ APPS = [
     "fixtures/leaks/memo-wrapper.js",
     "fixtures/leaks/subscribers.js",
     "fixtures/controls/lru-cache.js", "fixtures/controls/warm-cache.js", "fixtures/controls/garbage.js",
-    "fixtures/controls/listeners-removed.js",
+    "fixtures/controls/listeners-removed.js", "fixtures/controls/subscribers-removed.js",
     # crates/leakhound/tests/sensitivity.rs
     "fixtures/leaks/buffers.js", "fixtures/leaks/slow-strings.js", "fixtures/leaks/ttl-only.js",
     "fixtures/controls/buffers-dropped.js", "fixtures/controls/lru-filling.js",
