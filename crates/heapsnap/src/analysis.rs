@@ -118,9 +118,9 @@ fn early(s: &HeapSnapshot, opts: &AnalysisOptions<'_>, classes_late: bool) -> Ea
 fn side(s: &HeapSnapshot, opts: &AnalysisOptions<'_>, classes: Option<Classes>) -> Side {
     let laps = Laps::new(opts.observer, Stage::Side);
     let classes = classes.or_else(|| {
-        let c = opts.class_distances.then(|| classes::compute(s));
+        let c = opts.class_distances.then(|| classes::compute(s))?;
         laps.lap("classes");
-        c
+        Some(c)
     });
     let class_distances = classes.as_ref().filter(|_| opts.class_distances).map(|c| summary::class_distances(s, c));
     if class_distances.is_some() {

@@ -592,9 +592,9 @@ fn escaped_string(buf: &[u8], pos: usize, end: usize, out: &mut Vec<u8>) -> Opti
             p += 2;
             continue;
         }
-        let unit = hex4(buf.get(p + 2..p + 6).filter(|_| p + 6 <= end)?)?;
+        let unit = crate::scan::hex4(buf.get(p + 2..p + 6).filter(|_| p + 6 <= end)?)?;
         p += 6;
-        let low = (p + 6 <= end && buf[p] == b'\\' && buf[p + 1] == b'u').then(|| hex4(&buf[p + 2..p + 6])).flatten();
+        let low = (p + 6 <= end && buf[p] == b'\\' && buf[p + 1] == b'u').then(|| crate::scan::hex4(&buf[p + 2..p + 6])).flatten();
         let (ch, used_low) = crate::scan::unit_char(unit, low);
         if used_low {
             p += 6;
@@ -602,11 +602,6 @@ fn escaped_string(buf: &[u8], pos: usize, end: usize, out: &mut Vec<u8>) -> Opti
         let mut tmp = [0u8; 4];
         out.extend_from_slice(ch.encode_utf8(&mut tmp).as_bytes());
     }
-}
-
-/// Four hex digits.
-fn hex4(digits: &[u8]) -> Option<u32> {
-    digits.iter().try_fold(0u32, |v, &c| Some(v * 16 + (c as char).to_digit(16)?))
 }
 
 /// The strings table. Most of it is read by the fast path, and with two

@@ -52,6 +52,11 @@ pub(crate) fn simple_escape(c: u8) -> Option<u8> {
     }
 }
 
+/// The value of four hex digits (a `\\u` escape's).
+pub(crate) fn hex4(digits: &[u8]) -> Option<u32> {
+    digits.iter().try_fold(0u32, |v, &c| Some(v * 16 + (c as char).to_digit(16)?))
+}
+
 /// The character a `\\uXXXX` escape stands for, given the unit of a `\\u`
 /// escape right after it, if any: a high surrogate and a low one make one
 /// character (then the second is used: `true`); a lone surrogate is U+FFFD
@@ -312,17 +317,7 @@ impl<'a> Scanner<'a> {
         if at + 4 > self.end {
             return Err(self.truncated(inside));
         }
-        let mut v = 0u32;
-        for k in 0..4 {
-            let d = match self.buf()[at + k] {
-                c @ b'0'..=b'9' => c - b'0',
-                c @ b'a'..=b'f' => c - b'a' + 10,
-                c @ b'A'..=b'F' => c - b'A' + 10,
-                _ => return Err(SnapshotError::syntax(self.offset_of(at), format!("invalid \\u escape in {inside}"))),
-            };
-            v = v * 16 + d as u32;
-        }
-        Ok(v)
+        hex4(&self.buf()[at..at + 4]).ok_or_else(|| SnapshotError::syntax(self.offset_of(at), format!("invalid \\u escape in {inside}")))
     }
 
     /// Skip one JSON value of any shape, optionally copying its bytes.
