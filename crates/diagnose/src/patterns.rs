@@ -263,8 +263,9 @@ pub fn advice(p: Pattern, ev: &Evidence) -> String {
         Pattern::EventListeners if !ev.path_has_edge("_events") => format!(
             "{acc} ({}) holds callbacks, and gains about {n} per step that are never removed{at}: subscriptions \
              never undone. Remove the callback when its request or connection ends (call the unsubscribe function, \
-             or {acc}.delete(fn), in res.on('close')). Not a WeakSet: it would drop callbacks still subscribed.",
-            ev.accumulator.class
+             or {acc}.delete(fn), in res.on('close')). Not a {}: it would drop callbacks still subscribed.",
+            ev.accumulator.class,
+            if ev.accumulator.class == "Map" { "WeakMap" } else { "WeakSet" }
         ),
         Pattern::EventListeners => format!(
             "{acc} gains about {n} listeners per step and none is removed{at}. Remove the listener when its request \

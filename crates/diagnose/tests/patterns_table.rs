@@ -142,6 +142,14 @@ fn each_rule_names_its_pattern_and_advice() {
              would drop callbacks still subscribed.",
         ),
         (
+            Row { object_keys: (300, 600, Some("Function".into())), ..row("callbacks as Map keys", accumulator("completionHooks", "Map")) },
+            Pattern::EventListeners,
+            "completionHooks (Map) holds callbacks, and gains about 300 per step that are never removed (created at \
+             /srv/app.js:12:5): subscriptions never undone. Remove the callback when its request or connection ends \
+             (call the unsubscribe function, or completionHooks.delete(fn), in res.on('close')). Not a WeakMap: it \
+             would drop callbacks still subscribed.",
+        ),
+        (
             Row { closure_bytes: 1_500_000, bytes: 2_400_000, ..row("big closures", accumulator("handlers", "Array")) },
             Pattern::ClosureCapture,
             "handlers keeps about 300 closures per step, each holding 4.0 kB through its captured scope (created at \
