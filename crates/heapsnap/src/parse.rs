@@ -605,10 +605,11 @@ fn escaped_string(buf: &[u8], pos: usize, end: usize, out: &mut Vec<u8>) -> Opti
 }
 
 /// The strings table. Most of it is read by the fast path, and with two
-/// threads or more each window's fast path is split in two: the second half
-/// on another thread into buffers of its own, appended once this thread's
-/// reading (fast or careful) arrives exactly where that half starts; if it
-/// never does (a malformed file), that half is dropped and read again here.
+/// threads or more each window is split in two (`strings_ahead` on each
+/// half): the second half on another thread into buffers of its own,
+/// appended once this thread's reading (fast or careful) arrives exactly
+/// where that half starts; if it never does (a malformed file), that half
+/// is dropped and read again here.
 fn parse_strings(sc: &mut Scanner<'_>, threads: usize) -> Result<Strings> {
     sc.expect(b'[', "`strings`")?;
     // The rest of a file bounds the table; capacity not written is not memory.
