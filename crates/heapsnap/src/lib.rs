@@ -37,5 +37,5 @@ pub use error::{Result, SnapshotError};
 pub use limits::{with_limits, with_threads, Limits};
 pub use meta::{EdgeKind, Meta, NodeKind};
 pub use observe::{Observer, Stage};
-pub use parse::{open_input, parse_input, parse_nodes_only, parse_snapshot, read_snapshot, Input, ParseOptions};
+pub use parse::{open_input, parse_input, parse_nodes_only, parse_snapshot, read_file_windowed, read_snapshot, Input, ParseOptions};
 pub use snapshot::{EdgeIndex, EdgeName, HeapSnapshot, Location, NodeIndex, Strings};

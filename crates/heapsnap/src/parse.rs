@@ -98,6 +98,15 @@ pub fn read_snapshot(path: &Path, opts: ParseOptions<'_>) -> Result<HeapSnapshot
     parse_input(input, opts)
 }
 
+/// `read_snapshot` of a regular file mapped `window` bytes at a time rather
+/// than as many as its size calls for: for tests that end a window at a
+/// chosen byte.
+#[doc(hidden)]
+pub fn read_file_windowed(path: &Path, window: usize, mut opts: ParseOptions<'_>) -> Result<HeapSnapshot> {
+    let sc = Scanner::mapped_with_window(File::open(path)?, window, opts.progress.take())?;
+    parse_with(sc, opts.thread_count(), false, opts.observer)
+}
+
 /// Parse an opened input.
 pub fn parse_input(input: Input, mut opts: ParseOptions<'_>) -> Result<HeapSnapshot> {
     match input {

@@ -593,18 +593,22 @@ fn missing_major_fails_with_instructions() {
 }
 
 /// The same for a regular file, which `read_snapshot` reads through memory
-/// mappings a window at a time (64 MiB, page aligned): pad the file so the
-/// first window ends inside a number, a string, an escape...
+/// mappings a window at a time (a 16th of the file, 4 to 64 MiB, page
+/// aligned): read as it is, in windows of 1 MiB, and padded so that a 64
+/// MiB window ends inside a number, a string, an escape...
 #[test]
 fn mapped_window_boundaries() {
     if skip_without_node("mapped_window_boundaries") {
         return;
     }
-    // `scan::WINDOW`; if it changes, this test still passes but checks other positions.
     const WINDOW: usize = 64 << 20;
     let path = snapshot_for(20);
     let bytes = std::fs::read(&path).unwrap();
     let plain = heapsnap::parse_snapshot(Box::new(std::io::Cursor::new(bytes.clone())), ParseOptions::default()).unwrap();
+    let s = heapsnap::read_snapshot(&path, ParseOptions::default()).unwrap();
+    assert_same(&plain, &s, "mapped in windows of the size its length calls for");
+    let s = heapsnap::read_file_windowed(&path, 1 << 20, ParseOptions::default()).unwrap();
+    assert_same(&plain, &s, "mapped in windows of 1 MiB");
     let find = |needle: &[u8], from: usize| -> usize {
         from + bytes[from..].windows(needle.len()).position(|w| w == needle).expect("marker not found")
     };
@@ -626,8 +630,8 @@ fn mapped_window_boundaries() {
         }
         f.write_all(&bytes).unwrap();
         drop(f);
-        let s =
-            heapsnap::read_snapshot(&file, ParseOptions::default()).unwrap_or_else(|e| panic!("window boundary before byte {cut}: {e}"));
+        let s = heapsnap::read_file_windowed(&file, WINDOW, ParseOptions::default())
+            .unwrap_or_else(|e| panic!("window boundary before byte {cut}: {e}"));
         assert_same(&plain, &s, &format!("mapped, window boundary before byte {cut}"));
     }
 }
