@@ -1,9 +1,10 @@
 //! Big arrays, pre-faulted in one system call.
 //!
 //! A snapshot's columns and the analyses' arrays are hundreds of MB. Letting
-//! the kernel fault them in page by page costs about 10 µs a page on the
-//! virtual machines this runs on (a third of the run time on a 1 GB
-//! snapshot); `MADV_POPULATE_WRITE` maps the same pages 3-4x cheaper.
+//! the kernel fault them in page by page costs 1.9 µs a 4 KiB page on the
+//! 2-core VM of the benchmarks, and `MADV_POPULATE_WRITE` maps the same
+//! pages for 1.2 µs; writing a page already mapped costs 0.15 µs
+//! (`python3 bench/page_cost.py`; an older VM gave about 10 µs and 3-4x).
 
 /// Ask the kernel to back `v`'s whole capacity with memory now.
 pub fn populate<T>(v: &mut Vec<T>) {
