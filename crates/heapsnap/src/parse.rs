@@ -103,7 +103,7 @@ pub fn read_snapshot(path: &Path, opts: ParseOptions<'_>) -> Result<HeapSnapshot
 /// chosen byte.
 #[doc(hidden)]
 pub fn read_file_windowed(path: &Path, window: usize, mut opts: ParseOptions<'_>) -> Result<HeapSnapshot> {
-    let sc = Scanner::mapped_with_window(File::open(path)?, window, opts.progress.take())?;
+    let sc = Scanner::mapped_with_window(File::open(path)?, Some(window), opts.progress.take())?;
     parse_with(sc, opts.thread_count(), false, opts.observer)
 }
 

@@ -19,7 +19,7 @@ enum Source<'a> {
 
 /// Bytes of a file mapped at a time: a 16th of the file, within these
 /// bounds (any single token is far smaller). A window's pages count in the
-/// peak memory, which must stay under the file's size: one 64 MB window was
+/// peak memory, which must stay under the file's size: one 64 MiB window was
 /// the whole of a 34 MB snapshot, and made the peak 1.9 times the file.
 /// Bigger windows cost fewer system calls and thread hand-offs per byte.
 const WINDOW_MIN: usize = 4 << 20;
@@ -91,14 +91,14 @@ impl<'a> Scanner<'a> {
 
     /// Scan a regular file through memory mappings.
     pub(crate) fn mapped(file: std::fs::File, progress: Option<&'a mut dyn FnMut(u64)>) -> Result<Self> {
-        let len = file.metadata()?.len();
-        Self::mapped_with_window(file, window_for(len), progress)
+        Self::mapped_with_window(file, None, progress)
     }
 
-    /// The same, `window` bytes at a time (a page or more).
-    pub(crate) fn mapped_with_window(file: std::fs::File, window: usize, progress: Option<&'a mut dyn FnMut(u64)>) -> Result<Self> {
+    /// The same, `window` bytes at a time (a page or more) when given.
+    pub(crate) fn mapped_with_window(file: std::fs::File, window: Option<usize>, progress: Option<&'a mut dyn FnMut(u64)>) -> Result<Self> {
         let len = file.metadata()?.len();
-        let source = Source::Mapped { file, len, map: None, window: window.max(4096) };
+        let window = window.map_or_else(|| window_for(len), |w| w.max(4096));
+        let source = Source::Mapped { file, len, map: None, window };
         Ok(Scanner { source, pos: 0, end: 0, base: 0, eof: false, progress })
     }
 
