@@ -202,6 +202,16 @@ def paired_ratios(num_runs: list[dict], den_runs: list[dict], key: str) -> dict 
     return spread(r)
 
 
+def paired_ceilings(peer_runs: list[dict], lh_runs: list[dict], cores: int) -> dict | None:
+    """Per round, the peer's wall time over leakhound's CPU time spread
+    evenly on `cores`: the wall ratio leakhound would reach if it kept every
+    core busy from start to end. A target above it cannot be met by better
+    use of the cores alone, only by less work."""
+    r = [a["wall_s"] / (b["cpu_s"] / cores) for a, b in zip(peer_runs, lh_runs)
+         if a.get("ok") and b.get("ok") and b.get("cpu_s")]
+    return spread(r)
+
+
 def turns(tools: list[str], rounds: int) -> list[tuple[int, str]]:
     """(round, tool) in turns, the starting tool rotated each round so that no
     tool always runs first (after an idle gap) or last."""

@@ -30,7 +30,13 @@ twice per round: on all cores, and on one core (`taskset -c 0` and
     python3 bench/run.py --snapshot /tmp/x.heapsnapshot
 
 Outputs: markdown tables on stdout, bench/out/results.json, and each run's
-stdout/stderr under bench/out/logs/.
+stdout/stderr under bench/out/logs/. `--report FILE` prints the tables of a
+saved results file again, without running anything.
+
+Beside each peer's ratios the tables give a ceiling: the peer's wall time
+over leakhound's CPU time divided by the cores, i.e. the wall ratio
+leakhound would reach if it kept every core busy throughout. A target above
+the ceiling needs less work, not better use of the cores.
 
 Python 3.11, standard library only.
 """
@@ -311,6 +317,7 @@ def bench_shape(name: str, snap: Path, tools: list[str], cmds: dict, args, error
                 continue
             ratios[f"{t}/{base}"] = {k: bl.paired_ratios(results[t]["runs"], results[base]["runs"], k)
                                      for k in ("wall_s", "cpu_s")}
+    add_ceilings(results, ratios, os.cpu_count() or 1)
     counts = {}
     for t in ("leakhound", "leakhound-1core"):
         good = [r for r in results.get(t, {}).get("runs", []) if r.get("ok")]
@@ -321,6 +328,16 @@ def bench_shape(name: str, snap: Path, tools: list[str], cmds: dict, args, error
     shape = dominator_shape(lh, snap) if lh.exists() else {}
     return {"shape": name, "snapshot": str(snap), "size_bytes": size, **counts, **shape, "rss_floor_kib": floor,
             "tools": results, "ratios": ratios}
+
+
+def add_ceilings(tools: dict, ratios: dict, cores: int) -> None:
+    """Each peer's ceiling against leakhound on all cores (see the docstring)."""
+    lh = tools.get("leakhound", {}).get("runs")
+    for peer in PEERS:
+        r = ratios.get(f"{peer}/leakhound")
+        if lh and r is not None and tools.get(peer, {}).get("runs"):
+            r["ceiling"] = bl.paired_ceilings(tools[peer]["runs"], lh, cores)
+            r["ceiling_cores"] = cores
 
 
 def print_shape(res: dict, busy_note: str) -> None:
@@ -342,10 +359,15 @@ def print_shape(res: dict, busy_note: str) -> None:
         print(f"| {t}{note} | {e['wall_s']['n']} | {bl.fmt_spread(e['wall_s'])} | {bl.fmt_spread(e['cpu_s'])} "
               f"| {rss['median'] / 1024:.0f} | {e['rss_fraction_of_file']['median']:.2f} | {e['busy_runs']} |")
     if res["ratios"]:
-        print("\n| peer / leakhound, paired by round | wall: median (min-max) | CPU: median (min-max) |")
-        print("|---|---:|---:|")
+        cores = next((v["ceiling_cores"] for v in res["ratios"].values() if "ceiling_cores" in v), None)
+        head = f" ceiling, wall if leakhound kept {cores} cores busy |" if cores else ""
+        print(f"\n| peer / leakhound, paired by round | wall: median (min-max) | CPU: median (min-max) |{head}")
+        print("|---|---:|---:|" + ("---:|" if cores else ""))
         for k, v in res["ratios"].items():
-            print(f"| {k} | {bl.fmt_spread(v['wall_s'], '.2f', 'x')} | {bl.fmt_spread(v['cpu_s'], '.2f', 'x')} |")
+            ceiling = ""
+            if cores:
+                ceiling = f" {bl.fmt_spread(v['ceiling'], '.2f', 'x')} |" if v.get("ceiling") else " |"
+            print(f"| {k} | {bl.fmt_spread(v['wall_s'], '.2f', 'x')} | {bl.fmt_spread(v['cpu_s'], '.2f', 'x')} |{ceiling}")
 
 
 def med(v) -> float | None:
@@ -358,13 +380,61 @@ def targets(res: dict) -> list[dict]:
     for peer, want in (("v8hp", TARGET_VS_V8HP), ("memlab", TARGET_VS_MEMLAB)):
         w = r.get(f"{peer}/leakhound", {}).get("wall_s")
         if w:
+            ceiling = r[f"{peer}/leakhound"].get("ceiling")
             out.append({"target": f"leakhound >= {want:.0f}x faster than {peer} (median of paired wall ratios)",
-                        "value": w["median"], "threshold": want, "met": w["median"] >= want})
+                        "value": w["median"], "threshold": want, "met": w["median"] >= want,
+                        "ceiling": None if ceiling is None else ceiling["median"]})
     lh = res["tools"].get("leakhound", {}).get("rss_fraction_of_file")
     if lh:
         out.append({"target": "leakhound peak RSS <= file size", "value": lh["median"], "threshold": TARGET_RSS_FRACTION,
                     "met": lh["median"] <= TARGET_RSS_FRACTION})
     return out
+
+
+def print_targets(shape_results: list[dict], busy_note: str) -> None:
+    """The targets hold on every shape or not at all: the worst shape decides."""
+    print(f"\n### Targets, worst shape first{busy_note}\n")
+    print("| target | " + " | ".join(r["shape"] for r in shape_results) + " | worst |")
+    print("|---|" + "---:|" * (len(shape_results) + 1))
+    names = [t["target"] for t in shape_results[0]["targets"]] if shape_results else []
+    for tname in names:
+        vals = [next((t for t in r["targets"] if t["target"] == tname), None) for r in shape_results]
+        got = [v for v in vals if v]
+        higher = "RSS" not in tname
+        worst = (min if higher else max)(got, key=lambda v: v["value"]) if got else None
+        met = bool(got) and all(v["met"] for v in got)
+        cells = " | ".join("?" if v is None else f"{v['value']:.2f}{'' if v['met'] else ' (NOT met)'}" for v in vals)
+        worst_s = "?" if worst is None else f"{worst['value']:.2f}"
+        print(f"| {tname} | {cells} | {worst_s} {'met' if met else 'NOT met'} |")
+    for peer in PEERS:
+        cells = [(r["shape"], t["ceiling"]) for r in shape_results for t in r["targets"]
+                 if t.get("ceiling") is not None and f" {peer} " in t["target"]]
+        if cells:
+            print(f"\nCeiling against {peer} (the wall ratio if leakhound kept every core busy): "
+                  + ", ".join(f"{shape} {c:.2f}x" for shape, c in cells))
+
+
+def reprint(path: Path) -> int:
+    """Print the tables of a saved results file again."""
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        sys.exit(f"cannot read {path}: {e}")
+    try:
+        mi, state, settings, shapes = saved["machine"], saved["state_before"], saved["settings"], saved["shapes"]
+        head = (f"Saved run {saved['date']}: {mi['cpu']}, {mi['cores']} cores; load average before: "
+                f"{' '.join(map(str, state['loadavg']))}; {settings['runs']} runs per tool in turns; size {settings['size']}")
+    except (KeyError, TypeError) as e:
+        sys.exit(f"{path} is not a results file of bench/run.py (no {e})")
+    busy_note = " (BUSY MACHINE: not a claim)" if saved.get("busy") else ""
+    print(head)
+    for res in shapes:
+        # Files saved before the ceilings were recorded get them from their runs.
+        add_ceilings(res["tools"], res["ratios"], mi["cores"])
+        res["targets"] = targets(res)
+        print_shape(res, busy_note)
+    print_targets(shapes, busy_note)
+    return 0
 
 
 bl_target = REPO / "target"
@@ -393,7 +463,10 @@ def main() -> int:
     ap.add_argument("--memlab-plugin", default="object-size", help="memlab analyze plugin (default object-size)")
     ap.add_argument("--v8hp-reader", action="store_true", help="v8-heap-parser with decode_reader, not decode_slice")
     ap.add_argument("--json-out", default=str(OUT / "results.json"))
+    ap.add_argument("--report", metavar="FILE", help="print the tables of a saved results file; run nothing")
     args = ap.parse_args()
+    if args.report:
+        return reprint(Path(args.report))
     if args.runs < 1:
         sys.exit("--runs must be at least 1")
 
@@ -428,25 +501,7 @@ def main() -> int:
         shape_results.append(res)
         print_shape(res, busy_note)
 
-    # The targets hold on every shape or not at all: the worst shape decides.
-    print(f"\n### Targets, worst shape first{busy_note}\n")
-    print("| target | " + " | ".join(r["shape"] for r in shape_results) + " | worst |")
-    print("|---|" + "---:|" * (len(shape_results) + 1))
-    names = [t["target"] for t in shape_results[0]["targets"]] if shape_results else []
-    all_met = True
-    for tname in names:
-        vals = []
-        for r in shape_results:
-            v = next((t for t in r["targets"] if t["target"] == tname), None)
-            vals.append(v)
-        got = [v for v in vals if v]
-        higher = "RSS" not in tname
-        worst = (min if higher else max)(got, key=lambda v: v["value"]) if got else None
-        met = bool(got) and all(v["met"] for v in got)
-        all_met &= met
-        cells = " | ".join("?" if v is None else f"{v['value']:.2f}{'' if v['met'] else ' (NOT met)'}" for v in vals)
-        worst_s = "?" if worst is None else f"{worst['value']:.2f}"
-        print(f"| {tname} | {cells} | {worst_s} {'met' if met else 'NOT met'} |")
+    print_targets(shape_results, busy_note)
     state_end = bl.machine_state()
     report = {
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
