@@ -383,7 +383,7 @@ def targets(res: dict) -> list[dict]:
             ceiling = r[f"{peer}/leakhound"].get("ceiling")
             out.append({"target": f"leakhound >= {want:.0f}x faster than {peer} (median of paired wall ratios)",
                         "value": w["median"], "threshold": want, "met": w["median"] >= want,
-                        "ceiling": None if ceiling is None else ceiling["median"]})
+                        "peer": peer, "ceiling": None if ceiling is None else ceiling["median"]})
     lh = res["tools"].get("leakhound", {}).get("rss_fraction_of_file")
     if lh:
         out.append({"target": "leakhound peak RSS <= file size", "value": lh["median"], "threshold": TARGET_RSS_FRACTION,
@@ -408,7 +408,7 @@ def print_targets(shape_results: list[dict], busy_note: str) -> None:
         print(f"| {tname} | {cells} | {worst_s} {'met' if met else 'NOT met'} |")
     for peer in PEERS:
         cells = [(r["shape"], t["ceiling"]) for r in shape_results for t in r["targets"]
-                 if t.get("ceiling") is not None and f" {peer} " in t["target"]]
+                 if t.get("peer") == peer and t.get("ceiling") is not None]
         if cells:
             print(f"\nCeiling against {peer} (the wall ratio if leakhound kept every core busy): "
                   + ", ".join(f"{shape} {c:.2f}x" for shape, c in cells))
